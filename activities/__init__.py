@@ -1,0 +1,1 @@
+"""All side effects, as methods of classes that receive their resources in __init__."""

@@ -1,0 +1,1 @@
+"""FastAPI application: the HTTP edge of assetflow."""

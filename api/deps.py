@@ -1,0 +1,114 @@
+"""Dependencies: sessions, Temporal client, settings and the authenticated user, as Annotated aliases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+import jwt
+import structlog
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from api.errors import forbidden, unauthorized
+from api.security import decode_token
+from core.settings import Settings
+from db.engine import Sessions
+from db.models import Region
+from db.repositories.users import get_user
+from domain.enums import RegionLevel, Role
+from domain.regions import covers, region_prefix
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _sessions(request: Request) -> Sessions:
+    sessions: Sessions = request.app.state.sessions
+    return sessions
+
+
+def _temporal(request: Request) -> Client:
+    client: Client = request.app.state.temporal
+    return client
+
+
+async def _session(sessions: Annotated[Sessions, Depends(_sessions)]) -> AsyncIterator[AsyncSession]:
+    async with sessions() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+SessionsDep = Annotated[Sessions, Depends(_sessions)]
+SessionDep = Annotated[AsyncSession, Depends(_session)]
+TemporalDep = Annotated[Client, Depends(_temporal)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated user, as every route sees them."""
+
+    id: int
+    username: str
+    full_name: str
+    role: Role
+    region_code: str
+    region_level: RegionLevel
+    region_name: str
+
+    @property
+    def region_prefix(self) -> str:
+        """Every code inside this user's region starts with this."""
+        return region_prefix(self.region_code, self.region_level)
+
+    def covers(self, code: str) -> bool:
+        """True when `code` lies inside this user's region."""
+        return covers(self.region_code, self.region_level, code)
+
+    def require_role(self, *roles: Role) -> None:
+        """403 unless the user has one of `roles`."""
+        if self.role not in roles:
+            names = ", ".join(r.value for r in roles)
+            raise forbidden(f"this action needs one of the roles: {names} (you are {self.role.value})", "role_forbidden")
+
+    def require_region(self, code: str, what: str = "this resource") -> None:
+        """403 unless `code` lies inside the user's region."""
+        if not self.covers(code):
+            raise forbidden(f"{what} lies outside your region {self.region_code}", "region_forbidden")
+
+
+async def _current_user(
+    token: Annotated[str | None, Depends(oauth2)], settings: SettingsDep, sessions: SessionsDep
+) -> Principal:
+    if not token:
+        raise unauthorized()
+    try:
+        claims = decode_token(token, secret=settings.jwt_secret)
+        user_id = int(claims["sub"])
+    except (jwt.InvalidTokenError, ValueError, KeyError) as err:
+        raise unauthorized("invalid or expired bearer token") from err
+    async with sessions() as session:
+        user = await get_user(session, user_id=user_id)
+        region = await session.get(Region, user.region_code) if user else None
+    if user is None or not user.active or region is None:
+        raise unauthorized("this account is unknown or disabled")
+    structlog.contextvars.bind_contextvars(user=user.username)
+    return Principal(
+        id=user.id,
+        username=user.username,
+        full_name=user.full_name,
+        role=Role(user.role),
+        region_code=user.region_code,
+        region_level=RegionLevel(region.level),
+        region_name=region.name,
+    )
+
+
+CurrentUser = Annotated[Principal, Depends(_current_user)]

@@ -1,0 +1,88 @@
+"""One error shape for every failure: {"code", "message", "details"}; a 500 is a bug and is logged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger("api.errors")
+
+
+class ApiError(Exception):
+    """An error a client caused or must know about, with its HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def unauthorized(message: str = "missing or invalid bearer token") -> ApiError:
+    """401."""
+    return ApiError(401, "unauthorized", message)
+
+
+def forbidden(message: str, code: str = "forbidden") -> ApiError:
+    """403."""
+    return ApiError(403, code, message)
+
+
+def not_found(what: str) -> ApiError:
+    """404."""
+    return ApiError(404, "not_found", f"{what} not found")
+
+
+def conflict(code: str, message: str, details: Any = None) -> ApiError:
+    """409."""
+    return ApiError(409, code, message, details)
+
+
+def invalid(errors: list[dict[str, str]]) -> ApiError:
+    """422 naming each field and the rule it breaks."""
+    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return ApiError(422, "validation_error", f"invalid input — {summary}", errors)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or ".".join(str(p) for p in loc)
+
+
+def _body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "details": details}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every exception to the one JSON error shape."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field(tuple(e["loc"])), "rule": str(e["type"]), "message": str(e["msg"])} for e in exc.errors()
+        ]
+        err = invalid(errors)
+        return JSONResponse(_body(err.code, err.message, err.details), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
+        return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", path=request.url.path)
+        return JSONResponse(_body("internal_error", "internal error; it has been logged"), status_code=500)

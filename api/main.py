@@ -1,0 +1,90 @@
+"""create_app and its lifespan: engine and Temporal client on app.state; one router per resource."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request, Response
+
+from api.errors import install_error_handlers
+from api.metrics import observe_request
+from api.routes import auth, health, projects, tasks
+from core.logging import configure_logging
+from core.settings import Environment, Settings, get_settings
+from core.temporal import connect, make_runtime
+from db.engine import make_engine, make_sessions
+from db.repositories.users import count_active_demo_users
+
+log = structlog.get_logger("api")
+
+
+class DemoUsersInProduction(RuntimeError):
+    """Production refuses to serve while demo users with documented passwords can log in."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The assetflow API, wired to `settings` (or the environment's)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        sessions = make_sessions(engine)
+        if settings.environment is Environment.PRODUCTION:
+            async with sessions() as session:
+                if await count_active_demo_users(session):
+                    await engine.dispose()
+                    raise DemoUsersInProduction(
+                        "demo users are active; deactivate them (assetflow user disable) before running in production"
+                    )
+        runtime = make_runtime(settings.api_sdk_metrics_bind or None)
+        app.state.settings = settings
+        app.state.sessions = sessions
+        app.state.temporal = await connect(settings, runtime=runtime)
+        log.info("api ready", temporal=settings.temporal_address, environment=settings.environment.value)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="assetflow",
+        version="0.1.0",
+        summary="帮扶产业项目资产全生命周期 / Rural industry-project assets, application to dividends",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        async with observe_request(request) as observed:
+            response = await call_next(request)
+            observed.status = response.status_code
+        response.headers["X-Request-ID"] = request_id
+        return response
+
+    api = APIRouter(prefix="/api/v1")
+    for module in (auth, projects, tasks):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(health.router)
+    return app
+
+
+def main() -> None:
+    """Entry point: serve the API with uvicorn on the configured host and port."""
+    import uvicorn
+
+    settings = get_settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""HTTP metrics with prometheus_client, labelled by route template (not raw path) to bound cardinality."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import Request
+from prometheus_client import Counter, Histogram
+
+REQUESTS = Counter("assetflow_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram(
+    "assetflow_http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+UNMEASURED = frozenset({"/metrics", "/healthz", "/readyz"})
+
+
+@dataclass
+class Observed:
+    """The status the handler answered with (500 until it answers)."""
+
+    status: int = 500
+
+
+@asynccontextmanager
+async def observe_request(request: Request) -> AsyncIterator[Observed]:
+    """Count and time one request under its route template."""
+    observed = Observed()
+    started = time.perf_counter()
+    try:
+        yield observed
+    finally:
+        route = getattr(request.scope.get("route"), "path", None) or "unmatched"
+        if route not in UNMEASURED:
+            REQUESTS.labels(request.method, route, str(observed.status)).inc()
+            LATENCY.labels(request.method, route).observe(time.perf_counter() - started)

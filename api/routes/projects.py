@@ -1,0 +1,320 @@
+"""The project library: apply (starts the workflow), list, detail, history."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Header, Query, Response, status
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDep, TemporalDep
+from api.errors import ApiError, conflict, forbidden, invalid, not_found
+from api.routes.tasks import task_public
+from api.schemas import (
+    HistoryPublic,
+    ProjectCreate,
+    ProjectCreated,
+    ProjectDetail,
+    ProjectsPublic,
+    ProjectSummary,
+    TimelineEntry,
+)
+from core.settings import Settings
+from core.temporal import project_workflow_id
+from db.models import AuditEntry, IdempotencyKey, Project, Region
+from db.repositories.audit import create_audit_entry, list_audit_entries, project_chain, verify_audit_chains
+from db.repositories.households import list_households_by_codes
+from db.repositories.projects import (
+    ProjectFilter,
+    create_idempotency_key,
+    create_project,
+    get_idempotency_key,
+    get_project,
+    list_projects,
+    next_project_code,
+)
+from db.repositories.tasks import list_project_tasks
+from domain.application import ApplicationFacts, FundLine, validate_application
+from domain.audit import canonical_json
+from domain.enums import RegionLevel, Role, Stage, TaskStatus
+from domain.payloads import LifecycleConfig, ProjectStart
+from domain.regions import ancestors
+from workflows.project_lifecycle import ProjectLifecycleWorkflow
+
+router = APIRouter(prefix="/projects", tags=["projects"])
+log = structlog.get_logger("api.projects")
+READERS = tuple(r for r in Role if r is not Role.EXPERT)
+
+
+class _ConcurrentDuplicate(Exception):
+    """Another request with the same Idempotency-Key committed first."""
+
+
+def _summary(p: Project) -> ProjectSummary:
+    return ProjectSummary(
+        code=p.code,
+        name=p.name,
+        project_type=p.project_type,
+        village_code=p.village_code,
+        township_code=p.township_code,
+        county_code=p.county_code,
+        stage=p.stage,
+        status=p.status,
+        total_budget_fen=p.total_budget_fen,
+        applicant_id=p.applicant_id,
+        created_at=p.created_at,
+    )
+
+
+def _timeline(rows: Sequence[AuditEntry]) -> list[TimelineEntry]:
+    return [
+        TimelineEntry(seq=r.seq, at=r.at, actor=r.actor_name, action=r.action, payload=r.payload, hash=r.hash)
+        for r in rows
+    ]
+
+
+async def _validate(session: AsyncSession, user: Principal, body: ProjectCreate) -> None:
+    """All rules an application must meet; 422 naming every field that breaks one."""
+    errors = [
+        {"field": v.field, "rule": v.rule, "message": v.message}
+        for v in validate_application(
+            ApplicationFacts(
+                total_budget_fen=body.budget.total_fen,
+                fund_sources=[FundLine(s.source.value, s.amount_fen) for s in body.budget.sources],
+                planned_start=body.planned_start,
+                planned_end=body.planned_end,
+                expected_annual_revenue_fen=body.revenue.expected_annual_revenue_fen,
+                expected_yield_percent=body.revenue.expected_yield_percent,
+                household_codes=body.benefit.household_codes,
+                performance_targets=len(body.performance_targets),
+            )
+        )
+    ]
+    village = await session.get(Region, body.village_code)
+    if village is None or village.level != RegionLevel.VILLAGE.value:
+        errors.append({"field": "village_code", "rule": "exists", "message": "no such village"})
+    elif not user.covers(body.village_code):
+        errors.append(
+            {"field": "village_code", "rule": "in_your_region", "message": "the village lies outside your region"}
+        )
+    else:
+        codes = body.benefit.household_codes
+        found = {h.code: h for h in await list_households_by_codes(session, codes=codes)}
+        for i, code in enumerate(codes):
+            h = found.get(code)
+            if h is None:
+                errors.append(
+                    {"field": f"benefit.household_codes[{i}]", "rule": "exists", "message": f"no household {code}"}
+                )
+            elif h.village_code != body.village_code:
+                errors.append(
+                    {
+                        "field": f"benefit.household_codes[{i}]",
+                        "rule": "in_project_village",
+                        "message": f"household {code} does not live in village {body.village_code}",
+                    }
+                )
+    if errors:
+        raise invalid(errors)
+
+
+async def _start_workflow(temporal: Client, settings: Settings, project: Project) -> None:
+    start = ProjectStart(
+        code=project.code,
+        applicant_id=project.applicant_id,
+        project_type=project.project_type,
+        village_code=project.village_code,
+        township_code=project.township_code,
+        county_code=project.county_code,
+        city_code=project.city_code,
+        config=LifecycleConfig(
+            review_working_days=settings.review.working_days,
+            revision_limit=settings.review.revision_limit,
+            time_zone=settings.time_zone,
+        ),
+    )
+    try:
+        await temporal.start_workflow(
+            ProjectLifecycleWorkflow.run,
+            start,
+            id=project.workflow_id,
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        pass  # a retried create: the workflow of this project runs already
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ProjectCreated)
+async def create(
+    body: ProjectCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    sessions: SessionsDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", max_length=200, description="幂等键 / retry-safe key for this create"),
+    ] = None,
+) -> ProjectCreated:
+    """File an application into the project library and start its lifecycle workflow (项目申报)."""
+    user.require_role(Role.PROJECT_MANAGER)
+    request_hash = hashlib.sha256(canonical_json(body.model_dump(mode="json")).encode()).hexdigest()
+    if idempotency_key:
+        replay = await _replay(session, temporal, settings, user, idempotency_key, request_hash)
+        if replay is not None:
+            response.headers["Idempotent-Replayed"] = "true"
+            return replay
+    await _validate(session, user, body)
+    regions = ancestors(body.village_code)
+    now = datetime.now(UTC)
+    try:
+        async with sessions.begin() as tx:
+            code = await next_project_code(tx, county_code=regions[RegionLevel.COUNTY], year=now.year)
+            project = await create_project(
+                tx,
+                code=code,
+                name=body.name,
+                project_type=body.project_type.value,
+                village_code=body.village_code,
+                township_code=regions[RegionLevel.TOWNSHIP],
+                county_code=regions[RegionLevel.COUNTY],
+                city_code=regions[RegionLevel.CITY],
+                stage=Stage.APPLICATION.value,
+                total_budget_fen=body.budget.total_fen,
+                planned_start=body.planned_start,
+                planned_end=body.planned_end,
+                applicant_id=user.id,
+                application=body.model_dump(mode="json"),
+                workflow_id=project_workflow_id(code),
+            )
+            if idempotency_key and not await create_idempotency_key(
+                tx, user_id=user.id, key=idempotency_key, request_hash=request_hash, project_code=code
+            ):
+                raise _ConcurrentDuplicate
+            await create_audit_entry(
+                tx,
+                chain=project_chain(code),
+                action="application_filed",
+                event_key=f"filed:{code}",
+                payload={"name": body.name, "type": body.project_type.value, "total_budget_fen": body.budget.total_fen},
+                actor_id=user.id,
+                actor_name=user.username,
+                at=now,
+            )
+    except _ConcurrentDuplicate:
+        # The same key won a race in another request: its transaction stands, ours rolled back.
+        assert idempotency_key is not None
+        replay = await _replay(session, temporal, settings, user, idempotency_key, request_hash)
+        assert replay is not None
+        response.headers["Idempotent-Replayed"] = "true"
+        return replay
+    try:
+        await _start_workflow(temporal, settings, project)
+    except RPCError as err:
+        # Without its workflow the project would never move: take the filing back and say so.
+        log.error("workflow start failed; application withdrawn", project_code=code, error=str(err))
+        async with sessions.begin() as cleanup:
+            await cleanup.execute(delete(IdempotencyKey).where(IdempotencyKey.project_code == code))
+            await cleanup.execute(delete(Project).where(Project.code == code))
+        raise ApiError(503, "temporal_unavailable", "the workflow engine is unavailable; try again") from err
+    log.info("project filed", project_code=code)
+    return ProjectCreated(code=code, stage=project.stage, workflow_id=project.workflow_id)
+
+
+async def _replay(
+    session: AsyncSession, temporal: Client, settings: Settings, user: Principal, key: str, request_hash: str
+) -> ProjectCreated | None:
+    stored = await get_idempotency_key(session, user_id=user.id, key=key)
+    if stored is None:
+        return None
+    if stored.request_hash != request_hash:
+        raise conflict(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request body",
+            {"project_code": stored.project_code},
+        )
+    project = await get_project(session, code=stored.project_code)
+    assert project is not None
+    await _start_workflow(temporal, settings, project)
+    return ProjectCreated(code=project.code, stage=project.stage, workflow_id=project.workflow_id)
+
+
+@router.get("", response_model=ProjectsPublic)
+async def list_(
+    user: CurrentUser,
+    session: SessionDep,
+    stage: Annotated[Stage | None, Query(description="阶段 / stage")] = None,
+    county: Annotated[str | None, Query(pattern=r"^\d{6}$", description="县代码 / county code")] = None,
+    township: Annotated[str | None, Query(pattern=r"^\d{9}$", description="乡镇代码 / township code")] = None,
+    project_type: Annotated[str | None, Query(alias="type", description="项目类型 / project type")] = None,
+    text: Annotated[str | None, Query(max_length=100, description="名称或编号 / name or code contains")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ProjectsPublic:
+    """Projects in your region, newest first, with filters and paging (项目库)."""
+    user.require_role(*READERS)
+    rows, total = await list_projects(
+        session,
+        filters=ProjectFilter(
+            scope_prefix=user.region_prefix,
+            stage=stage.value if stage else None,
+            county=county,
+            township=township,
+            project_type=project_type,
+            text=text,
+        ),
+        limit=limit,
+        offset=offset,
+    )
+    return ProjectsPublic(items=[_summary(p) for p in rows], count=total, limit=limit, offset=offset)
+
+
+async def _readable(session: AsyncSession, user: Principal, code: str) -> Project:
+    user.require_role(*READERS)
+    project = await get_project(session, code=code)
+    if project is None:
+        raise not_found(f"project {code}")
+    if not user.covers(project.village_code):
+        raise forbidden(f"project {code} lies outside your region", "region_forbidden")
+    return project
+
+
+@router.get("/{code}", response_model=ProjectDetail)
+async def detail(code: str, user: CurrentUser, session: SessionDep) -> ProjectDetail:
+    """One project: stage, application, open tasks and timeline (项目详情)."""
+    project = await _readable(session, user, code)
+    tasks = await list_project_tasks(session, project_code=code, status=TaskStatus.OPEN.value)
+    timeline = await list_audit_entries(session, chain=project_chain(code))
+    now = datetime.now(UTC)
+    return ProjectDetail(
+        **_summary(project).model_dump(),
+        application=project.application,
+        open_tasks=[task_public(t, now, project.name) for t in tasks],
+        timeline=_timeline(timeline),
+    )
+
+
+@router.get("/{code}/history", response_model=HistoryPublic)
+async def history(code: str, user: CurrentUser, session: SessionDep) -> HistoryPublic:
+    """The project's audit history, with the result of verifying its hash chain (审计记录)."""
+    await _readable(session, user, code)
+    chain = project_chain(code)
+    rows = await list_audit_entries(session, chain=chain)
+    [report] = await verify_audit_chains(session, chain=chain)
+    return HistoryPublic(
+        items=_timeline(rows),
+        verified=not report.problems,
+        problems=[f"seq {p.seq}: {p.problem}" for p in report.problems],
+    )

@@ -1,0 +1,205 @@
+"""HTTP schemas (pydantic, at the edge only). Descriptions are Chinese / English for the OpenAPI."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.enums import Decision, FundSource, OperatingModel, ProjectType
+
+
+def _d(zh: str, en: str) -> str:
+    return f"{zh} / {en}"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class TokenPublic(BaseModel):
+    """OAuth2 bearer token."""
+
+    access_token: str = Field(description=_d("访问令牌", "bearer token"))
+    token_type: str = Field("bearer", description=_d("令牌类型", "token type"))
+    expires_in: int = Field(description=_d("有效秒数", "seconds until expiry"))
+
+
+class MePublic(BaseModel):
+    """The logged-in user."""
+
+    id: int
+    username: str = Field(description=_d("登录名", "login name"))
+    full_name: str = Field(description=_d("姓名", "full name"))
+    role: str = Field(description=_d("角色", "role"))
+    region_code: str = Field(description=_d("所属区划代码", "region code"))
+    region_level: str = Field(description=_d("区划层级", "region level"))
+    region_name: str = Field(description=_d("区划名称", "region name"))
+
+
+class FundLineIn(_In):
+    """One fund source of the budget."""
+
+    source: FundSource = Field(description=_d("资金来源", "fund source"))
+    amount_fen: int = Field(gt=0, le=10**13, description=_d("金额（分）", "amount in fen"))
+
+
+class BudgetIn(_In):
+    """Total budget split by fund source; the parts sum to the total exactly."""
+
+    total_fen: int = Field(gt=0, le=10**13, description=_d("总投资（分）", "total budget in fen"))
+    sources: list[FundLineIn] = Field(min_length=1, description=_d("资金构成", "fund sources"))
+
+
+class EntityIn(_In):
+    """The implementing entity and the person in charge."""
+
+    name: str = Field(min_length=2, max_length=200, description=_d("实施主体", "implementing entity"))
+    person_in_charge: str = Field(min_length=2, max_length=50, description=_d("负责人", "person in charge"))
+    phone: str = Field(pattern=r"^[0-9+\- ]{7,20}$", description=_d("联系电话", "phone"))
+
+
+class RevenueIn(_In):
+    """The revenue estimate."""
+
+    expected_annual_revenue_fen: int = Field(ge=0, le=10**13, description=_d("预计年收益（分）", "annual revenue, fen"))
+    expected_yield_percent: float = Field(ge=0, le=100, description=_d("预计年收益率（%）", "annual yield, percent"))
+
+
+class BenefitIn(_In):
+    """Benefit linkage (利益联结): who benefits and how income reaches them."""
+
+    household_codes: list[str] = Field(
+        max_length=5000, description=_d("受益户户码（一户一码）", "beneficiary household codes")
+    )
+    people: int = Field(gt=0, le=10**6, description=_d("受益人数", "beneficiary people"))
+    mechanism: str = Field(min_length=2, max_length=2000, description=_d("联农带农机制", "how income reaches them"))
+
+
+class TargetIn(_In):
+    """One performance target (绩效目标)."""
+
+    indicator: str = Field(min_length=1, max_length=200, description=_d("指标", "indicator"))
+    target: str = Field(min_length=1, max_length=200, description=_d("目标值", "target value"))
+
+
+class ProjectCreate(_In):
+    """An application (申报) for the project library."""
+
+    name: str = Field(min_length=2, max_length=200, description=_d("项目名称", "project name"))
+    project_type: ProjectType = Field(description=_d("项目类型", "project type"))
+    village_code: str = Field(pattern=r"^\d{12}$", description=_d("所在村（12位区划代码）", "village code, 12 digits"))
+    content: str = Field(min_length=2, max_length=4000, description=_d("建设内容", "construction content"))
+    scale: str = Field(min_length=1, max_length=1000, description=_d("建设规模", "construction scale"))
+    budget: BudgetIn = Field(description=_d("投资预算", "budget"))
+    implementing_entity: EntityIn = Field(description=_d("实施主体", "implementing entity"))
+    planned_start: date = Field(description=_d("计划开工日期", "planned start"))
+    planned_end: date = Field(description=_d("计划完工日期", "planned end"))
+    operating_model: OperatingModel = Field(description=_d("经营模式", "operating model"))
+    revenue: RevenueIn = Field(description=_d("收益测算", "revenue estimate"))
+    benefit: BenefitIn = Field(description=_d("利益联结", "benefit linkage"))
+    performance_targets: list[TargetIn] = Field(max_length=100, description=_d("绩效目标", "performance targets"))
+
+
+class TaskPublic(BaseModel):
+    """A human step in an inbox."""
+
+    id: str
+    project_code: str = Field(description=_d("项目编号", "project code"))
+    project_name: str | None = Field(None, description=_d("项目名称", "project name"))
+    kind: str = Field(description=_d("任务类型", "task kind"))
+    stage: str = Field(description=_d("所处阶段", "stage"))
+    round: int = Field(description=_d("审核轮次", "review round"))
+    candidate_role: str = Field(description=_d("办理角色", "role that decides"))
+    region_code: str = Field(description=_d("办理区划", "region that decides"))
+    allowed_decisions: list[str] = Field(description=_d("可选决定", "allowed decisions"))
+    status: str = Field(description=_d("状态", "status"))
+    opened_at: datetime = Field(description=_d("创建时间", "opened at"))
+    due_at: datetime = Field(description=_d("办理期限", "due at"))
+    overdue: bool = Field(description=_d("是否超期", "past due"))
+    decided_by: int | None = Field(None, description=_d("决定人", "decided by (user id)"))
+    decided_at: datetime | None = Field(None, description=_d("决定时间", "decided at"))
+    decision: str | None = Field(None, description=_d("决定", "decision"))
+
+
+class TasksPublic(BaseModel):
+    """A page of tasks."""
+
+    items: list[TaskPublic]
+    count: int
+
+
+class DecisionIn(_In):
+    """A decision on a review task; an opinion (审核意见) is required to return or reject."""
+
+    decision: Decision = Field(description=_d("决定：通过/退回修改/不予立项", "approve, return or reject"))
+    opinion: str = Field("", max_length=4000, description=_d("审核意见", "opinion"))
+
+
+class DecisionPublic(BaseModel):
+    """The stored decision and where the project is now (read back from the database)."""
+
+    task_id: str
+    decision: str = Field(description=_d("决定", "decision"))
+    stage: str = Field(description=_d("项目当前阶段", "project stage now"))
+
+
+class ProjectCreated(BaseModel):
+    """The new project's code and stage."""
+
+    code: str = Field(description=_d("项目编号", "project code"))
+    stage: str = Field(description=_d("项目阶段", "stage"))
+    workflow_id: str = Field(description=_d("流程实例编号", "workflow id"))
+
+
+class ProjectSummary(BaseModel):
+    """A project in a list."""
+
+    code: str = Field(description=_d("项目编号", "project code"))
+    name: str = Field(description=_d("项目名称", "project name"))
+    project_type: str = Field(description=_d("项目类型", "project type"))
+    village_code: str = Field(description=_d("村", "village"))
+    township_code: str = Field(description=_d("乡镇", "township"))
+    county_code: str = Field(description=_d("县", "county"))
+    stage: str = Field(description=_d("阶段", "stage"))
+    status: str = Field(description=_d("状态", "status"))
+    total_budget_fen: int = Field(description=_d("总投资（分）", "total budget, fen"))
+    applicant_id: int = Field(description=_d("申报人", "applicant (user id)"))
+    created_at: datetime = Field(description=_d("申报时间", "filed at"))
+
+
+class ProjectsPublic(BaseModel):
+    """A page of projects."""
+
+    items: list[ProjectSummary]
+    count: int = Field(description=_d("符合条件的总数", "total matching"))
+    limit: int
+    offset: int
+
+
+class TimelineEntry(BaseModel):
+    """One audited event of a project."""
+
+    seq: int = Field(description=_d("序号", "sequence"))
+    at: datetime = Field(description=_d("时间", "time"))
+    actor: str = Field(description=_d("操作人", "actor"))
+    action: str = Field(description=_d("事项", "action"))
+    payload: dict[str, Any] = Field(description=_d("内容", "details"))
+    hash: str = Field(description=_d("链式哈希", "chain hash"))
+
+
+class ProjectDetail(ProjectSummary):
+    """A project with its application, open tasks and timeline."""
+
+    application: dict[str, Any] = Field(description=_d("申报内容", "the application"))
+    open_tasks: list[TaskPublic] = Field(description=_d("待办任务", "open tasks"))
+    timeline: list[TimelineEntry] = Field(description=_d("时间线", "timeline"))
+
+
+class HistoryPublic(BaseModel):
+    """A project's audit history and whether its chain verifies."""
+
+    items: list[TimelineEntry]
+    verified: bool = Field(description=_d("哈希链校验通过", "hash chain verifies"))
+    problems: list[str] = Field(description=_d("校验问题", "verification problems"))

@@ -1,0 +1,211 @@
+"""`assetflow` — users, imports, demo data, audit verification, migrations and the dev stack."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import update
+
+from api.security import hash_password
+from cli.imports import ImportFileError, import_file, read_rows
+from core.logging import configure_logging
+from core.settings import Environment, Settings, get_settings
+from db.engine import Sessions, make_engine, make_sessions
+from db.migrate import upgrade
+from db.models import Region, User
+from db.repositories.audit import SYSTEM_CHAIN, create_audit_entry, verify_audit_chains
+from db.repositories.audit import project_chain as _project_chain
+from db.repositories.users import create_user, get_user_by_username, list_users
+from domain.enums import Role
+
+app = typer.Typer(help="assetflow: rural industry-project assets (帮扶产业项目资产)", no_args_is_help=True)
+user_app = typer.Typer(help="manage users", no_args_is_help=True)
+demo_app = typer.Typer(help="demo data", no_args_is_help=True)
+audit_app = typer.Typer(help="the audit log", no_args_is_help=True)
+db_app = typer.Typer(help="the database", no_args_is_help=True)
+dev_app = typer.Typer(help="the embedded development stack", no_args_is_help=True)
+for sub, name in ((user_app, "user"), (demo_app, "demo"), (audit_app, "audit"), (db_app, "db"), (dev_app, "dev")):
+    app.add_typer(sub, name=name)
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _run(work: Callable[[Sessions, Settings], Awaitable[T]]) -> T:
+    settings = get_settings()
+    configure_logging(fmt=settings.log_format, level="WARNING")
+
+    async def main() -> T:
+        engine = make_engine(settings.database_url, pool_size=2)
+        try:
+            return await work(make_sessions(engine), settings)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: Annotated[Role, typer.Option(help="the user's role")],
+    region: Annotated[str, typer.Option(help="region code the user acts in")],
+    name: Annotated[str, typer.Option(help="full name")],
+    organisation: Annotated[str, typer.Option(help="organisation")] = "",
+    password: Annotated[str | None, typer.Option(help="password (prompted when omitted)")] = None,
+) -> None:
+    """Add a user with a role and a region."""
+    secret = password or getpass.getpass("password: ")
+    if len(secret) < 8:
+        err_console.print("password: at least 8 characters")
+        raise typer.Exit(2)
+
+    async def work(sessions: Sessions, _: Settings) -> None:
+        async with sessions.begin() as s:
+            if await s.get(Region, region) is None:
+                err_console.print(f"region: no region {region}")
+                raise typer.Exit(2)
+            if await get_user_by_username(s, username=username):
+                err_console.print(f"username: {username} exists already")
+                raise typer.Exit(2)
+            user = await create_user(
+                s, username=username, full_name=name, password_hash=hash_password(secret), role=role.value,
+                region_code=region, organisation=organisation,
+            )
+            await create_audit_entry(
+                s, chain=SYSTEM_CHAIN, action="user_added", event_key=f"user_added:{user.id}",
+                payload={"username": username, "role": role.value, "region": region}, actor_name="cli",
+            )
+        console.print(f"added {username} ({role.value}, {region})")
+
+    _run(work)
+
+
+@user_app.command("list")
+def user_list(role: Annotated[Role | None, typer.Option(help="only this role")] = None) -> None:
+    """List users."""
+
+    async def work(sessions: Sessions, _: Settings) -> None:
+        async with sessions() as s:
+            users = await list_users(s, role=role.value if role else None)
+        table = Table("username", "name", "role", "region", "active", "demo")
+        for u in users:
+            table.add_row(u.username, u.full_name, u.role, u.region_code, str(u.active), str(u.is_demo))
+        console.print(table)
+
+    _run(work)
+
+
+@user_app.command("disable")
+def user_disable(username: str) -> None:
+    """Disable a user (demo users must be disabled before production)."""
+
+    async def work(sessions: Sessions, _: Settings) -> None:
+        async with sessions.begin() as s:
+            user = await get_user_by_username(s, username=username)
+            if user is None:
+                err_console.print(f"username: no user {username}")
+                raise typer.Exit(2)
+            await s.execute(update(User).where(User.id == user.id).values(active=False))
+            await create_audit_entry(
+                s, chain=SYSTEM_CHAIN, action="user_disabled", event_key=f"user_disabled:{user.id}:{user.active}",
+                payload={"username": username}, actor_name="cli",
+            )
+        console.print(f"disabled {username}")
+
+    _run(work)
+
+
+@app.command("import")
+def import_(
+    kind: Annotated[str, typer.Argument(help="regions | experts | households")],
+    file: Annotated[Path, typer.Argument(help="a UTF-8 CSV file with a header row")],
+    partial: Annotated[bool, typer.Option(help="write the good rows even if some are bad")] = False,
+) -> None:
+    """Import a CSV file; by default all-or-nothing, every bad row reported by line number and reason."""
+    if kind not in ("regions", "experts", "households"):
+        err_console.print("kind: must be regions, experts or households")
+        raise typer.Exit(2)
+    try:
+        total = len(read_rows(file, kind))
+    except ImportFileError as err:
+        err_console.print(str(err))
+        raise typer.Exit(2) from err
+
+    async def work(sessions: Sessions, _: Settings) -> int:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err_console, transient=False,
+        ) as progress:
+            task = progress.add_task(f"import {kind}", total=total * 2)
+            result = await import_file(sessions, kind, file, partial=partial, tick=lambda n: progress.advance(task, n))
+        for e in result.errors:
+            err_console.print(f"[red]{e}[/red]")
+        if result.errors and not partial:
+            err_console.print(f"{len(result.errors)} problem(s) in {file}; nothing was imported")
+            return 1
+        console.print(f"{kind}: {result.written} of {result.rows} rows written")
+        return 1 if result.errors else 0
+
+    raise typer.Exit(_run(work))
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Load demo regions, users, experts and households (idempotent; refused in production)."""
+    from cli.demo import load_demo_reference
+
+    if get_settings().environment is Environment.PRODUCTION:
+        err_console.print("demo data is refused in production")
+        raise typer.Exit(2)
+
+    async def work(sessions: Sessions, _: Settings) -> None:
+        counts = await load_demo_reference(sessions)
+        console.print("demo data: " + ", ".join(f"{k} +{v}" for k, v in counts.items()))
+
+    _run(work)
+
+
+@audit_app.command("verify")
+def audit_verify(project: Annotated[str | None, typer.Argument(help="a project code; all chains if omitted")] = None) -> None:
+    """Recompute the audit hash chains; exit 1 and list every altered, inserted or deleted entry."""
+
+    async def work(sessions: Sessions, _: Settings) -> int:
+        async with sessions() as s:
+            reports = await verify_audit_chains(s, chain=_project_chain(project) if project else None)
+        bad = 0
+        for r in reports:
+            if r.problems:
+                bad += 1
+                for p in r.problems:
+                    console.print(f"[red]BROKEN[/red] {r.chain} seq {p.seq}: {p.problem}")
+        console.print(f"{len(reports)} chain(s), {sum(r.entries for r in reports)} entries, {bad} broken")
+        return 1 if bad else 0
+
+    raise typer.Exit(_run(work))
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply alembic migrations (the compose `migrate` service runs this once)."""
+    settings = get_settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    upgrade(settings.database_url, revision)
+    console.print(f"database at {revision}")
+
+
+@dev_app.command("run")
+def dev_run() -> None:
+    """Start PostgreSQL, Temporal, migrations, demo data, worker and API; Ctrl-C stops everything."""
+    from cli.devrun import run_dev_stack
+
+    raise typer.Exit(run_dev_stack())

@@ -1,0 +1,1 @@
+"""Cross-cutting infrastructure: settings, logging, Temporal client, the embedded dev stack."""

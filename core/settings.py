@@ -1,0 +1,70 @@
+"""The one settings class: every knob comes from the environment (or `.env`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-secret-change-me-in-production-0123456789"  # noqa: S105 - refused in production
+
+
+class Environment(StrEnum):
+    """Where the process runs; production refuses every dev default."""
+
+    DEV = "dev"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class ReviewSettings(BaseModel):
+    """Review rules (DOMAIN.md §2); the numbers are county practice, not law."""
+
+    working_days: int = Field(5, ge=1, le=60, description="Working days a reviewer has for a task")
+    revision_limit: int = Field(3, ge=1, le=20, description="Revision rounds before rejection")
+
+
+class Settings(BaseSettings):
+    """assetflow settings. Nested groups use `__`, e.g. `REVIEW__WORKING_DAYS=7`."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_nested_delimiter="__", extra="ignore")
+
+    environment: Environment = Environment.DEV
+    database_url: str = Field(
+        "postgresql+psycopg://postgres@/assetflow?host=.data/pg",
+        description="SQLAlchemy URL (psycopg 3). `make run` points it at the embedded PostgreSQL.",
+    )
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "assetflow"
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_ttl_minutes: int = Field(480, ge=5, le=7 * 24 * 60)
+    log_format: str = Field("console", pattern="^(console|json)$")
+    log_level: str = "INFO"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    temporal_ui_port: int = 8233
+    data_dir: str = ".data"
+    worker_metrics_bind: str = Field("127.0.0.1:9464", description="host:port of the worker's SDK metrics; empty = off")
+    api_sdk_metrics_bind: str = Field("127.0.0.1:9465", description="loopback host:port where the API's Temporal client exports metrics; empty = off")
+    time_zone: str = "Asia/Shanghai"
+    review: ReviewSettings = ReviewSettings()
+
+    @model_validator(mode="after")
+    def _production_refuses_dev_defaults(self) -> Settings:
+        if self.environment is Environment.PRODUCTION:
+            if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
+                raise ValueError(
+                    "JWT_SECRET must be set to a private value of at least 32 characters in production"
+                )
+            if self.log_format != "json":
+                self.log_format = "json"
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process, read once on first use (never at import time)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""PostgreSQL: the system of record for everything a person reads."""

@@ -1,0 +1,17 @@
+"""Engine and session factory, built by the composition roots (never at import time)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An async engine on psycopg 3 with pre-ping, so a restarted database is survived."""
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def make_sessions(engine: AsyncEngine) -> Sessions:
+    """Sessions that keep loaded attributes after commit (they are read after the transaction)."""
+    return async_sessionmaker(engine, expire_on_commit=False)

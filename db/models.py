@@ -1,0 +1,191 @@
+"""SQLAlchemy 2 models. Money is integer fen (BIGINT); times are timestamptz in UTC."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a JSONB default for dict/list columns."""
+
+    type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB}
+
+
+class Region(Base):
+    """An administrative region: city → county → township → village, keyed by national code."""
+
+    __tablename__ = "regions"
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    level: Mapped[str] = mapped_column(String(16), index=True)
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"), index=True)
+
+
+class User(Base):
+    """A person who logs in; acts only inside `region_code`."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32), index=True)
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
+    organisation: Mapped[str] = mapped_column(String(200), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Expert(Base):
+    """A member of the expert library (专家库)."""
+
+    __tablename__ = "experts"
+    __table_args__ = (UniqueConstraint("name", "region_code", "affiliation", name="uq_expert_identity"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    specialties: Mapped[list[Any]] = mapped_column(default=list)
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
+    affiliation: Mapped[str] = mapped_column(String(200), default="")
+    conflicts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Household(Base):
+    """A beneficiary household (一户一码). ID number and bank account are never shown unmasked."""
+
+    __tablename__ = "households"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    village_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
+    head_name: Mapped[str] = mapped_column(String(100))
+    members: Mapped[int] = mapped_column(Integer)
+    categories: Mapped[list[Any]] = mapped_column(default=list)
+    id_number: Mapped[str] = mapped_column(String(32))
+    bank_account: Mapped[str] = mapped_column(String(40))
+
+
+class Project(Base):
+    """The project library (项目库): indexed columns plus the full application as JSON."""
+
+    __tablename__ = "projects"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    project_type: Mapped[str] = mapped_column(String(32), index=True)
+    village_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
+    township_code: Mapped[str] = mapped_column(String(12), index=True)
+    county_code: Mapped[str] = mapped_column(String(12), index=True)
+    city_code: Mapped[str] = mapped_column(String(12), index=True)
+    stage: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="active")
+    total_budget_fen: Mapped[int] = mapped_column(BigInteger)
+    planned_start: Mapped[date] = mapped_column(Date)
+    planned_end: Mapped[date] = mapped_column(Date)
+    applicant_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    application: Mapped[dict[str, Any]] = mapped_column()
+    workflow_id: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class ProjectCodeCounter(Base):
+    """Sequence of project codes per county and year (XM{county}-{year}-{n})."""
+
+    __tablename__ = "project_code_counters"
+    county_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IdempotencyKey(Base):
+    """A create request's `Idempotency-Key`: same key and body → same project; other body → 409."""
+
+    __tablename__ = "idempotency_keys"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    project_code: Mapped[str] = mapped_column(ForeignKey("projects.code", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Task(Base):
+    """A human step as the inbox shows it; written only by workflow activities."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_inbox", "status", "candidate_role", "region_code"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_code: Mapped[str] = mapped_column(ForeignKey("projects.code"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(String(32))
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    candidate_role: Mapped[str] = mapped_column(String(32))
+    region_code: Mapped[str] = mapped_column(String(12))
+    allowed_decisions: Mapped[list[Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision: Mapped[str | None] = mapped_column(String(16))
+
+
+class DecisionRecord(Base):
+    """A decision on a task; at most one per task."""
+
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"), unique=True)
+    project_code: Mapped[str] = mapped_column(ForeignKey("projects.code"), index=True)
+    decision: Mapped[str] = mapped_column(String(16))
+    opinion: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    from_stage: Mapped[str] = mapped_column(String(32))
+    to_stage: Mapped[str] = mapped_column(String(32))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained per chain (`project:{code}` or `system`); a trigger refuses edits."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (UniqueConstraint("chain", "seq", name="uq_audit_chain_seq"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    chain: Mapped[str] = mapped_column(String(64), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor_name: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    event_key: Mapped[str] = mapped_column(String(200), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The last seq and hash of each chain: deleting the newest entries breaks the match."""
+
+    __tablename__ = "audit_heads"
+    chain: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))

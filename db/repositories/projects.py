@@ -1,0 +1,140 @@
+"""The project library."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import IdempotencyKey, Project, ProjectCodeCounter
+
+
+async def get_project(session: AsyncSession, *, code: str) -> Project | None:
+    """One project by code."""
+    return await session.get(Project, code)
+
+
+async def next_project_code(session: AsyncSession, *, county_code: str, year: int) -> str:
+    """Allocate the next code XM{county}-{year}-{nnnn}; the row lock makes concurrent creates safe."""
+    stmt = (
+        insert(ProjectCodeCounter)
+        .values(county_code=county_code, year=year, last=1)
+        .on_conflict_do_update(
+            index_elements=[ProjectCodeCounter.county_code, ProjectCodeCounter.year],
+            set_={"last": ProjectCodeCounter.last + 1},
+        )
+        .returning(ProjectCodeCounter.last)
+    )
+    n = int((await session.execute(stmt)).scalar_one())
+    return f"XM{county_code}-{year}-{n:04d}"
+
+
+async def create_project(
+    session: AsyncSession,
+    *,
+    code: str,
+    name: str,
+    project_type: str,
+    village_code: str,
+    township_code: str,
+    county_code: str,
+    city_code: str,
+    stage: str,
+    total_budget_fen: int,
+    planned_start: date,
+    planned_end: date,
+    applicant_id: int,
+    application: dict[str, Any],
+    workflow_id: str,
+) -> Project:
+    """Insert a project into the library."""
+    project = Project(
+        code=code,
+        name=name,
+        project_type=project_type,
+        village_code=village_code,
+        township_code=township_code,
+        county_code=county_code,
+        city_code=city_code,
+        stage=stage,
+        status="active",
+        total_budget_fen=total_budget_fen,
+        planned_start=planned_start,
+        planned_end=planned_end,
+        applicant_id=applicant_id,
+        application=application,
+        workflow_id=workflow_id,
+    )
+    session.add(project)
+    await session.flush()
+    return project
+
+
+@dataclass(frozen=True)
+class ProjectFilter:
+    """List filters; `scope_prefix` limits to the caller's region."""
+
+    scope_prefix: str
+    stage: str | None = None
+    county: str | None = None
+    township: str | None = None
+    project_type: str | None = None
+    text: str | None = None
+
+
+def _filtered(stmt: Select[Any], f: ProjectFilter) -> Select[Any]:
+    stmt = stmt.where(Project.village_code.startswith(f.scope_prefix))
+    if f.stage:
+        stmt = stmt.where(Project.stage == f.stage)
+    if f.county:
+        stmt = stmt.where(Project.county_code == f.county)
+    if f.township:
+        stmt = stmt.where(Project.township_code == f.township)
+    if f.project_type:
+        stmt = stmt.where(Project.project_type == f.project_type)
+    if f.text:
+        pattern = "%" + f.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(Project.name.ilike(pattern), Project.code.ilike(pattern)))
+    return stmt
+
+
+async def list_projects(
+    session: AsyncSession, *, filters: ProjectFilter, limit: int, offset: int
+) -> tuple[Sequence[Project], int]:
+    """A page of projects, newest first, and the total that match."""
+    total = int(await session.scalar(_filtered(select(func.count()).select_from(Project), filters)) or 0)
+    rows = await session.scalars(
+        _filtered(select(Project), filters).order_by(Project.created_at.desc(), Project.code).limit(limit).offset(offset)
+    )
+    return rows.all(), total
+
+
+async def update_project_stage(session: AsyncSession, *, code: str, stage: str, status: str | None = None) -> None:
+    """Move a project's stage in the read model (only workflow activities call this)."""
+    values: dict[str, Any] = {"stage": stage}
+    if status is not None:
+        values["status"] = status
+    await session.execute(update(Project).where(Project.code == code).values(**values))
+
+
+async def get_idempotency_key(session: AsyncSession, *, user_id: int, key: str) -> IdempotencyKey | None:
+    """A stored create key of this user."""
+    return await session.get(IdempotencyKey, (user_id, key))
+
+
+async def create_idempotency_key(
+    session: AsyncSession, *, user_id: int, key: str, request_hash: str, project_code: str
+) -> bool:
+    """Remember a create key; False if another request holds it already (a concurrent duplicate)."""
+    stmt = (
+        insert(IdempotencyKey)
+        .values(user_id=user_id, key=key, request_hash=request_hash, project_code=project_code)
+        .on_conflict_do_nothing()
+        .returning(IdempotencyKey.key)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None

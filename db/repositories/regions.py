@@ -1,0 +1,27 @@
+"""Regions: the administrative tree."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import Region
+from domain.enums import RegionLevel
+from domain.regions import region_prefix
+
+
+async def get_region(session: AsyncSession, *, code: str) -> Region | None:
+    """One region by code."""
+    return await session.get(Region, code)
+
+
+async def list_regions(
+    session: AsyncSession, *, within_code: str, within_level: RegionLevel, level: RegionLevel | None = None
+) -> Sequence[Region]:
+    """Regions inside a region (itself included), optionally of one level, by code."""
+    stmt = select(Region).where(Region.code.startswith(region_prefix(within_code, within_level)))
+    if level is not None:
+        stmt = stmt.where(Region.level == level.value)
+    return (await session.scalars(stmt.order_by(Region.code))).all()

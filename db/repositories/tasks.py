@@ -1,0 +1,95 @@
+"""Tasks (the inbox read model) and decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import DecisionRecord, Task
+from domain.enums import TaskStatus
+
+
+async def create_task(session: AsyncSession, *, values: dict[str, Any]) -> Task:
+    """Insert a task unless its id exists (activity retries), and return the stored row."""
+    await session.execute(insert(Task).values(**values).on_conflict_do_nothing(index_elements=[Task.id]))
+    task = await session.get(Task, values["id"], populate_existing=True)
+    assert task is not None
+    return task
+
+
+async def get_task(session: AsyncSession, *, task_id: str) -> Task | None:
+    """One task by id."""
+    return await session.get(Task, task_id)
+
+
+async def list_inbox(
+    session: AsyncSession, *, role: str, region_prefix: str, status: str = TaskStatus.OPEN, limit: int, offset: int
+) -> Sequence[Task]:
+    """Tasks a role may decide inside a region, soonest due first."""
+    stmt = (
+        select(Task)
+        .where(Task.status == status, Task.candidate_role == role, Task.region_code.startswith(region_prefix))
+        .order_by(Task.due_at, Task.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def list_project_tasks(session: AsyncSession, *, project_code: str, status: str | None = None) -> Sequence[Task]:
+    """A project's tasks, oldest first."""
+    stmt = select(Task).where(Task.project_code == project_code)
+    if status:
+        stmt = stmt.where(Task.status == status)
+    return (await session.scalars(stmt.order_by(Task.opened_at, Task.id))).all()
+
+
+async def create_decision(
+    session: AsyncSession,
+    *,
+    task_id: str,
+    project_code: str,
+    decision: str,
+    opinion: str,
+    decided_by: int,
+    from_stage: str,
+    to_stage: str,
+    decided_at: datetime,
+) -> bool:
+    """Record a decision and close its task; False when this task already has one (a retry)."""
+    inserted = (
+        await session.execute(
+            insert(DecisionRecord)
+            .values(
+                task_id=task_id,
+                project_code=project_code,
+                decision=decision,
+                opinion=opinion,
+                decided_by=decided_by,
+                from_stage=from_stage,
+                to_stage=to_stage,
+                decided_at=decided_at,
+            )
+            .on_conflict_do_nothing(index_elements=[DecisionRecord.task_id])
+            .returning(DecisionRecord.id)
+        )
+    ).scalar_one_or_none()
+    if inserted is None:
+        return False
+    await session.execute(
+        update(Task)
+        .where(Task.id == task_id)
+        .values(status=TaskStatus.DECIDED.value, decided_by=decided_by, decided_at=decided_at, decision=decision)
+    )
+    return True
+
+
+async def list_project_decisions(session: AsyncSession, *, project_code: str) -> Sequence[DecisionRecord]:
+    """A project's decisions in order."""
+    stmt = select(DecisionRecord).where(DecisionRecord.project_code == project_code).order_by(DecisionRecord.decided_at)
+    return (await session.scalars(stmt)).all()

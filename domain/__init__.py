@@ -1,0 +1,1 @@
+"""Pure domain: stdlib only, no I/O. Importable inside the Temporal workflow sandbox."""

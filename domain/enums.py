@@ -1,0 +1,116 @@
+"""The vocabulary of the domain (DOMAIN.md): roles, stages, types, decisions."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """Who a user is (DESIGN.md, roles and rules of access)."""
+
+    PROJECT_MANAGER = "project_manager"
+    TOWNSHIP_REVIEWER = "township_reviewer"
+    EXPERT = "expert"
+    COUNTY_REVIEWER = "county_reviewer"
+    CITY_REVIEWER = "city_reviewer"
+    FINANCE = "finance"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class Stage(StrEnum):
+    """Where a project is in its life (DESIGN.md, ProjectLifecycleWorkflow)."""
+
+    APPLICATION = "application"
+    TOWNSHIP_REVIEW = "township_review"
+    EXPERT_REVIEW = "expert_review"
+    COUNTY_APPROVAL = "county_approval"
+    CITY_FILING = "city_filing"
+    APPROVAL_NOTICE = "approval_notice"
+    CONSTRUCTION = "construction"
+    ACCEPTANCE = "acceptance"
+    ASSET_REGISTRATION = "asset_registration"
+    OPERATION = "operation"
+    DISPOSAL = "disposal"
+    CLOSED = "closed"
+    RETURNED = "returned"
+    REJECTED = "rejected"
+
+
+class ProjectType(StrEnum):
+    """Project types of DOMAIN.md §1."""
+
+    PHOTOVOLTAIC = "photovoltaic"
+    GREENHOUSE = "greenhouse"
+    WORKSHOP = "workshop"
+    RURAL_TOURISM = "rural_tourism"
+    LIVESTOCK = "livestock"
+    COLD_STORAGE = "cold_storage"
+    PROCESSING = "processing"
+    SHOPS_FOR_RENT = "shops_for_rent"
+    OTHER = "other"
+
+
+class FundSource(StrEnum):
+    """Where a budget's money comes from (DOMAIN.md §1)."""
+
+    LINKAGE_CENTRAL = "linkage_central"
+    LINKAGE_PROVINCIAL = "linkage_provincial"
+    LINKAGE_CITY = "linkage_city"
+    INTEGRATED_AGRICULTURAL = "integrated_agricultural"
+    COUNTY_MATCH = "county_match"
+    SELF_RAISED = "self_raised"
+    EAST_WEST = "east_west"
+    DONATION = "donation"
+
+
+class OperatingModel(StrEnum):
+    """How the asset will be run (DOMAIN.md §1)."""
+
+    LEASE = "lease"
+    ENTRUSTED = "entrusted"
+    SHARE_COOPERATION = "share_cooperation"
+    CONTRACTING = "contracting"
+    SELF_OPERATION = "self_operation"
+
+
+class Decision(StrEnum):
+    """What a reviewer may decide on a review task."""
+
+    APPROVE = "approve"
+    RETURN = "return"
+    REJECT = "reject"
+
+
+class TaskKind(StrEnum):
+    """Kinds of human steps (tasks) recorded in the inbox."""
+
+    TOWNSHIP_REVIEW = "township_review"
+
+
+class TaskStatus(StrEnum):
+    """A task is open until decided (or cancelled when its step is abandoned)."""
+
+    OPEN = "open"
+    DECIDED = "decided"
+    CANCELLED = "cancelled"
+
+
+class HouseholdCategory(StrEnum):
+    """Category flags that weigh a household's dividend (DOMAIN.md §7)."""
+
+    NO_LABOUR = "no_labour"
+    SEVERE_DISABILITY = "severe_disability"
+    SERIOUS_ILLNESS = "serious_illness"
+    ELDERLY = "elderly"
+    MONITORED = "monitored"
+
+
+class RegionLevel(StrEnum):
+    """Administrative levels with the significant length of their national code."""
+
+    PROVINCE = "province"
+    CITY = "city"
+    COUNTY = "county"
+    TOWNSHIP = "township"
+    VILLAGE = "village"

@@ -1,0 +1,50 @@
+"""create → inbox → decide → stage, through the HTTP API against real Temporal and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from temporalio.worker import Worker
+
+from tests.conftest import Login, World, application, eventually
+
+
+async def _inbox(api: httpx.AsyncClient, headers: dict[str, str]) -> list[dict[str, Any]]:
+    r = await api.get("/api/v1/tasks", headers=headers)
+    assert r.status_code == 200, r.text
+    items: list[dict[str, Any]] = r.json()["items"]
+    return items
+
+
+async def test_create_inbox_decide_moves_stage(api: httpx.AsyncClient, worker: Worker, world: World, login: Login) -> None:
+    pm = await login(world.users["pm"])
+    r = await api.post("/api/v1/projects", json=application(world), headers=pm)
+    assert r.status_code == 201, r.text
+    code = r.json()["code"]
+    assert code.startswith(f"XM{world.county}-")
+
+    reviewer = await login(world.users["township"])
+    tasks = await eventually(lambda: _inbox(api, reviewer))
+    [task] = tasks
+    assert task["project_code"] == code
+    assert task["kind"] == "township_review"
+    assert task["candidate_role"] == "township_reviewer"
+    assert task["region_code"] == world.townships[0]
+    assert task["allowed_decisions"] == ["approve", "return", "reject"]
+
+    # only that township's reviewer sees it
+    assert await _inbox(api, await login(world.users["township_other"])) == []
+    assert await _inbox(api, await login(world.users["county"])) == []
+
+    r = await api.post(f"/api/v1/tasks/{task['id']}/decision", json={"decision": "approve", "opinion": "同意"}, headers=reviewer)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"task_id": task["id"], "decision": "approve", "stage": "expert_review"}
+
+    detail = (await api.get(f"/api/v1/projects/{code}", headers=pm)).json()
+    assert detail["stage"] == "expert_review"
+    assert detail["open_tasks"] == []
+    actions = [e["action"] for e in detail["timeline"]]
+    assert actions == ["application_filed", "stage_changed", "task_opened", "decision"]
+    assert detail["timeline"][-1]["actor"] == world.users["township"].username
+    assert await _inbox(api, reviewer) == []

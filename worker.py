@@ -1,0 +1,66 @@
+"""Composition root of the worker: settings → logging → engine → client → Worker."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.projects import ProjectActivities
+from core.logging import configure_logging
+from core.settings import Settings, get_settings
+from core.temporal import LoggingInterceptor, connect, make_runtime
+from db.engine import Sessions, make_engine, make_sessions
+from workflows import WORKFLOWS
+
+
+def build_worker(client: Client, sessions: Sessions, *, task_queue: str) -> Worker:
+    """The worker with every workflow and activity of assetflow on one task queue."""
+    projects = ProjectActivities(sessions)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[projects.open_task, projects.record_decision, projects.change_stage],
+        interceptors=[LoggingInterceptor()],
+        # `domain` is pure (an import-linter contract proves it): sharing it with the sandbox keeps its
+        # payload classes identical to the converter's and avoids re-importing it for every run.
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules("domain")
+        ),
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM, then finish in-flight work and close the pool."""
+    log = structlog.get_logger("worker")
+    engine = make_engine(settings.database_url)
+    runtime = make_runtime(settings.worker_metrics_bind or None)
+    client = await connect(settings, runtime=runtime)
+    worker = build_worker(client, make_sessions(engine), task_queue=settings.task_queue)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    try:
+        async with worker:
+            await stop.wait()
+            log.info("worker stopping")
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    """Entry point: `python worker.py`."""
+    settings = get_settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    asyncio.run(run_worker(settings))
+
+
+if __name__ == "__main__":
+    main()
