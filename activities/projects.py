@@ -108,7 +108,10 @@ class ProjectActivities:
             )
             if first:
                 await update_project_stage(
-                    session, code=inp.project_code, stage=inp.to_stage, status=TERMINAL_STATUS.get(inp.to_stage)
+                    session,
+                    code=inp.project_code,
+                    stage=inp.to_stage,
+                    status=TERMINAL_STATUS.get(inp.to_stage),
                 )
                 await create_audit_entry(
                     session,

@@ -76,7 +76,9 @@ class Principal:
         """403 unless the user has one of `roles`."""
         if self.role not in roles:
             names = ", ".join(r.value for r in roles)
-            raise forbidden(f"this action needs one of the roles: {names} (you are {self.role.value})", "role_forbidden")
+            raise forbidden(
+                f"this action needs one of the roles: {names} (you are {self.role.value})", "role_forbidden"
+            )
 
     def require_region(self, code: str, what: str = "this resource") -> None:
         """403 unless `code` lies inside the user's region."""

@@ -66,7 +66,14 @@ EXPERT_SPECIALTIES = {
     "expert_wu": ["greenhouse", "photovoltaic", "livestock", "processing", "workshop"],
 }
 SURNAMES = "张王李赵刘陈杨黄周吴"
-CATEGORIES = [[], ["elderly"], ["no_labour"], ["serious_illness"], ["severe_disability", "no_labour"], ["monitored"]]
+CATEGORIES = [
+    [],
+    ["elderly"],
+    ["no_labour"],
+    ["serious_illness"],
+    ["severe_disability", "no_labour"],
+    ["monitored"],
+]
 
 
 def demo_households() -> list[dict[str, Any]]:
@@ -106,8 +113,13 @@ async def load_demo_reference(sessions: Sessions) -> dict[str, int]:
                 continue
             session.add(
                 User(
-                    username=u.username, full_name=u.full_name, password_hash=password_hash, role=u.role,
-                    region_code=u.region_code, organisation=u.organisation, is_demo=True,
+                    username=u.username,
+                    full_name=u.full_name,
+                    password_hash=password_hash,
+                    role=u.role,
+                    region_code=u.region_code,
+                    organisation=u.organisation,
+                    is_demo=True,
                 )
             )
             counts["users"] += 1
@@ -117,24 +129,36 @@ async def load_demo_reference(sessions: Sessions) -> dict[str, int]:
             if u.role != "expert":
                 continue
             stmt = insert(Expert).values(
-                user_id=ids[u.username], name=u.full_name, specialties=EXPERT_SPECIALTIES[u.username],
-                region_code=u.region_code, affiliation=u.organisation, conflicts={"townships": [], "organisations": []},
+                user_id=ids[u.username],
+                name=u.full_name,
+                specialties=EXPERT_SPECIALTIES[u.username],
+                region_code=u.region_code,
+                affiliation=u.organisation,
+                conflicts={"townships": [], "organisations": []},
                 active=True,
             )
             result = await session.execute(stmt.on_conflict_do_nothing().returning(Expert.id))
             counts["experts"] += len(result.all())
         for h in demo_households():
-            result = await session.execute(insert(Household).values(**h).on_conflict_do_nothing().returning(Household.id))
+            result = await session.execute(
+                insert(Household).values(**h).on_conflict_do_nothing().returning(Household.id)
+            )
             counts["households"] += len(result.all())
         if any(counts.values()):
             await create_audit_entry(
-                session, chain=SYSTEM_CHAIN, action="demo_loaded", event_key=f"demo:{sorted(counts.items())}:{len(existing)}",
-                payload=counts, actor_name="cli",
+                session,
+                chain=SYSTEM_CHAIN,
+                action="demo_loaded",
+                event_key=f"demo:{sorted(counts.items())}:{len(existing)}",
+                payload=counts,
+                actor_name="cli",
             )
     return counts
 
 
-def demo_application(name: str, village: str, project_type: str, households: list[str], budget_yuan: int) -> dict[str, Any]:
+def demo_application(
+    name: str, village: str, project_type: str, households: list[str], budget_yuan: int
+) -> dict[str, Any]:
     """A complete, valid application for the demo."""
     total = budget_yuan * 100
     central = total * 6 // 10
@@ -153,12 +177,20 @@ def demo_application(name: str, village: str, project_type: str, households: lis
                 {"source": "county_match", "amount_fen": total - central},
             ],
         },
-        "implementing_entity": {"name": "济阳街道东关村股份经济合作社", "person_in_charge": "王建国", "phone": "0531-84212345"},
+        "implementing_entity": {
+            "name": "济阳街道东关村股份经济合作社",
+            "person_in_charge": "王建国",
+            "phone": "0531-84212345",
+        },
         "planned_start": start.isoformat(),
         "planned_end": (start + timedelta(days=240)).isoformat(),
         "operating_model": "lease",
         "revenue": {"expected_annual_revenue_fen": revenue, "expected_yield_percent": 7.0},
-        "benefit": {"household_codes": households, "people": 3 * len(households), "mechanism": "租金收益按股分红，差异化分配"},
+        "benefit": {
+            "household_codes": households,
+            "people": 3 * len(households),
+            "mechanism": "租金收益按股分红，差异化分配",
+        },
         "performance_targets": [
             {"indicator": "带动脱贫户增收", "target": f"{len(households)} 户，户均年增收 1000 元以上"},
             {"indicator": "村集体年收益", "target": f"{revenue // 100} 元"},
@@ -168,15 +200,42 @@ def demo_application(name: str, village: str, project_type: str, households: lis
 
 DEMO_PROJECTS = [
     # (idempotency key, applicant, application, decision by township reviewer or None)
-    ("demo-greenhouse-dongguan", "pm_jiyang",
-     demo_application("东关村冬暖式大棚项目", "370115100201", "greenhouse",
-                      [f"H370115100201{i:03d}" for i in range(1, 7)], 1_200_000), None),
-    ("demo-pv-xiguan", "pm_jiyang",
-     demo_application("西关村光伏电站项目", "370115100202", "photovoltaic",
-                      [f"H370115100202{i:03d}" for i in range(1, 9)], 900_000), ("township_jiyang", "approve", "材料齐全，同意上报")),
-    ("demo-greenhouse-cuizhai", "pm_cuizhai",
-     demo_application("崔寨村大棚扩建项目", "370115101201", "greenhouse",
-                      [f"H370115101201{i:03d}" for i in range(1, 5)], 600_000), ("township_cuizhai", "reject", "与已建项目重复申报，不予立项")),
+    (
+        "demo-greenhouse-dongguan",
+        "pm_jiyang",
+        demo_application(
+            "东关村冬暖式大棚项目",
+            "370115100201",
+            "greenhouse",
+            [f"H370115100201{i:03d}" for i in range(1, 7)],
+            1_200_000,
+        ),
+        None,
+    ),
+    (
+        "demo-pv-xiguan",
+        "pm_jiyang",
+        demo_application(
+            "西关村光伏电站项目",
+            "370115100202",
+            "photovoltaic",
+            [f"H370115100202{i:03d}" for i in range(1, 9)],
+            900_000,
+        ),
+        ("township_jiyang", "approve", "材料齐全，同意上报"),
+    ),
+    (
+        "demo-greenhouse-cuizhai",
+        "pm_cuizhai",
+        demo_application(
+            "崔寨村大棚扩建项目",
+            "370115101201",
+            "greenhouse",
+            [f"H370115101201{i:03d}" for i in range(1, 5)],
+            600_000,
+        ),
+        ("township_cuizhai", "reject", "与已建项目重复申报，不予立项"),
+    ),
 ]
 
 
@@ -210,7 +269,9 @@ async def load_demo_projects(api_url: str, *, timeout: float = 60.0) -> list[str
                     await asyncio.sleep(0.2)
                 for task in detail["open_tasks"]:
                     r = await client.post(
-                        f"/api/v1/tasks/{task['id']}/decision", json={"decision": verdict, "opinion": opinion}, headers=auth
+                        f"/api/v1/tasks/{task['id']}/decision",
+                        json={"decision": verdict, "opinion": opinion},
+                        headers=auth,
                     )
                     r.raise_for_status()
                 detail = (await client.get(f"/api/v1/projects/{code}", headers=auth)).json()

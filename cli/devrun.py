@@ -65,19 +65,22 @@ def run_dev_stack() -> int:
         check_port_free(settings.api_host, settings.api_port, "API_PORT")
         check_port_free(t_host, int(t_port), "TEMPORAL_ADDRESS")
         check_port_free(t_host, settings.temporal_ui_port, "TEMPORAL_UI_PORT")
-        for bind, name in ((settings.worker_metrics_bind, "WORKER_METRICS_BIND"),
-                           (settings.api_sdk_metrics_bind, "API_SDK_METRICS_BIND")):
+        for bind, name in (
+            (settings.worker_metrics_bind, "WORKER_METRICS_BIND"),
+            (settings.api_sdk_metrics_bind, "API_SDK_METRICS_BIND"),
+        ):
             if bind:
                 host, _, port = bind.rpartition(":")
                 check_port_free(host, int(port), name)
     except PortInUse as err:
-        print(f"assetflow: {err}", file=sys.stderr)  # noqa: T201 - a one-line answer for the person at the terminal
+        print(f"assetflow: {err}", file=sys.stderr)
         return 2
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     started = time.monotonic()
     children: list[subprocess.Popen[bytes]] = []
+    names: dict[int, str] = {}
     pg: EmbeddedPostgres | None = None
     try:
         pg = start_postgres(data / "pg")
@@ -85,10 +88,14 @@ def run_dev_stack() -> int:
         db_url = pg.url("assetflow")
         log.info("postgres ready", socket=pg.socket_dir)
         temporal = start_temporal(
-            data / "temporal.db", host=t_host, port=int(t_port), ui_port=settings.temporal_ui_port,
+            data / "temporal.db",
+            host=t_host,
+            port=int(t_port),
+            ui_port=settings.temporal_ui_port,
             log_file=data / "temporal.log",
         )
         children.append(temporal)
+        names[temporal.pid] = "temporal"
         upgrade(db_url)
         log.info("migrated")
         env = os.environ | {"DATABASE_URL": db_url, "TEMPORAL_ADDRESS": settings.temporal_address}
@@ -103,11 +110,14 @@ def run_dev_stack() -> int:
 
         log.info("demo reference data", **asyncio.run(reference()))
         wait_for_port(t_host, int(t_port), timeout=60, what="Temporal dev server", proc=temporal)
-        for args, name in (([sys.executable, "worker.py"], "worker"), ([sys.executable, "-m", "api.main"], "api")):
+        for args, name in (
+            ([sys.executable, "worker.py"], "worker"),
+            ([sys.executable, "-m", "api.main"], "api"),
+        ):
             with (data / f"{name}.log").open("ab") as out:
-                children.append(
-                    subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603
-                )
+                proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603
+            children.append(proc)
+            names[proc.pid] = name
         api_url = f"http://{settings.api_host}:{settings.api_port}"
         _wait_ready(api_url, children[-1], timeout=90)
         demo = asyncio.run(load_demo_projects(api_url))
@@ -115,8 +125,7 @@ def run_dev_stack() -> int:
         while True:
             for proc in children:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{proc.args[1] if len(proc.args) > 1 else proc.args} exited ({proc.returncode}); "
-                                       f"see {data}/*.log")
+                    raise RuntimeError(f"{names[proc.pid]} exited ({proc.returncode}); see {data}/*.log")
             time.sleep(0.5)
     except _Stop as stop:
         log.info("stopping", signal=str(stop))

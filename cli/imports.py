@@ -51,8 +51,16 @@ class ImportFileError(Exception):
 
 COLUMNS: dict[str, list[str]] = {
     "regions": ["code", "name", "level", "parent_code"],
-    "experts": ["name", "specialties", "region_code", "affiliation", "conflict_townships",
-                "conflict_organisations", "active", "username"],
+    "experts": [
+        "name",
+        "specialties",
+        "region_code",
+        "affiliation",
+        "conflict_townships",
+        "conflict_organisations",
+        "active",
+        "username",
+    ],
     "households": ["code", "village_code", "head_name", "members", "categories", "id_number", "bank_account"],
 }
 
@@ -77,8 +85,17 @@ def _split(value: str) -> list[str]:
 
 
 def _bool(value: str) -> bool | None:
-    return {"": True, "1": True, "true": True, "yes": True, "是": True, "0": False, "false": False, "no": False,
-            "否": False}.get(value.lower())
+    return {
+        "": True,
+        "1": True,
+        "true": True,
+        "yes": True,
+        "是": True,
+        "0": False,
+        "false": False,
+        "no": False,
+        "否": False,
+    }.get(value.lower())
 
 
 async def _existing_regions(session: AsyncSession, codes: Iterable[str]) -> dict[str, str]:
@@ -89,7 +106,9 @@ async def _existing_regions(session: AsyncSession, codes: Iterable[str]) -> dict
     return dict(rows.tuples().all())
 
 
-async def _check_regions(session: AsyncSession, rows: list[tuple[int, dict[str, str]]], tick: Progress) -> list[RowError]:
+async def _check_regions(
+    session: AsyncSession, rows: list[tuple[int, dict[str, str]]], tick: Progress
+) -> list[RowError]:
     errors: list[RowError] = []
     known = await _existing_regions(session, [r["parent_code"] for _, r in rows] + [r["code"] for _, r in rows])
     seen: dict[str, int] = {}
@@ -126,7 +145,9 @@ async def _check_regions(session: AsyncSession, rows: list[tuple[int, dict[str, 
 
 async def _write_regions(session: AsyncSession, rows: list[tuple[int, dict[str, str]]], tick: Progress) -> int:
     for _, r in rows:
-        stmt = insert(Region).values(code=r["code"], name=r["name"], level=r["level"], parent_code=r["parent_code"] or None)
+        stmt = insert(Region).values(
+            code=r["code"], name=r["name"], level=r["level"], parent_code=r["parent_code"] or None
+        )
         await session.execute(stmt.on_conflict_do_update(index_elements=[Region.code], set_={"name": r["name"]}))
         tick(1)
     return len(rows)
@@ -155,7 +176,9 @@ async def _check_households(
             errors.append(RowError(line, "members", "must be a whole number from 1 to 30"))
         bad = [c for c in _split(r["categories"]) if c not in categories]
         if bad:
-            errors.append(RowError(line, "categories", f"unknown {', '.join(bad)}; allowed: {', '.join(sorted(categories))}"))
+            errors.append(
+                RowError(line, "categories", f"unknown {', '.join(bad)}; allowed: {', '.join(sorted(categories))}")
+            )
         if problem := id_number_problem(r["id_number"].upper()):
             errors.append(RowError(line, "id_number", problem))
         if not r["bank_account"].isdigit() or not 12 <= len(r["bank_account"]) <= 30:
@@ -181,15 +204,22 @@ async def _write_households(session: AsyncSession, rows: list[tuple[int, dict[st
     return len(rows)
 
 
-async def _check_experts(session: AsyncSession, rows: list[tuple[int, dict[str, str]]], tick: Progress) -> list[RowError]:
+async def _check_experts(
+    session: AsyncSession, rows: list[tuple[int, dict[str, str]]], tick: Progress
+) -> list[RowError]:
     errors: list[RowError] = []
     known = await _existing_regions(
-        session, [r["region_code"] for _, r in rows] + [c for _, r in rows for c in _split(r["conflict_townships"])]
+        session,
+        [r["region_code"] for _, r in rows] + [c for _, r in rows for c in _split(r["conflict_townships"])],
     )
     usernames = {r.get("username", "") for _, r in rows} - {""}
-    users = dict(
-        (await session.execute(select(User.username, User.role).where(User.username.in_(usernames)))).tuples().all()
-    ) if usernames else {}
+    users = (
+        dict(
+            (await session.execute(select(User.username, User.role).where(User.username.in_(usernames)))).tuples().all()
+        )
+        if usernames
+        else {}
+    )
     types = {t.value for t in ProjectType}
     seen: dict[tuple[str, str, str], int] = {}
     for line, r in rows:
@@ -219,9 +249,11 @@ async def _check_experts(session: AsyncSession, rows: list[tuple[int, dict[str, 
 
 async def _write_experts(session: AsyncSession, rows: list[tuple[int, dict[str, str]]], tick: Progress) -> int:
     usernames = {r.get("username", "") for _, r in rows} - {""}
-    ids = dict(
-        (await session.execute(select(User.username, User.id).where(User.username.in_(usernames)))).tuples().all()
-    ) if usernames else {}
+    ids = (
+        dict((await session.execute(select(User.username, User.id).where(User.username.in_(usernames)))).tuples().all())
+        if usernames
+        else {}
+    )
     for _, r in rows:
         values: dict[str, Any] = {
             "name": r["name"],
@@ -252,7 +284,12 @@ def _good_rows(rows: list[tuple[int, dict[str, str]]], errors: list[RowError]) -
 
 
 async def import_file(
-    sessions: Sessions, kind: str, path: Path, *, partial: bool = False, tick: Progress = lambda _: None,
+    sessions: Sessions,
+    kind: str,
+    path: Path,
+    *,
+    partial: bool = False,
+    tick: Progress = lambda _: None,
     actor: str = "cli",
 ) -> ImportResult:
     """Check every row, then write them in one transaction; with errors nothing is written unless `partial`."""
@@ -269,7 +306,12 @@ async def import_file(
             chain=SYSTEM_CHAIN,
             action=f"import_{kind}",
             event_key=f"import:{kind}:{path.name}:{uuid.uuid4().hex}",
-            payload={"file": path.name, "rows": len(rows), "written": result.written, "rejected": len(result.errors)},
+            payload={
+                "file": path.name,
+                "rows": len(rows),
+                "written": result.written,
+                "rejected": len(result.errors),
+            },
             actor_name=actor,
         )
     return result

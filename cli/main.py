@@ -32,7 +32,13 @@ demo_app = typer.Typer(help="demo data", no_args_is_help=True)
 audit_app = typer.Typer(help="the audit log", no_args_is_help=True)
 db_app = typer.Typer(help="the database", no_args_is_help=True)
 dev_app = typer.Typer(help="the embedded development stack", no_args_is_help=True)
-for sub, name in ((user_app, "user"), (demo_app, "demo"), (audit_app, "audit"), (db_app, "db"), (dev_app, "dev")):
+for sub, name in (
+    (user_app, "user"),
+    (demo_app, "demo"),
+    (audit_app, "audit"),
+    (db_app, "db"),
+    (dev_app, "dev"),
+):
     app.add_typer(sub, name=name)
 
 console = Console()
@@ -78,12 +84,21 @@ def user_add(
                 err_console.print(f"username: {username} exists already")
                 raise typer.Exit(2)
             user = await create_user(
-                s, username=username, full_name=name, password_hash=hash_password(secret), role=role.value,
-                region_code=region, organisation=organisation,
+                s,
+                username=username,
+                full_name=name,
+                password_hash=hash_password(secret),
+                role=role.value,
+                region_code=region,
+                organisation=organisation,
             )
             await create_audit_entry(
-                s, chain=SYSTEM_CHAIN, action="user_added", event_key=f"user_added:{user.id}",
-                payload={"username": username, "role": role.value, "region": region}, actor_name="cli",
+                s,
+                chain=SYSTEM_CHAIN,
+                action="user_added",
+                event_key=f"user_added:{user.id}",
+                payload={"username": username, "role": role.value, "region": region},
+                actor_name="cli",
             )
         console.print(f"added {username} ({role.value}, {region})")
 
@@ -117,8 +132,12 @@ def user_disable(username: str) -> None:
                 raise typer.Exit(2)
             await s.execute(update(User).where(User.id == user.id).values(active=False))
             await create_audit_entry(
-                s, chain=SYSTEM_CHAIN, action="user_disabled", event_key=f"user_disabled:{user.id}:{user.active}",
-                payload={"username": username}, actor_name="cli",
+                s,
+                chain=SYSTEM_CHAIN,
+                action="user_disabled",
+                event_key=f"user_disabled:{user.id}:{user.active}",
+                payload={"username": username},
+                actor_name="cli",
             )
         console.print(f"disabled {username}")
 
@@ -143,8 +162,12 @@ def import_(
 
     async def work(sessions: Sessions, _: Settings) -> int:
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err_console, transient=False,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=False,
         ) as progress:
             task = progress.add_task(f"import {kind}", total=total * 2)
             result = await import_file(sessions, kind, file, partial=partial, tick=lambda n: progress.advance(task, n))
@@ -176,7 +199,9 @@ def demo_load() -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(project: Annotated[str | None, typer.Argument(help="a project code; all chains if omitted")] = None) -> None:
+def audit_verify(
+    project: Annotated[str | None, typer.Argument(help="a project code; all chains if omitted")] = None,
+) -> None:
     """Recompute the audit hash chains; exit 1 and list every altered, inserted or deleted entry."""
 
     async def work(sessions: Sessions, _: Settings) -> int:

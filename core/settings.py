@@ -48,7 +48,10 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     data_dir: str = ".data"
     worker_metrics_bind: str = Field("127.0.0.1:9464", description="host:port of the worker's SDK metrics; empty = off")
-    api_sdk_metrics_bind: str = Field("127.0.0.1:9465", description="loopback host:port where the API's Temporal client exports metrics; empty = off")
+    api_sdk_metrics_bind: str = Field(
+        "127.0.0.1:9465",
+        description="loopback host:port where the API's Temporal client exports metrics; empty = off",
+    )
     time_zone: str = "Asia/Shanghai"
     review: ReviewSettings = ReviewSettings()
 
@@ -56,9 +59,7 @@ class Settings(BaseSettings):
     def _production_refuses_dev_defaults(self) -> Settings:
         if self.environment is Environment.PRODUCTION:
             if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
-                raise ValueError(
-                    "JWT_SECRET must be set to a private value of at least 32 characters in production"
-                )
+                raise ValueError("JWT_SECRET must be set to a private value of at least 32 characters in production")
             if self.log_format != "json":
                 self.log_format = "json"
         return self

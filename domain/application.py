@@ -55,9 +55,7 @@ def validate_application(facts: ApplicationFacts) -> list[Violation]:
     seen: set[str] = set()
     for i, line in enumerate(facts.fund_sources):
         if line.source in seen:
-            out.append(
-                Violation(f"budget.sources[{i}].source", "unique", f"fund source {line.source} is listed twice")
-            )
+            out.append(Violation(f"budget.sources[{i}].source", "unique", f"fund source {line.source} is listed twice"))
         seen.add(line.source)
     if facts.planned_end <= facts.planned_start:
         out.append(Violation("planned_end", "after_start", "the planned end must be after the planned start"))
@@ -73,9 +71,7 @@ def validate_application(facts: ApplicationFacts) -> list[Violation]:
                 )
             )
     if not facts.household_codes:
-        out.append(
-            Violation("benefit.household_codes", "not_empty", "a project must name its beneficiary households")
-        )
+        out.append(Violation("benefit.household_codes", "not_empty", "a project must name its beneficiary households"))
     if len(set(facts.household_codes)) != len(facts.household_codes):
         out.append(Violation("benefit.household_codes", "unique", "a household is listed more than once"))
     if facts.performance_targets < 1:

@@ -180,8 +180,13 @@ async def world(sessions: Sessions) -> World:
                 code = f"H{v}{i:03d}"
                 s.add(
                     Household(
-                        code=code, village_code=v, head_name=f"户主{i}", members=i, categories=["elderly"] if i == 1 else [],
-                        id_number=with_check_digit(f"650102198001{i:02d}{i:03d}"), bank_account=f"622848{v}{i:02d}",
+                        code=code,
+                        village_code=v,
+                        head_name=f"户主{i}",
+                        members=i,
+                        categories=["elderly"] if i == 1 else [],
+                        id_number=with_check_digit(f"650102198001{i:02d}{i:03d}"),
+                        bank_account=f"622848{v}{i:02d}",
                     )
                 )
                 households[v].append(code)
@@ -200,7 +205,13 @@ async def world(sessions: Sessions) -> World:
             "admin": ("admin", city),
         }
         for key, (role, region) in specs.items():
-            u = User(username=f"{key}_{suffix}", full_name=f"{key} 用户", password_hash=pw, role=role, region_code=region)
+            u = User(
+                username=f"{key}_{suffix}",
+                full_name=f"{key} 用户",
+                password_hash=pw,
+                role=role,
+                region_code=region,
+            )
             s.add(u)
             users[key] = u
         await s.flush()
@@ -239,12 +250,20 @@ def application(world: World, *, village: str | None = None, **overrides: Any) -
                 {"source": "county_match", "amount_fen": 40_000_000},
             ],
         },
-        "implementing_entity": {"name": "东关村股份经济合作社", "person_in_charge": "王建国", "phone": "0531-84212345"},
+        "implementing_entity": {
+            "name": "东关村股份经济合作社",
+            "person_in_charge": "王建国",
+            "phone": "0531-84212345",
+        },
         "planned_start": start.isoformat(),
         "planned_end": (start + timedelta(days=200)).isoformat(),
         "operating_model": "lease",
         "revenue": {"expected_annual_revenue_fen": 7_000_000, "expected_yield_percent": 7.0},
-        "benefit": {"household_codes": world.households[village][:3], "people": 9, "mechanism": "租金按股分红"},
+        "benefit": {
+            "household_codes": world.households[village][:3],
+            "people": 9,
+            "mechanism": "租金按股分红",
+        },
         "performance_targets": [{"indicator": "带动增收", "target": "3 户"}],
     }
     body.update(overrides)

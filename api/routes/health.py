@@ -40,7 +40,11 @@ async def readyz(sessions: SessionsDep, temporal: TemporalDep) -> JSONResponse:
     failing = [k for k, v in parts.items() if v != "ok"]
     if failing:
         return JSONResponse(
-            {"code": "not_ready", "message": f"not ready: {', '.join(failing)} unreachable", "details": parts},
+            {
+                "code": "not_ready",
+                "message": f"not ready: {', '.join(failing)} unreachable",
+                "details": parts,
+            },
             status_code=503,
         )
     return JSONResponse({"status": "ready", "details": parts})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -104,7 +105,11 @@ async def _validate(session: AsyncSession, user: Principal, body: ProjectCreate)
         errors.append({"field": "village_code", "rule": "exists", "message": "no such village"})
     elif not user.covers(body.village_code):
         errors.append(
-            {"field": "village_code", "rule": "in_your_region", "message": "the village lies outside your region"}
+            {
+                "field": "village_code",
+                "rule": "in_your_region",
+                "message": "the village lies outside your region",
+            }
         )
     else:
         codes = body.benefit.household_codes
@@ -113,7 +118,11 @@ async def _validate(session: AsyncSession, user: Principal, body: ProjectCreate)
             h = found.get(code)
             if h is None:
                 errors.append(
-                    {"field": f"benefit.household_codes[{i}]", "rule": "exists", "message": f"no household {code}"}
+                    {
+                        "field": f"benefit.household_codes[{i}]",
+                        "rule": "exists",
+                        "message": f"no household {code}",
+                    }
                 )
             elif h.village_code != body.village_code:
                 errors.append(
@@ -142,7 +151,8 @@ async def _start_workflow(temporal: Client, settings: Settings, project: Project
             time_zone=settings.time_zone,
         ),
     )
-    try:
+    # A retried create finds the workflow of this project running already: that is success.
+    with contextlib.suppress(WorkflowAlreadyStartedError):
         await temporal.start_workflow(
             ProjectLifecycleWorkflow.run,
             start,
@@ -150,8 +160,6 @@ async def _start_workflow(temporal: Client, settings: Settings, project: Project
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
-    except WorkflowAlreadyStartedError:
-        pass  # a retried create: the workflow of this project runs already
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProjectCreated)
@@ -208,7 +216,11 @@ async def create(
                 chain=project_chain(code),
                 action="application_filed",
                 event_key=f"filed:{code}",
-                payload={"name": body.name, "type": body.project_type.value, "total_budget_fen": body.budget.total_fen},
+                payload={
+                    "name": body.name,
+                    "type": body.project_type.value,
+                    "total_budget_fen": body.budget.total_fen,
+                },
                 actor_id=user.id,
                 actor_name=user.username,
                 at=now,

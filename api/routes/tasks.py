@@ -73,7 +73,11 @@ async def inbox(
     """My inbox: open tasks my role may decide in my region, soonest due first (我的待办)."""
     rows = await list_inbox(session, role=user.role.value, region_prefix=user.region_prefix, limit=limit, offset=offset)
     names = dict(
-        (await session.execute(select(Project.code, Project.name).where(Project.code.in_({t.project_code for t in rows}))))
+        (
+            await session.execute(
+                select(Project.code, Project.name).where(Project.code.in_({t.project_code for t in rows}))
+            )
+        )
         .tuples()
         .all()
     )
@@ -102,12 +106,19 @@ async def detail(task_id: str, user: CurrentUser, session: SessionDep) -> TaskPu
 
 @router.post("/{task_id}/decision", response_model=DecisionPublic)
 async def decide(
-    task_id: str, body: DecisionIn, user: CurrentUser, session: SessionDep, sessions: SessionsDep, temporal: TemporalDep
+    task_id: str,
+    body: DecisionIn,
+    user: CurrentUser,
+    session: SessionDep,
+    sessions: SessionsDep,
+    temporal: TemporalDep,
 ) -> DecisionPublic:
     """Decide a task: approve, return for revision (退回修改) or reject (不予立项); answers with the new stage."""
     task, project = await _visible_task(session, user, task_id)
     if not _may_decide(user, task):
-        raise forbidden(f"only a {task.candidate_role} of region {task.region_code} may decide this task", "not_eligible")
+        raise forbidden(
+            f"only a {task.candidate_role} of region {task.region_code} may decide this task", "not_eligible"
+        )
     if user.id == project.applicant_id:
         raise forbidden("the applicant may not decide their own project", "separation_of_duties")
     if task.status != TaskStatus.OPEN.value:
@@ -140,11 +151,14 @@ async def decide(
         raise ApiError(504, "decision_timeout", "the decision was not confirmed in time; retry it") from err
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise conflict("task_not_open", "the project's process has ended; this task can no longer be decided") from err
+            raise conflict(
+                "task_not_open", "the project's process has ended; this task can no longer be decided"
+            ) from err
         raise
     async with sessions() as fresh:
         stored = await fresh.get(Project, project.code)
         decided = await fresh.get(Task, task_id)
-    assert stored is not None and decided is not None
+    assert stored is not None
+    assert decided is not None
     log.info("task decided", task_id=task_id, decision=decided.decision, stage=stored.stage)
     return DecisionPublic(task_id=task_id, decision=decided.decision or body.decision.value, stage=stored.stage)

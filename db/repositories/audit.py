@@ -23,7 +23,14 @@ def project_chain(code: str) -> str:
 
 
 def _content(
-    *, chain: str, seq: int, at: datetime, actor_id: int | None, actor_name: str, action: str, event_key: str,
+    *,
+    chain: str,
+    seq: int,
+    at: datetime,
+    actor_id: int | None,
+    actor_name: str,
+    action: str,
+    event_key: str,
     payload: dict[str, Any],
 ) -> dict[str, Any]:
     return {
@@ -63,13 +70,27 @@ async def create_audit_entry(
     when = (at or datetime.now(UTC)).astimezone(UTC)
     normalised: dict[str, Any] = json.loads(canonical_json(payload))
     content = _content(
-        chain=chain, seq=seq, at=when, actor_id=actor_id, actor_name=actor_name, action=action,
-        event_key=event_key, payload=normalised,
+        chain=chain,
+        seq=seq,
+        at=when,
+        actor_id=actor_id,
+        actor_name=actor_name,
+        action=action,
+        event_key=event_key,
+        payload=normalised,
     )
     digest = entry_hash(prev, content)
     entry = AuditEntry(
-        chain=chain, seq=seq, at=when, actor_id=actor_id, actor_name=actor_name, action=action,
-        event_key=event_key, payload=normalised, prev_hash=prev, hash=digest,
+        chain=chain,
+        seq=seq,
+        at=when,
+        actor_id=actor_id,
+        actor_name=actor_name,
+        action=action,
+        event_key=event_key,
+        payload=normalised,
+        prev_hash=prev,
+        hash=digest,
     )
     session.add(entry)
     if head is None:
@@ -113,8 +134,14 @@ async def verify_audit_chains(session: AsyncSession, *, chain: str | None = None
                 prev_hash=r.prev_hash,
                 hash=r.hash,
                 content=_content(
-                    chain=r.chain, seq=r.seq, at=r.at, actor_id=r.actor_id, actor_name=r.actor_name,
-                    action=r.action, event_key=r.event_key, payload=r.payload,
+                    chain=r.chain,
+                    seq=r.seq,
+                    at=r.at,
+                    actor_id=r.actor_id,
+                    actor_name=r.actor_name,
+                    action=r.action,
+                    event_key=r.event_key,
+                    payload=r.payload,
                 ),
             )
             for r in rows

@@ -109,7 +109,10 @@ async def list_projects(
     """A page of projects, newest first, and the total that match."""
     total = int(await session.scalar(_filtered(select(func.count()).select_from(Project), filters)) or 0)
     rows = await session.scalars(
-        _filtered(select(Project), filters).order_by(Project.created_at.desc(), Project.code).limit(limit).offset(offset)
+        _filtered(select(Project), filters)
+        .order_by(Project.created_at.desc(), Project.code)
+        .limit(limit)
+        .offset(offset)
     )
     return rows.all(), total
 

@@ -28,7 +28,13 @@ async def get_task(session: AsyncSession, *, task_id: str) -> Task | None:
 
 
 async def list_inbox(
-    session: AsyncSession, *, role: str, region_prefix: str, status: str = TaskStatus.OPEN, limit: int, offset: int
+    session: AsyncSession,
+    *,
+    role: str,
+    region_prefix: str,
+    status: str = TaskStatus.OPEN,
+    limit: int,
+    offset: int,
 ) -> Sequence[Task]:
     """Tasks a role may decide inside a region, soonest due first."""
     stmt = (

@@ -17,7 +17,9 @@ async def _inbox(api: httpx.AsyncClient, headers: dict[str, str]) -> list[dict[s
     return items
 
 
-async def test_create_inbox_decide_moves_stage(api: httpx.AsyncClient, worker: Worker, world: World, login: Login) -> None:
+async def test_create_inbox_decide_moves_stage(
+    api: httpx.AsyncClient, worker: Worker, world: World, login: Login
+) -> None:
     pm = await login(world.users["pm"])
     r = await api.post("/api/v1/projects", json=application(world), headers=pm)
     assert r.status_code == 201, r.text
@@ -37,7 +39,11 @@ async def test_create_inbox_decide_moves_stage(api: httpx.AsyncClient, worker: W
     assert await _inbox(api, await login(world.users["township_other"])) == []
     assert await _inbox(api, await login(world.users["county"])) == []
 
-    r = await api.post(f"/api/v1/tasks/{task['id']}/decision", json={"decision": "approve", "opinion": "同意"}, headers=reviewer)
+    r = await api.post(
+        f"/api/v1/tasks/{task['id']}/decision",
+        json={"decision": "approve", "opinion": "同意"},
+        headers=reviewer,
+    )
     assert r.status_code == 200, r.text
     assert r.json() == {"task_id": task["id"], "decision": "approve", "stage": "expert_review"}
 
