@@ -124,7 +124,7 @@ async def load_demo_reference(sessions: Sessions) -> dict[str, int]:
             )
             counts["users"] += 1
         await session.flush()
-        ids = dict((await session.execute(select(User.username, User.id))).tuples().all())
+        ids = {row[0]: row[1] for row in (await session.execute(select(User.username, User.id)))}
         for u in USERS:
             if u.role != "expert":
                 continue

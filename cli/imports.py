@@ -103,7 +103,7 @@ async def _existing_regions(session: AsyncSession, codes: Iterable[str]) -> dict
     if not wanted:
         return {}
     rows = await session.execute(select(Region.code, Region.level).where(Region.code.in_(wanted)))
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 async def _check_regions(
@@ -214,9 +214,10 @@ async def _check_experts(
     )
     usernames = {r.get("username", "") for _, r in rows} - {""}
     users = (
-        dict(
-            (await session.execute(select(User.username, User.role).where(User.username.in_(usernames)))).tuples().all()
-        )
+        {
+            row[0]: row[1]
+            for row in (await session.execute(select(User.username, User.role).where(User.username.in_(usernames))))
+        }
         if usernames
         else {}
     )
@@ -250,7 +251,10 @@ async def _check_experts(
 async def _write_experts(session: AsyncSession, rows: list[tuple[int, dict[str, str]]], tick: Progress) -> int:
     usernames = {r.get("username", "") for _, r in rows} - {""}
     ids = (
-        dict((await session.execute(select(User.username, User.id).where(User.username.in_(usernames)))).tuples().all())
+        {
+            row[0]: row[1]
+            for row in (await session.execute(select(User.username, User.id).where(User.username.in_(usernames))))
+        }
         if usernames
         else {}
     )

@@ -72,15 +72,8 @@ async def inbox(
 ) -> TasksPublic:
     """My inbox: open tasks my role may decide in my region, soonest due first (我的待办)."""
     rows = await list_inbox(session, role=user.role.value, region_prefix=user.region_prefix, limit=limit, offset=offset)
-    names = dict(
-        (
-            await session.execute(
-                select(Project.code, Project.name).where(Project.code.in_({t.project_code for t in rows}))
-            )
-        )
-        .tuples()
-        .all()
-    )
+    query = select(Project.code, Project.name).where(Project.code.in_({t.project_code for t in rows}))
+    names = {code: name for code, name in await session.execute(query)}
     now = datetime.now(UTC)
     return TasksPublic(items=[task_public(t, now, names.get(t.project_code)) for t in rows], count=len(rows))
 
@@ -121,6 +114,9 @@ async def decide(
         )
     if user.id == project.applicant_id:
         raise forbidden("the applicant may not decide their own project", "separation_of_duties")
+    if task.status == TaskStatus.DECIDED.value and task.decided_by == user.id and task.decision == body.decision.value:
+        # A retry of a decision whose answer was lost: the decision stands, answer as the first time.
+        return DecisionPublic(task_id=task_id, decision=task.decision, stage=project.stage)
     if task.status != TaskStatus.OPEN.value:
         raise conflict("task_not_open", f"this task is {task.status}", {"decided_by": task.decided_by})
     actor = Actor(
