@@ -18,6 +18,12 @@ from db.engine import Sessions, make_engine, make_sessions
 from workflows import WORKFLOWS
 
 
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox with `domain` passed through: it is pure (an import-linter contract proves it), and
+    sharing it keeps payload classes identical to the converter's and avoids re-importing it per run."""
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("domain"))
+
+
 def build_worker(client: Client, sessions: Sessions, *, task_queue: str) -> Worker:
     """The worker with every workflow and activity of assetflow on one task queue."""
     projects = ProjectActivities(sessions)
@@ -27,11 +33,7 @@ def build_worker(client: Client, sessions: Sessions, *, task_queue: str) -> Work
         workflows=WORKFLOWS,
         activities=[projects.open_task, projects.record_decision, projects.change_stage],
         interceptors=[LoggingInterceptor()],
-        # `domain` is pure (an import-linter contract proves it): sharing it with the sandbox keeps its
-        # payload classes identical to the converter's and avoids re-importing it for every run.
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("domain")
-        ),
+        workflow_runner=workflow_runner(),
     )
 
 

@@ -27,6 +27,15 @@ class Observed:
     status: int = 500
 
 
+def _template(request: Request) -> str:
+    """The path with each path parameter put back as `{name}` (unmatched paths share one label)."""
+    if request.scope.get("route") is None:
+        return "unmatched"
+    segments = request.url.path.split("/")
+    params = {str(v): k for k, v in request.path_params.items()}
+    return "/".join("{" + params[s] + "}" if s in params else s for s in segments)
+
+
 @asynccontextmanager
 async def observe_request(request: Request) -> AsyncIterator[Observed]:
     """Count and time one request under its route template."""
@@ -35,7 +44,7 @@ async def observe_request(request: Request) -> AsyncIterator[Observed]:
     try:
         yield observed
     finally:
-        route = getattr(request.scope.get("route"), "path", None) or "unmatched"
+        route = _template(request)
         if route not in UNMEASURED:
             REQUESTS.labels(request.method, route, str(observed.status)).inc()
             LATENCY.labels(request.method, route).observe(time.perf_counter() - started)

@@ -1,0 +1,182 @@
+"""The `assetflow` CLI against the real database: audit verification and CSV imports."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+from temporalio.worker import Worker
+from typer.testing import CliRunner, Result
+
+from cli.main import app
+from core.settings import get_settings
+from db.engine import Sessions
+from db.models import AuditEntry, Household, Region
+from db.repositories.audit import project_chain
+from tests.conftest import Login, World, application, eventually
+
+
+@pytest.fixture
+def cli(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """A runner whose settings point at the test database."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+async def _invoke(runner: CliRunner, *args: str) -> tuple[int, str]:
+    """Exit code and output with rich's line wrapping undone (the CLI runs its own loop: give it a thread)."""
+    result: Result = await asyncio.to_thread(runner.invoke, app, list(args))
+    return result.exit_code, " ".join(result.output.split())
+
+
+async def test_audit_verify_passes_then_reports_a_row_altered_in_sql(
+    cli: CliRunner, api: httpx.AsyncClient, worker: Worker, world: World, login: Login, sessions: Sessions
+) -> None:
+    pm = await login(world.users["pm"])
+    code = (await api.post("/api/v1/projects", json=application(world), headers=pm)).json()["code"]
+    await eventually(lambda: _entries(sessions, code, 3))
+
+    ok_code, ok_out = await _invoke(cli, "audit", "verify", code)
+    assert ok_code == 0, ok_out
+    assert "0 broken" in ok_out
+
+    async with sessions.begin() as s:
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with s.begin_nested():
+                await s.execute(
+                    text("UPDATE audit_log SET actor_name = 'x' WHERE chain = :c"), {"c": project_chain(code)}
+                )
+
+    # someone with superuser rights bypasses the trigger and rewrites history
+    async with sessions.begin() as s:
+        await s.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
+        await s.execute(
+            text(
+                "UPDATE audit_log SET payload = jsonb_set(payload, '{total_budget_fen}', '1') WHERE chain = :c AND seq = 1"
+            ),
+            {"c": project_chain(code)},
+        )
+        await s.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change"))
+    bad_code, bad_out = await _invoke(cli, "audit", "verify", code)
+    assert bad_code == 1
+    assert f"project:{code} seq 1: content was altered" in bad_out
+    history = (await api.get(f"/api/v1/projects/{code}/history", headers=pm)).json()
+    assert history["verified"] is False
+    assert history["problems"] == ["seq 1: content was altered: hash does not match"]
+
+
+async def test_deleting_the_newest_entry_is_detected(
+    cli: CliRunner, api: httpx.AsyncClient, worker: Worker, world: World, login: Login, sessions: Sessions
+) -> None:
+    code = (await api.post("/api/v1/projects", json=application(world), headers=await login(world.users["pm"]))).json()[
+        "code"
+    ]
+    await eventually(lambda: _entries(sessions, code, 3))
+    async with sessions.begin() as s:
+        await s.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
+        await s.execute(
+            text("DELETE FROM audit_log WHERE chain = :c AND seq = (SELECT max(seq) FROM audit_log WHERE chain = :c)"),
+            {"c": project_chain(code)},
+        )
+        await s.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change"))
+    bad_code, bad_out = await _invoke(cli, "audit", "verify", code)
+    assert bad_code == 1
+    assert "chain head says seq 3, stored entries end at seq 2" in bad_out
+
+
+async def _entries(sessions: Sessions, code: str, n: int) -> bool:
+    async with sessions() as s:
+        count = await s.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.chain == project_chain(code))
+        )
+    return (count or 0) >= n
+
+
+async def test_import_rejects_the_whole_file_and_names_each_bad_line(
+    cli: CliRunner, world: World, sessions: Sessions, tmp_path: Path
+) -> None:
+    county = world.county
+    f = tmp_path / "regions.csv"
+    f.write_text(
+        "code,name,level,parent_code\n"
+        f"{county}150,新镇,township,{county}\n"
+        f"{county}150201,新村,village,{county}150\n"
+        f"{county}15,坏镇,township,{county}\n"
+        f"{county}151201,孤村,village,{county}151\n"
+        f"{county}152,,district,{county}\n",
+        encoding="utf-8",
+    )
+    result_code, result_out = await _invoke(cli, "import", "regions", str(f))
+    assert result_code == 1
+    out = result_out
+    assert "line 4: code: a township code has 9 digits" in out
+    assert f"line 5: parent_code: no region {county}151" in out
+    assert "line 6: level: must be one of" in out
+    assert "3 problem(s)" in out
+    assert "nothing was imported" in out
+    async with sessions() as s:
+        assert await s.get(Region, f"{county}150") is None
+
+    f.write_text(
+        f"code,name,level,parent_code\n{county}150,新镇,township,{county}\n{county}150201,新村,village,{county}150\n",
+        encoding="utf-8",
+    )
+    good_code, good_out = await _invoke(cli, "import", "regions", str(f))
+    assert good_code == 0, good_out
+    assert "2 of 2 rows written" in good_out
+    again_code, again_out = await _invoke(cli, "import", "regions", str(f))
+    assert again_code == 0
+    async with sessions() as s:
+        village = await s.get(Region, f"{county}150201")
+        assert village is not None
+        assert village.parent_code == f"{county}150"
+
+
+async def test_household_import_checks_ids_and_villages(
+    cli: CliRunner, world: World, sessions: Sessions, tmp_path: Path
+) -> None:
+    v = world.villages[0]
+    f = tmp_path / "households.csv"
+    f.write_text(
+        "\ufeffcode,village_code,head_name,members,categories,id_number,bank_account\n"  # Excel's BOM
+        f"HX{v}01,{v},张三,3,elderly;no_labour,11010519491231002X,622848000000000001\n"
+        f"HX{v}02,{v},李四,2,,110105194912310021,622848000000000002\n"
+        f"HX{v}03,{world.townships[0]},王五,0,rich,11010519491231002X,12\n",
+        encoding="utf-8",
+    )
+    result_code, result_out = await _invoke(cli, "import", "households", str(f))
+    assert result_code == 1
+    out = result_out
+    assert "line 3: id_number: the ID number's check digit is wrong" in out
+    assert f"line 4: village_code: no village {world.townships[0]}" in out
+    assert "line 4: members: must be a whole number from 1 to 30" in out
+    assert "line 4: categories: unknown rich" in out
+    assert "line 4: bank_account: must be 12–30 digits" in out
+    async with sessions() as s:
+        assert await s.scalar(select(Household).where(Household.code == f"HX{v}01")) is None
+
+    partial_code, partial_out = await _invoke(cli, "import", "households", str(f), "--partial")
+    assert partial_code == 1
+    assert "1 of 3 rows written" in partial_out
+    async with sessions() as s:
+        stored = await s.scalar(select(Household).where(Household.code == f"HX{v}01"))
+        assert stored is not None
+        assert stored.categories == ["elderly", "no_labour"]
+
+
+async def test_import_of_a_missing_file_or_column_is_a_clear_error(cli: CliRunner, tmp_path: Path) -> None:
+    missing_code, missing_out = await _invoke(cli, "import", "regions", str(tmp_path / "nope.csv"))
+    assert missing_code == 2
+    assert "no such file" in missing_out
+    f = tmp_path / "r.csv"
+    f.write_text("code,name\n1,x\n", encoding="utf-8")
+    wrong_code, wrong_out = await _invoke(cli, "import", "regions", str(f))
+    assert wrong_code == 2
+    assert "missing column(s) level, parent_code" in " ".join(wrong_out.split())
