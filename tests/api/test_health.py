@@ -33,9 +33,11 @@ async def test_health_ready_and_metrics(api: httpx.AsyncClient, world: World, lo
 async def test_readyz_names_the_failing_part(settings: Settings) -> None:
     broken = settings.model_copy(update={"database_url": "postgresql+psycopg://postgres@/nope?host=/nonexistent"})
     app = create_app(broken)
-    async with LifespanManager(app) as manager:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client:
-            r = await client.get("/readyz")
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client,
+    ):
+        r = await client.get("/readyz")
     assert r.status_code == 503
     assert r.json()["code"] == "not_ready"
     assert r.json()["details"]["database"].startswith("unreachable")

@@ -59,7 +59,8 @@ async def test_audit_verify_passes_then_reports_a_row_altered_in_sql(
         await s.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
         await s.execute(
             text(
-                "UPDATE audit_log SET payload = jsonb_set(payload, '{total_budget_fen}', '1') WHERE chain = :c AND seq = 1"
+                "UPDATE audit_log SET payload = jsonb_set(payload, '{total_budget_fen}', '1') "
+                "WHERE chain = :c AND seq = 1"
             ),
             {"c": project_chain(code)},
         )
@@ -131,7 +132,7 @@ async def test_import_rejects_the_whole_file_and_names_each_bad_line(
     good_code, good_out = await _invoke(cli, "import", "regions", str(f))
     assert good_code == 0, good_out
     assert "2 of 2 rows written" in good_out
-    again_code, again_out = await _invoke(cli, "import", "regions", str(f))
+    again_code, _ = await _invoke(cli, "import", "regions", str(f))
     assert again_code == 0
     async with sessions() as s:
         village = await s.get(Region, f"{county}150201")
