@@ -1,0 +1,78 @@
+"""Replay every recorded history against today's workflow code: an unversioned change fails here.
+
+Histories under `histories/` are recorded from real runs (see `record_history` below); when a change to a
+workflow is made behind `workflow.patched`, the old histories must still replay and a new one is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import Client, WorkflowHistory
+from temporalio.worker import Replayer, Worker
+
+from tests.conftest import Login, World, application, eventually
+from worker import workflow_runner
+from workflows import WORKFLOWS
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+def _replayer() -> Replayer:
+    return Replayer(workflows=WORKFLOWS, workflow_runner=workflow_runner())
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_recorded_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    result = await _replayer().replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
+
+
+def test_there_are_recorded_histories() -> None:
+    assert len(list(HISTORIES.glob("*.json"))) >= 2
+
+
+async def record_history(client: Client, workflow_id: str, name: str) -> Path:
+    """Store a finished or waiting workflow's history for the replay tests."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    path = HISTORIES / f"{name}.json"
+    path.write_text(json.dumps(json.loads(history.to_json()), ensure_ascii=False, indent=1))
+    return path
+
+
+async def _decide(api: httpx.AsyncClient, login: Login, world: World, decision: str) -> tuple[str, dict[str, Any]]:
+    pm = await login(world.users["pm"])
+    code = (await api.post("/api/v1/projects", json=application(world), headers=pm)).json()["code"]
+    reviewer = await login(world.users["township"])
+
+    async def task() -> dict[str, Any] | None:
+        items = (await api.get("/api/v1/tasks", headers=reviewer)).json()["items"]
+        return items[0] if items else None
+
+    t = await eventually(task)
+    r = await api.post(f"/api/v1/tasks/{t['id']}/decision", json={"decision": decision, "opinion": "意见"}, headers=reviewer)
+    assert r.status_code == 200
+    return code, r.json()
+
+
+async def test_fresh_histories_replay(
+    api: httpx.AsyncClient, worker: Worker, world: World, login: Login, temporal_client: Client
+) -> None:
+    """Histories of today's code replay too (and can be recorded with RECORD_HISTORIES=1)."""
+    import os
+
+    for decision in ("approve", "reject"):
+        code, _ = await _decide(api, login, world, decision)
+        handle = temporal_client.get_workflow_handle(f"project-{code}")
+        if decision == "reject":
+            assert await handle.result() == "rejected"
+        history = await handle.fetch_history()
+        result = await _replayer().replay_workflow(history, raise_on_replay_failure=True)
+        assert result.replay_failure is None
+        if os.environ.get("RECORD_HISTORIES") == "1":
+            await record_history(temporal_client, handle.id, f"township_review_{decision}")
