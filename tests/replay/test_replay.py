@@ -55,7 +55,9 @@ async def _decide(api: httpx.AsyncClient, login: Login, world: World, decision: 
         return items[0] if items else None
 
     t = await eventually(task)
-    r = await api.post(f"/api/v1/tasks/{t['id']}/decision", json={"decision": decision, "opinion": "意见"}, headers=reviewer)
+    r = await api.post(
+        f"/api/v1/tasks/{t['id']}/decision", json={"decision": decision, "opinion": "意见"}, headers=reviewer
+    )
     assert r.status_code == 200
     return code, r.json()
 
