@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -102,6 +103,11 @@ class Project(Base):
     applicant_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     application: Mapped[dict[str, Any]] = mapped_column()
     workflow_id: Mapped[str] = mapped_column(String(64), unique=True)
+    implementing_entity: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    revision_round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false", index=True)
+    colour: Mapped[str] = mapped_column(String(8), default="blue", server_default="blue", index=True)
+    waiting_for: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -147,6 +153,13 @@ class Task(Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decision: Mapped[str | None] = mapped_column(String(16))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    claimed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
 
 
 class DecisionRecord(Base):
@@ -162,6 +175,7 @@ class DecisionRecord(Base):
     from_stage: Mapped[str] = mapped_column(String(32))
     to_stage: Mapped[str] = mapped_column(String(32))
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
 
 
 class AuditEntry(Base):
@@ -189,3 +203,100 @@ class AuditHead(Base):
     chain: Mapped[str] = mapped_column(String(64), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApplicationRevision(Base):
+    """A revised application after a return (退回修改), with its diff against the previous version."""
+
+    __tablename__ = "application_revisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"), unique=True)
+    project_code: Mapped[str] = mapped_column(ForeignKey("projects.code"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    diff: Mapped[list[Any]] = mapped_column()
+    application: Mapped[dict[str, Any]] = mapped_column()
+    revised_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    revised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ExpertDraw(Base):
+    """One draw of an expert panel: the pool, the exclusions with reasons, and who was chosen."""
+
+    __tablename__ = "expert_draws"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    draw_key: Mapped[str] = mapped_column(String(100), unique=True)
+    project_code: Mapped[str] = mapped_column(ForeignKey("projects.code"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    pool: Mapped[list[Any]] = mapped_column()
+    exclusions: Mapped[list[Any]] = mapped_column()
+    chosen: Mapped[list[Any]] = mapped_column()
+    widened: Mapped[bool] = mapped_column(Boolean, default=False)
+    drawn_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Notice(Base):
+    """A public notice (公示) at village, township and county level."""
+
+    __tablename__ = "notices"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_code: Mapped[str] = mapped_column(ForeignKey("projects.code"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    levels: Mapped[list[Any]] = mapped_column()
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))
+
+
+class Objection(Base):
+    """An objection (异议) filed during a notice; the county upholds or dismisses it."""
+
+    __tablename__ = "objections"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    notice_id: Mapped[str] = mapped_column(ForeignKey("notices.id"), index=True)
+    project_code: Mapped[str] = mapped_column(ForeignKey("projects.code"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    filed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    task_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    resolution: Mapped[str] = mapped_column(Text, default="")
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Notification(Base):
+    """An in-app notification (reminders, escalations); idempotent by event_key."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("event_key", "user_id", name="uq_notification_event_user"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_key: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    project_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Attachment(Base):
+    """An uploaded file, stored content-addressed by SHA-256."""
+
+    __tablename__ = "attachments"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(100))
+    filename: Mapped[str] = mapped_column(String(255))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AttachmentLink(Base):
+    """Which task (decision) an attachment belongs to: whoever may see the task may download the file."""
+
+    __tablename__ = "attachment_links"
+    sha256: Mapped[str] = mapped_column(ForeignKey("attachments.sha256"), primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"), primary_key=True, index=True)

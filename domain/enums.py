@@ -80,12 +80,24 @@ class Decision(StrEnum):
     APPROVE = "approve"
     RETURN = "return"
     REJECT = "reject"
+    SCORE = "score"
+    DECLINE = "decline"
+    UPHOLD = "uphold"
+    DISMISS = "dismiss"
+    DONE = "done"
+    RESUBMIT = "resubmit"
 
 
 class TaskKind(StrEnum):
     """Kinds of human steps (tasks) recorded in the inbox."""
 
     TOWNSHIP_REVIEW = "township_review"
+    EXPERT_REVIEW = "expert_review"
+    EXTEND_EXPERT_LIBRARY = "extend_expert_library"
+    COUNTY_APPROVAL = "county_approval"
+    CITY_FILING = "city_filing"
+    REVISION = "revision"
+    OBJECTION = "objection"
 
 
 class TaskStatus(StrEnum):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,9 @@ class LifecycleConfig:
     review_working_days: int = 5
     revision_limit: int = 3
     time_zone: str = "Asia/Shanghai"
+    panel_size: int = 3
+    pass_mark: int = 60
+    notice_days: int = 10
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class Actor:
     role: str
     region_code: str
     region_level: str
+    organisation: str = ""
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class ProjectStart:
     county_code: str
     city_code: str
     config: LifecycleConfig = field(default_factory=LifecycleConfig)
+    implementing_entity: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ class OpenTaskInput:
     working_days: int
     time_zone: str
     round: int = 1
+    assignee_id: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,9 @@ class OpenedTask:
     allowed_decisions: list[str]
     due_at: datetime
     decided_by: int | None = None
+    assignee_id: int | None = None
+    escalate_at: datetime | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,10 @@ class SubmitDecisionInput:
     decision: str
     opinion: str
     actor: Actor
+    scores: dict[str, int] = field(default_factory=dict)
+    veto: list[str] = field(default_factory=list)
+    veto_other: str = ""
+    attachments: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,8 @@ class RecordDecisionInput:
     from_stage: str
     to_stage: str
     decided_at: datetime
+    kind: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -127,3 +144,162 @@ class ProjectStatus:
     open_task: OpenedTask | None
     deciders: dict[str, int]
     round: int
+    open_tasks: list[OpenedTask] = field(default_factory=list)
+    revisions: int = 0
+
+
+@dataclass(frozen=True)
+class ExpertPoolInput:
+    """Which experts may sit on this project's panel."""
+
+    project_code: str
+    city_code: str
+    township_code: str
+    project_type: str
+    implementing_entity: str
+    already_drawn: list[int] = field(default_factory=list)
+    excluded_users: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RecordDrawInput:
+    """The auditable record of one draw."""
+
+    draw_key: str
+    project_code: str
+    round: int
+    pool: list[dict[str, Any]]
+    exclusions: list[dict[str, Any]]
+    chosen: list[dict[str, Any]]
+    widened: bool
+    at: datetime
+    shortfall: int = 0
+
+
+@dataclass(frozen=True)
+class PanelResultInput:
+    """The panel's verdict with every score; a failed panel returns the project to the applicant."""
+
+    project_code: str
+    round: int
+    passed: bool
+    average_total: float
+    reason: str
+    scores: list[dict[str, Any]]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RevisionInput:
+    """The applicant's revised application, sent as an Update."""
+
+    task_id: str
+    actor: Actor
+    application: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RecordRevisionInput:
+    """Store a revision with its diff, close the revision task, restart the chain."""
+
+    task_id: str
+    project_code: str
+    round: int
+    actor: Actor
+    application: dict[str, Any]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class NoticeInput:
+    """A public notice (公示)."""
+
+    notice_id: str
+    project_code: str
+    kind: str
+    levels: list[str]
+    starts_at: datetime
+    ends_at: datetime
+
+
+@dataclass(frozen=True)
+class CloseNoticeInput:
+    """End a notice as completed or interrupted by an upheld objection."""
+
+    notice_id: str
+    project_code: str
+    status: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ObjectionInput:
+    """An objection during a notice, sent as an Update."""
+
+    text: str
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class RecordObjectionInput:
+    """Store an objection and the county task that resolves it."""
+
+    objection_id: str
+    notice_id: str
+    project_code: str
+    text: str
+    actor: Actor
+    task_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ObjectionResult:
+    """The stored objection and its task."""
+
+    objection_id: str
+    task_id: str
+
+
+@dataclass(frozen=True)
+class DeadlineEvent:
+    """A task reached its due time (remind) or twice its limit (escalate)."""
+
+    task_id: str
+    project_code: str
+    kind: str
+    event: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CancelTasksInput:
+    """Tasks abandoned because their step ended (e.g. other objections after one was upheld)."""
+
+    project_code: str
+    task_ids: list[str]
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ReassignInput:
+    """Give a task to another eligible user, with a reason (supervisor or admin)."""
+
+    task_id: str
+    to: Actor
+    reason: str
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class RecordReassignInput:
+    """Persist a reassignment."""
+
+    task_id: str
+    project_code: str
+    to_user_id: int
+    to_username: str
+    reason: str
+    actor: Actor
+    at: datetime
