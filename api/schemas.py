@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain.enums import Decision, FundSource, OperatingModel, ProjectType
 
@@ -203,3 +203,127 @@ class HistoryPublic(BaseModel):
     items: list[TimelineEntry]
     verified: bool = Field(description=_d("哈希链校验通过", "hash chain verifies"))
     problems: list[str] = Field(description=_d("校验问题", "verification problems"))
+
+
+TownshipCode = Annotated[str, Field(pattern=r"^\d{9}$", description=_d("乡镇代码（9位）", "township code, 9 digits"))]
+OrganisationName = Annotated[str, Field(min_length=1, max_length=200, description=_d("单位名称", "organisation"))]
+
+
+class ExpertCreate(_In):
+    """A new member of the expert library (专家库)."""
+
+    name: str = Field(min_length=1, max_length=100, description=_d("姓名", "name"))
+    specialties: list[ProjectType] = Field(
+        min_length=1, max_length=20, description=_d("擅长的项目类型", "project types the expert appraises")
+    )
+    region_code: str = Field(
+        pattern=r"^\d{6}(\d{3}){0,2}$", description=_d("所属区划代码", "region the expert belongs to")
+    )
+    affiliation: str = Field("", max_length=200, description=_d("工作单位", "affiliation"))
+    conflict_townships: list[TownshipCode] = Field(
+        default_factory=list, max_length=200, description=_d("回避乡镇", "townships the expert must not appraise")
+    )
+    conflict_organisations: list[OrganisationName] = Field(
+        default_factory=list,
+        max_length=100,
+        description=_d("回避单位（实施主体）", "implementing entities the expert must not appraise"),
+    )
+    active: bool = Field(True, description=_d("是否在库可抽取", "may be drawn"))
+    username: str | None = Field(
+        None, min_length=1, max_length=64, description=_d("登录账号（角色须为专家）", "login account, role expert")
+    )
+
+
+class ExpertUpdate(_In):
+    """A partial change of an expert; only the fields sent change (`username: null` unlinks the account)."""
+
+    name: str | None = Field(None, min_length=1, max_length=100, description=_d("姓名", "name"))
+    specialties: list[ProjectType] | None = Field(
+        None, min_length=1, max_length=20, description=_d("擅长的项目类型", "project types the expert appraises")
+    )
+    region_code: str | None = Field(
+        None, pattern=r"^\d{6}(\d{3}){0,2}$", description=_d("所属区划代码", "region the expert belongs to")
+    )
+    affiliation: str | None = Field(None, max_length=200, description=_d("工作单位", "affiliation"))
+    conflict_townships: list[TownshipCode] | None = Field(
+        None, max_length=200, description=_d("回避乡镇", "townships the expert must not appraise")
+    )
+    conflict_organisations: list[OrganisationName] | None = Field(
+        None,
+        max_length=100,
+        description=_d("回避单位（实施主体）", "implementing entities the expert must not appraise"),
+    )
+    active: bool | None = Field(None, description=_d("是否在库可抽取", "may be drawn"))
+    username: str | None = Field(
+        None, min_length=1, max_length=64, description=_d("登录账号（角色须为专家）", "login account, role expert")
+    )
+
+    @field_validator(
+        "name", "specialties", "region_code", "affiliation", "conflict_townships", "conflict_organisations", "active"
+    )
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+
+class ExpertPublic(BaseModel):
+    """A member of the expert library."""
+
+    id: int
+    name: str = Field(description=_d("姓名", "name"))
+    specialties: list[str] = Field(description=_d("擅长的项目类型", "project types"))
+    region_code: str = Field(description=_d("所属区划代码", "region code"))
+    affiliation: str = Field(description=_d("工作单位", "affiliation"))
+    conflict_townships: list[str] = Field(description=_d("回避乡镇", "conflict townships"))
+    conflict_organisations: list[str] = Field(description=_d("回避单位", "conflict organisations"))
+    active: bool = Field(description=_d("是否在库可抽取", "may be drawn"))
+    user_id: int | None = Field(None, description=_d("登录账号编号", "login account (user id)"))
+    username: str | None = Field(None, description=_d("登录账号", "login account"))
+
+
+class ExpertsPublic(BaseModel):
+    """A page of experts."""
+
+    items: list[ExpertPublic]
+    count: int = Field(description=_d("符合条件的总数", "total matching"))
+    limit: int
+    offset: int
+
+
+class AttachmentPublic(BaseModel):
+    """A stored attachment (附件), named by the SHA-256 of its content."""
+
+    sha256: str = Field(description=_d("内容的 SHA-256", "SHA-256 of the content"))
+    size: int = Field(description=_d("字节数", "size in bytes"))
+    content_type: str = Field(description=_d("文件类型", "content type"))
+    filename: str = Field(description=_d("文件名", "file name"))
+
+
+class AttachmentMeta(AttachmentPublic):
+    """An attachment with who uploaded it and when."""
+
+    uploaded_by: int = Field(description=_d("上传人", "uploaded by (user id)"))
+    uploaded_at: datetime = Field(description=_d("上传时间", "uploaded at"))
+
+
+class NotificationPublic(BaseModel):
+    """An in-app notification (站内通知)."""
+
+    id: int
+    kind: str = Field(description=_d("类型", "kind"))
+    title: str = Field(description=_d("标题", "title"))
+    body: str = Field(description=_d("内容", "body"))
+    project_code: str | None = Field(None, description=_d("项目编号", "project code"))
+    task_id: str | None = Field(None, description=_d("任务编号", "task id"))
+    created_at: datetime = Field(description=_d("时间", "created at"))
+    read_at: datetime | None = Field(None, description=_d("阅读时间", "read at"))
+
+
+class NotificationsPublic(BaseModel):
+    """My notifications, newest first."""
+
+    items: list[NotificationPublic]
+    count: int = Field(description=_d("本页条数", "items on this page"))
+    unread: int = Field(description=_d("未读总数", "unread in total"))

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.engine import Sessions
 from db.models import Expert, Household, Region, User
 from db.repositories.audit import SYSTEM_CHAIN, create_audit_entry
+from db.repositories.experts import expert_conflicts
 from domain.enums import HouseholdCategory, ProjectType, RegionLevel, Role
 from domain.households import id_number_problem
 from domain.regions import code_problem, parent_problem
@@ -264,10 +265,10 @@ async def _write_experts(session: AsyncSession, rows: list[tuple[int, dict[str, 
             "specialties": _split(r["specialties"]),
             "region_code": r["region_code"],
             "affiliation": r["affiliation"],
-            "conflicts": {
-                "townships": _split(r["conflict_townships"]),
-                "organisations": _split(r["conflict_organisations"]),
-            },
+            "conflicts": expert_conflicts(
+                townships=_split(r["conflict_townships"]),
+                organisations=_split(r["conflict_organisations"]),
+            ),
             "active": bool(_bool(r["active"])),
             "user_id": ids.get(r.get("username", "")),
         }

@@ -5,8 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.attachments import SIGNATURES
 
 DEV_JWT_SECRET = "dev-only-secret-change-me-in-production-0123456789"  # noqa: S105 - refused in production
 
@@ -24,6 +26,28 @@ class ReviewSettings(BaseModel):
 
     working_days: int = Field(5, ge=1, le=60, description="Working days a reviewer has for a task")
     revision_limit: int = Field(3, ge=1, le=20, description="Revision rounds before rejection")
+    panel_size: int = Field(3, ge=1, le=15, description="Experts drawn for a project's panel")
+    pass_mark: int = Field(60, ge=0, le=100, description="Average panel score (of 100) a project needs to pass")
+    notice_days: int = Field(10, ge=1, le=90, description="Days a public notice (公示) runs")
+
+
+class AttachmentSettings(BaseModel):
+    """Upload limits; every allowed type must be one whose file signature is known (domain.attachments)."""
+
+    max_bytes: int = Field(10 * 1024 * 1024, ge=1, le=1024 * 1024 * 1024, description="Largest upload in bytes")
+    allowed_types: list[str] = Field(
+        default_factory=lambda: list(SIGNATURES),
+        min_length=1,
+        description="Content types accepted: PDF, PNG, JPEG and Office files (doc/docx/xls/xlsx/ppt/pptx)",
+    )
+
+    @field_validator("allowed_types")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        unknown = [t for t in value if t not in SIGNATURES]
+        if unknown:
+            raise ValueError(f"no file signature is known for {', '.join(unknown)}; known: {', '.join(SIGNATURES)}")
+        return value
 
 
 class Settings(BaseSettings):
@@ -54,6 +78,7 @@ class Settings(BaseSettings):
     )
     time_zone: str = "Asia/Shanghai"
     review: ReviewSettings = ReviewSettings()
+    attachments: AttachmentSettings = AttachmentSettings()
 
     @model_validator(mode="after")
     def _production_refuses_dev_defaults(self) -> Settings:

@@ -22,6 +22,11 @@ def project_chain(code: str) -> str:
     return f"project:{code}"
 
 
+def library_chain(name: str) -> str:
+    """The chain that holds the changes to one library (`library:experts`)."""
+    return f"library:{name}"
+
+
 def _content(
     *,
     chain: str,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,12 +68,20 @@ async def list_notifications(
     ).all()
 
 
-async def update_notification_read(session: AsyncSession, *, user_id: int, notification_id: int, at: datetime) -> bool:
-    """Mark one of the user's notifications read; False if it is not theirs."""
+async def count_unread_notifications(session: AsyncSession, *, user_id: int) -> int:
+    """How many of a user's notifications are unread."""
+    stmt = select(func.count()).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    return int(await session.scalar(stmt) or 0)
+
+
+async def update_notification_read(
+    session: AsyncSession, *, user_id: int, notification_id: int, at: datetime
+) -> Notification | None:
+    """Mark one of the user's notifications read (the first reading time stays); None if it is not theirs."""
     result = await session.execute(
         update(Notification)
         .where(Notification.id == notification_id, Notification.user_id == user_id)
-        .values(read_at=at)
-        .returning(Notification.id)
+        .values(read_at=func.coalesce(Notification.read_at, at))
+        .returning(Notification)
     )
-    return result.scalar_one_or_none() is not None
+    return result.scalar_one_or_none()

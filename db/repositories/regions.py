@@ -25,3 +25,10 @@ async def list_regions(
     if level is not None:
         stmt = stmt.where(Region.level == level.value)
     return (await session.scalars(stmt.order_by(Region.code))).all()
+
+
+async def list_regions_by_codes(session: AsyncSession, *, codes: Sequence[str]) -> Sequence[Region]:
+    """The regions among `codes` that exist."""
+    if not codes:
+        return []
+    return (await session.scalars(select(Region).where(Region.code.in_(set(codes))))).all()

@@ -58,3 +58,11 @@ async def count_active_demo_users(session: AsyncSession) -> int:
     """How many demo users can still log in (production refuses to start while any can)."""
     stmt = select(func.count()).select_from(User).where(User.is_demo.is_(True), User.active.is_(True))
     return int(await session.scalar(stmt) or 0)
+
+
+async def list_usernames(session: AsyncSession, *, user_ids: Sequence[int]) -> dict[int, str]:
+    """Login names of the given users, by id."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.username).where(User.id.in_(set(user_ids))))
+    return {user_id: username for user_id, username in rows.all()}

@@ -1,0 +1,196 @@
+"""Attachments (附件): upload once, stored by the SHA-256 of the content; download by who may see them."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message
+
+from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDep
+from api.errors import ApiError, forbidden, invalid, not_found
+from api.schemas import AttachmentMeta, AttachmentPublic
+from db.models import Attachment, Task
+from db.repositories.attachments import create_attachment, get_attachment, get_attachment_data, list_linked_tasks
+from domain.attachments import HEAD_BYTES, content_disposition, content_problem, normalise_content_type, safe_filename
+from domain.enums import Role
+
+router = APIRouter(prefix="/attachments", tags=["attachments"])
+OVERSEERS = (Role.SUPERVISOR, Role.ADMIN)
+# Room for the multipart envelope (boundaries, part headers, a long file name) around the file itself.
+ENVELOPE_BYTES = 64 * 1024
+Sha256 = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$", description="附件 SHA-256 / the attachment's SHA-256")]
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "文件（PDF、PNG、JPEG、Office）/ the file: PDF, PNG, JPEG or Office",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+class _BodyTooLarge(Exception):
+    """The request body grew past the upload limit while it was being read."""
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "file_too_large",
+        f"the file exceeds the upload limit of {limit} bytes",
+        {"field": "file", "rule": "max_size", "max_bytes": limit},
+    )
+
+
+def _limited(request: Request, limit: int) -> Request:
+    """The same request, whose body stops being read (and fails) once it passes `limit` bytes."""
+    receive = request.receive
+    seen = 0
+
+    async def limited_receive() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise _BodyTooLarge
+        return message
+
+    return Request(request.scope, limited_receive)
+
+
+async def _read_upload(request: Request, max_bytes: int) -> tuple[UploadFile, bytes]:
+    """The `file` part and at most max_bytes + 1 of its content; 413 beyond the limit, 422 when absent."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes + ENVELOPE_BYTES:
+        raise _too_large(max_bytes)
+    try:
+        form = await _limited(request, max_bytes + ENVELOPE_BYTES).form(max_files=1, max_fields=8)
+    except _BodyTooLarge as err:
+        raise _too_large(max_bytes) from err
+    except StarletteHTTPException as err:  # malformed multipart: what the client sent, not our bug
+        raise invalid([{"field": "file", "rule": "multipart", "message": str(err.detail)}]) from err
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        await form.close()
+        raise invalid([{"field": "file", "rule": "required", "message": "send the file as multipart field `file`"}])
+    try:
+        data = await upload.read(max_bytes + 1)
+    finally:
+        await form.close()
+    if len(data) > max_bytes:
+        raise _too_large(max_bytes)
+    return upload, data
+
+
+def _public(a: Attachment) -> AttachmentPublic:
+    return AttachmentPublic(sha256=a.sha256, size=a.size, content_type=a.content_type, filename=a.filename)
+
+
+def may_see_task(user: Principal, task: Task, applicant_id: int) -> bool:
+    """Whoever may see a task: its region inside theirs, and its role, an overseer or the project's applicant."""
+    return user.covers(task.region_code) and (
+        user.role.value == task.candidate_role or user.role in OVERSEERS or user.id == applicant_id
+    )
+
+
+async def _downloadable(session: AsyncSession, user: Principal, sha256: str) -> Attachment:
+    """The attachment when the user uploaded it or may see a task it is linked to; else 404 or 403."""
+    attachment = await get_attachment(session, sha256=sha256.lower())
+    if attachment is None:
+        raise not_found(f"attachment {sha256}")
+    if attachment.uploaded_by != user.id:
+        linked: Sequence[tuple[Task, int]] = await list_linked_tasks(session, sha256=attachment.sha256)
+        if not any(may_see_task(user, task, applicant) for task, applicant in linked):
+            raise forbidden(
+                "only the uploader or someone who may see a task it belongs to may read this attachment",
+                "attachment_forbidden",
+            )
+    return attachment
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AttachmentPublic,
+    openapi_extra=UPLOAD_BODY,
+    responses={200: {"model": AttachmentPublic, "description": "the same content was stored already"}},
+)
+async def upload(
+    request: Request, response: Response, user: CurrentUser, sessions: SessionsDep, settings: SettingsDep
+) -> AttachmentPublic:
+    """Upload a file (multipart field `file`); the same content twice is the same attachment (上传附件)."""
+    limits = settings.attachments
+    part, data = await _read_upload(request, limits.max_bytes)
+    content_type = normalise_content_type(part.content_type)
+    if problem := content_problem(content_type, data[:HEAD_BYTES], limits.allowed_types):
+        rule, message = problem
+        raise invalid([{"field": "file", "rule": rule, "message": message}])
+    sha256 = hashlib.sha256(data).hexdigest()
+    async with sessions.begin() as tx:
+        stored, created = await create_attachment(
+            tx,
+            sha256=sha256,
+            size=len(data),
+            content_type=content_type,
+            filename=safe_filename(part.filename),
+            data=data,
+            uploaded_by=user.id,
+        )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return _public(stored)
+
+
+@router.get(
+    "/{sha256}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "the file"}},
+)
+async def download(sha256: Sha256, user: CurrentUser, session: SessionDep) -> Response:
+    """Download an attachment you uploaded or that belongs to a task you may see (下载附件)."""
+    attachment = await _downloadable(session, user, sha256)
+    data = await get_attachment_data(session, sha256=attachment.sha256)
+    if data is None:
+        raise not_found(f"attachment {sha256}")
+    return Response(
+        content=data,
+        media_type=attachment.content_type,
+        headers={
+            "Content-Disposition": content_disposition(attachment.filename),
+            "ETag": f'"{attachment.sha256}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
+
+
+@router.get("/{sha256}/meta", response_model=AttachmentMeta)
+async def meta(sha256: Sha256, user: CurrentUser, session: SessionDep) -> AttachmentMeta:
+    """An attachment's size, type, name and uploader, for who may download it (附件信息)."""
+    a = await _downloadable(session, user, sha256)
+    return AttachmentMeta(
+        sha256=a.sha256,
+        size=a.size,
+        content_type=a.content_type,
+        filename=a.filename,
+        uploaded_by=a.uploaded_by,
+        uploaded_at=a.uploaded_at,
+    )
