@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.projects import ProjectActivities
+from activities.reviews import ReviewActivities
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from core.temporal import LoggingInterceptor, connect, make_runtime
@@ -27,11 +28,26 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 def build_worker(client: Client, sessions: Sessions, *, task_queue: str) -> Worker:
     """The worker with every workflow and activity of assetflow on one task queue."""
     projects = ProjectActivities(sessions)
+    reviews = ReviewActivities(sessions)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[projects.open_task, projects.record_decision, projects.change_stage],
+        activities=[
+            projects.open_task,
+            projects.record_decision,
+            projects.change_stage,
+            reviews.draw_panel,
+            reviews.record_panel_verdict,
+            reviews.record_revision,
+            reviews.open_notice,
+            reviews.close_notice,
+            reviews.record_objection,
+            reviews.notify_deadline,
+            reviews.cancel_tasks,
+            reviews.record_claim,
+            reviews.record_reassign,
+        ],
         interceptors=[LoggingInterceptor()],
         workflow_runner=workflow_runner(),
     )

@@ -5,16 +5,21 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core.calendar import is_china_workday
 from db.engine import Sessions
-from db.models import Project
+from db.models import Project, Task
+from db.repositories.attachments import create_attachment_links
 from db.repositories.audit import create_audit_entry, project_chain
-from db.repositories.projects import update_project_stage
+from db.repositories.notifications import create_notifications
+from db.repositories.projects import refresh_project_overdue, update_project_stage
+from db.repositories.reviews import update_objection
 from db.repositories.tasks import create_decision, create_task
-from domain.enums import Stage, TaskStatus
+from domain.application import yield_is_unusual
+from domain.enums import Stage, TaskKind, TaskStatus
 from domain.payloads import DecisionResult, OpenedTask, OpenTaskInput, RecordDecisionInput, StageChange
 from domain.workdays import due_at
 
@@ -31,62 +36,10 @@ class ProjectActivities:
     @activity.defn
     async def open_task(self, inp: OpenTaskInput) -> OpenedTask:
         """Record a human step (idempotent by task id), move the stage to it, and audit both."""
-        due = due_at(inp.opened_at, inp.working_days, is_china_workday, ZoneInfo(inp.time_zone))
         async with self._sessions.begin() as session:
-            project = await session.get(Project, inp.project_code, with_for_update=True)
-            if project is None:
-                raise ApplicationError(f"project {inp.project_code} not found", type="NotFound", non_retryable=True)
-            task = await create_task(
-                session,
-                values={
-                    "id": inp.task_id,
-                    "project_code": inp.project_code,
-                    "kind": inp.kind,
-                    "stage": inp.stage,
-                    "round": inp.round,
-                    "candidate_role": inp.candidate_role,
-                    "region_code": inp.region_code,
-                    "allowed_decisions": list(inp.allowed_decisions),
-                    "status": TaskStatus.OPEN.value,
-                    "opened_at": inp.opened_at,
-                    "due_at": due,
-                },
-            )
-            if project.stage != inp.stage:
-                await create_audit_entry(
-                    session,
-                    chain=project_chain(inp.project_code),
-                    action="stage_changed",
-                    event_key=f"stage:{inp.task_id}",
-                    payload={"from": project.stage, "to": inp.stage, "reason": f"task {inp.kind} opened"},
-                    at=inp.opened_at,
-                )
-                await update_project_stage(session, code=inp.project_code, stage=inp.stage)
-            await create_audit_entry(
-                session,
-                chain=project_chain(inp.project_code),
-                action="task_opened",
-                event_key=f"task_opened:{inp.task_id}",
-                payload={
-                    "task_id": inp.task_id,
-                    "kind": inp.kind,
-                    "candidate_role": inp.candidate_role,
-                    "region_code": inp.region_code,
-                    "due_at": task.due_at.isoformat(),
-                    "round": inp.round,
-                },
-                at=inp.opened_at,
-            )
+            task = await open_task_in(session, inp)
         log.info("task opened", task_id=inp.task_id, kind=inp.kind, due_at=task.due_at.isoformat())
-        return OpenedTask(
-            task_id=task.id,
-            kind=task.kind,
-            stage=task.stage,
-            candidate_role=task.candidate_role,
-            region_code=task.region_code,
-            allowed_decisions=list(task.allowed_decisions),
-            due_at=task.due_at,
-        )
+        return opened_task(task)
 
     @activity.defn
     async def record_decision(self, inp: RecordDecisionInput) -> DecisionResult:
@@ -105,6 +58,7 @@ class ProjectActivities:
                 from_stage=inp.from_stage,
                 to_stage=inp.to_stage,
                 decided_at=inp.decided_at,
+                details=inp.details,
             )
             if first:
                 await update_project_stage(
@@ -113,6 +67,17 @@ class ProjectActivities:
                     stage=inp.to_stage,
                     status=TERMINAL_STATUS.get(inp.to_stage),
                 )
+                await create_attachment_links(session, task_id=inp.task_id, shas=inp.details.get("attachments", []))
+                if inp.kind == TaskKind.OBJECTION and inp.details.get("objection_id"):
+                    await update_objection(
+                        session,
+                        objection_id=str(inp.details["objection_id"]),
+                        status="upheld" if inp.decision == "uphold" else "dismissed",
+                        resolution=inp.opinion,
+                        resolved_by=inp.actor.user_id,
+                        at=inp.decided_at,
+                    )
+                await refresh_project_overdue(session, code=inp.project_code)
                 await create_audit_entry(
                     session,
                     chain=project_chain(inp.project_code),
@@ -120,11 +85,13 @@ class ProjectActivities:
                     event_key=f"decision:{inp.task_id}",
                     payload={
                         "task_id": inp.task_id,
+                        "kind": inp.kind or "township_review",
                         "decision": inp.decision,
                         "opinion": inp.opinion,
                         "role": inp.actor.role,
                         "from": inp.from_stage,
                         "to": inp.to_stage,
+                        **inp.details,
                     },
                     actor_id=inp.actor.user_id,
                     actor_name=inp.actor.username,
@@ -151,3 +118,93 @@ class ProjectActivities:
             await update_project_stage(
                 session, code=inp.project_code, stage=inp.to_stage, status=TERMINAL_STATUS.get(inp.to_stage)
             )
+
+
+def opened_task(task: Task) -> OpenedTask:
+    """The workflow's view of a stored task."""
+    return OpenedTask(
+        task_id=task.id,
+        kind=task.kind,
+        stage=task.stage,
+        candidate_role=task.candidate_role,
+        region_code=task.region_code,
+        allowed_decisions=list(task.allowed_decisions),
+        due_at=task.due_at,
+        assignee_id=task.assignee_id,
+        escalate_at=task.escalate_at,
+        details=dict(task.details),
+        claimed_by=task.claimed_by,
+    )
+
+
+async def open_task_in(session: AsyncSession, inp: OpenTaskInput) -> Task:
+    """Record a task (idempotent by id) inside the caller's transaction, move the stage to it, audit both."""
+    zone = ZoneInfo(inp.time_zone)
+    due = due_at(inp.opened_at, inp.working_days, is_china_workday, zone)
+    # "past twice the limit": twice the working days, counted on the same calendar
+    escalate = due_at(inp.opened_at, 2 * inp.working_days, is_china_workday, zone)
+    project = await session.get(Project, inp.project_code, with_for_update=True)
+    if project is None:
+        raise ApplicationError(f"project {inp.project_code} not found", type="NotFound", non_retryable=True)
+    details = dict(inp.details)
+    if inp.kind == TaskKind.EXPERT_REVIEW:
+        yield_percent = float(project.application.get("revenue", {}).get("expected_yield_percent", 0))
+        if yield_is_unusual(yield_percent):
+            details["flags"] = [f"expected yield {yield_percent:g} % a year lies outside the usual 5–10 %"]
+    task = await create_task(
+        session,
+        values={
+            "id": inp.task_id,
+            "project_code": inp.project_code,
+            "kind": inp.kind,
+            "stage": inp.stage,
+            "round": inp.round,
+            "candidate_role": inp.candidate_role,
+            "region_code": inp.region_code,
+            "allowed_decisions": list(inp.allowed_decisions),
+            "status": TaskStatus.OPEN.value,
+            "opened_at": inp.opened_at,
+            "due_at": due,
+            "escalate_at": escalate,
+            "assignee_id": inp.assignee_id,
+            "details": details,
+        },
+    )
+    if project.stage != inp.stage:
+        await create_audit_entry(
+            session,
+            chain=project_chain(inp.project_code),
+            action="stage_changed",
+            event_key=f"stage:{inp.task_id}",
+            payload={"from": project.stage, "to": inp.stage, "reason": f"task {inp.kind} opened"},
+            at=inp.opened_at,
+        )
+        await update_project_stage(session, code=inp.project_code, stage=inp.stage)
+    await create_audit_entry(
+        session,
+        chain=project_chain(inp.project_code),
+        action="task_opened",
+        event_key=f"task_opened:{inp.task_id}",
+        payload={
+            "task_id": inp.task_id,
+            "kind": inp.kind,
+            "candidate_role": inp.candidate_role,
+            "region_code": inp.region_code,
+            "due_at": task.due_at.isoformat(),
+            "round": inp.round,
+        },
+        at=inp.opened_at,
+    )
+    if inp.assignee_id is not None:
+        await create_notifications(
+            session,
+            user_ids=[inp.assignee_id],
+            event_key=f"task_opened:{inp.task_id}",
+            kind="task",
+            title=f"新任务 / new task: {inp.kind} {inp.project_code}",
+            body=f"due {task.due_at.isoformat()}",
+            project_code=inp.project_code,
+            task_id=inp.task_id,
+            at=inp.opened_at,
+        )
+    return task

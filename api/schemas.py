@@ -121,20 +121,82 @@ class TaskPublic(BaseModel):
     decided_by: int | None = Field(None, description=_d("决定人", "decided by (user id)"))
     decided_at: datetime | None = Field(None, description=_d("决定时间", "decided at"))
     decision: str | None = Field(None, description=_d("决定", "decision"))
+    escalate_at: datetime | None = Field(
+        None, description=_d("超期上报时间（两倍期限）", "escalation at twice the limit")
+    )
+    escalated: bool = Field(False, description=_d("已超期上报", "escalated to the next level"))
+    assignee_id: int | None = Field(None, description=_d("指定办理人", "assigned user (id)"))
+    claimed_by: int | None = Field(None, description=_d("认领人", "claimed by (user id)"))
+    claimed_at: datetime | None = Field(None, description=_d("认领时间", "claimed at"))
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description=_d("任务附加信息（前序意见、异议内容、提示）", "task details: earlier opinions, objection, flags"),
+    )
+    decision_help: dict[str, str] = Field(
+        default_factory=dict, description=_d("决定需填写的内容", "what a decision on this task must carry")
+    )
 
 
 class TasksPublic(BaseModel):
     """A page of tasks."""
 
     items: list[TaskPublic]
-    count: int
+    count: int = Field(description=_d("符合条件的总数", "total matching"))
+
+
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description=_d("附件 SHA-256", "attachment sha256"))]
 
 
 class DecisionIn(_In):
-    """A decision on a review task; an opinion (审核意见) is required to return or reject."""
+    """A decision on a task; an opinion (审核意见) is required to return, reject, decline, uphold or dismiss."""
 
-    decision: Decision = Field(description=_d("决定：通过/退回修改/不予立项", "approve, return or reject"))
+    decision: Decision = Field(
+        description=_d(
+            "决定：通过/退回修改/不予立项/评分/回避/支持异议/驳回异议/完成",
+            "approve, return, reject, score, decline, uphold, dismiss or done (as the task allows)",
+        )
+    )
     opinion: str = Field("", max_length=4000, description=_d("审核意见", "opinion"))
+    scores: dict[str, int] = Field(
+        default_factory=dict,
+        description=_d(
+            "专家评分：经营模式0–25、收益测算0–25、利益联结0–30、合规与风险0–20",
+            "expert scores: operating_model 0–25, revenue_estimate 0–25, benefit_linkage 0–30, compliance_risk 0–20",
+        ),
+    )
+    veto: list[str] = Field(default_factory=list, max_length=10, description=_d("一票否决事项", "one-vote veto items"))
+    veto_other: str = Field("", max_length=2000, description=_d("其他否决事由", "the 'other' veto, described"))
+    attachments: list[Sha256] = Field(
+        default_factory=list, max_length=20, description=_d("附件（先上传取得哈希）", "attachments (upload first)")
+    )
+
+
+class ReassignIn(_In):
+    """Give a task to another eligible user (county supervisor or admin), with a reason."""
+
+    user_id: int = Field(gt=0, description=_d("转办给（用户编号）", "reassign to (user id)"))
+    reason: str = Field(min_length=1, max_length=2000, description=_d("转办理由", "reason"))
+
+
+class TaskChangePublic(BaseModel):
+    """Who holds a task after a claim, release or reassignment."""
+
+    task_id: str
+    assignee_id: int | None = Field(description=_d("指定办理人", "assigned user"))
+    claimed_by: int | None = Field(description=_d("认领人", "claimed by"))
+
+
+class ObjectionIn(_In):
+    """An objection (异议) to a project under public notice."""
+
+    text: str = Field(min_length=2, max_length=4000, description=_d("异议内容", "the objection"))
+
+
+class ObjectionPublic(BaseModel):
+    """A filed objection and the county task that resolves it."""
+
+    objection_id: str = Field(description=_d("异议编号", "objection id"))
+    task_id: str = Field(description=_d("处理任务编号", "task that resolves it"))
 
 
 class DecisionPublic(BaseModel):
@@ -167,6 +229,8 @@ class ProjectSummary(BaseModel):
     total_budget_fen: int = Field(description=_d("总投资（分）", "total budget, fen"))
     applicant_id: int = Field(description=_d("申报人", "applicant (user id)"))
     created_at: datetime = Field(description=_d("申报时间", "filed at"))
+    overdue: bool = Field(False, description=_d("审核超期", "a review is past twice its limit"))
+    colour: str = Field("blue", description=_d("颜色预警", "colour warning"))
 
 
 class ProjectsPublic(BaseModel):
@@ -195,6 +259,14 @@ class ProjectDetail(ProjectSummary):
     application: dict[str, Any] = Field(description=_d("申报内容", "the application"))
     open_tasks: list[TaskPublic] = Field(description=_d("待办任务", "open tasks"))
     timeline: list[TimelineEntry] = Field(description=_d("时间线", "timeline"))
+    revision_round: int = Field(1, description=_d("申报轮次", "application round"))
+    waiting_for: str = Field("", description=_d("等待事项", "what the project waits for"))
+    draws: list[dict[str, Any]] = Field(default_factory=list, description=_d("专家抽取记录", "expert draws"))
+    notices: list[dict[str, Any]] = Field(default_factory=list, description=_d("公示", "public notices"))
+    objections: list[dict[str, Any]] = Field(default_factory=list, description=_d("异议", "objections"))
+    revisions: list[dict[str, Any]] = Field(
+        default_factory=list, description=_d("修改记录（含差异）", "revisions with their diffs")
+    )
 
 
 class HistoryPublic(BaseModel):

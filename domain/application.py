@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 NORMAL_YIELD_PERCENT = (5.0, 10.0)
 YIELD_TOLERANCE_POINTS = 0.5
@@ -89,3 +90,22 @@ def yield_is_unusual(yield_percent: float) -> bool:
     """A yield outside 5–10 % a year deserves an expert's attention."""
     low, high = NORMAL_YIELD_PERCENT
     return not low <= yield_percent <= high
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key in sorted(value):
+            out.update(_flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def application_diff(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
+    """Field-by-field changes between two versions of an application (nested fields as dotted paths)."""
+    old, new = _flatten(before), _flatten(after)
+    return [
+        {"field": key, "before": old.get(key), "after": new.get(key)}
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]

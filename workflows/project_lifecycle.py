@@ -1,40 +1,81 @@
 """ProjectLifecycleWorkflow: one per project (`project-{code}`), from application to its end.
 
 Human steps are tasks: an activity records the task in the read model, the workflow waits, and the
-decision arrives as the `submit_decision` Update whose validator refuses a stale, foreign or forbidden
-decision before anything reaches history.
+decision arrives as an Update whose validator refuses a stale, foreign or forbidden decision before
+anything reaches history. Every open task has a deadline watcher: a reminder at its due time, an
+escalation at twice its limit (working days, computed by the activity from the holiday calendar).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from domain.enums import Decision, RegionLevel, Stage
-from domain.lifecycle import OPINION_REQUIRED, REVIEW_DECISIONS, REVIEW_TASK, stage_after
+from domain.enums import Decision, RegionLevel, Role, Stage, TaskKind
+from domain.experts import ExpertScore, panel_verdict, score_problem
+from domain.lifecycle import (
+    EXPERT_DECISIONS,
+    LIBRARY_DECISIONS,
+    NOT_A_LEVEL,
+    NOTICE_LEVELS,
+    OBJECTION_DECISIONS,
+    OPINION_REQUIRED,
+    REVIEW_DECISIONS,
+    REVIEW_TASK,
+    REVISION_DECISIONS,
+    revision_limit_reached,
+    stage_after,
+)
 from domain.payloads import (
+    Actor,
+    CancelTasksInput,
+    ClaimInput,
+    CloseNoticeInput,
+    DeadlineEvent,
     DecisionResult,
+    DrawPanelInput,
+    DrawResult,
+    NoticeInput,
+    ObjectionInput,
+    ObjectionResult,
     OpenedTask,
     OpenTaskInput,
+    PanelSeat,
+    PanelVerdictInput,
     ProjectStart,
     ProjectStatus,
+    ReassignInput,
+    RecordClaimInput,
     RecordDecisionInput,
+    RecordObjectionInput,
+    RecordReassignInput,
+    RecordRevisionInput,
+    RevisionInput,
+    StageChange,
     SubmitDecisionInput,
+    TaskChange,
 )
 from domain.regions import covers
 
 with workflow.unsafe.imports_passed_through():
     from activities.projects import ProjectActivities
+    from activities.reviews import ReviewActivities
 
 DB_TIMEOUT = timedelta(seconds=30)
 # A database outage must not lose a step: retry until it is back, backing off to a minute.
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 TERMINAL = frozenset({Stage.REJECTED, Stage.CLOSED})
+# Executions started before the approval chain existed keep their recorded command sequence.
+APPROVAL_CHAIN_PATCH = "approval-chain-v1"
+OVERSEERS = frozenset({Role.SUPERVISOR.value, Role.ADMIN.value})
 
 
 @dataclass(frozen=True)
@@ -44,13 +85,32 @@ class _Refusal:
 
 
 class DecisionRefused:
-    """ApplicationError types a decision can be refused with (the API maps them to 403/409/422)."""
+    """ApplicationError types an Update can be refused with (the API maps them to 403/409/422)."""
 
     TASK_NOT_OPEN = "TaskNotOpen"
     NOT_ELIGIBLE = "NotEligible"
     SEPARATION_OF_DUTIES = "SeparationOfDuties"
     INVALID_DECISION = "InvalidDecision"
     OPINION_REQUIRED = "OpinionRequired"
+    INVALID_SCORES = "InvalidScores"
+    TASK_CLAIMED = "TaskClaimed"
+    WRONG_STAGE = "WrongStage"
+    NOTICE_CLOSED = "NoticeClosed"
+
+
+def _refuse(refusal: _Refusal | None) -> None:
+    if refusal is not None:
+        raise ApplicationError(refusal.message, type=refusal.type)
+
+
+@dataclass
+class _Outcome:
+    """How a task was closed: the decision as submitted and the stage it led to."""
+
+    decision: str
+    to_stage: Stage
+    actor_id: int
+    opinion: str = ""
 
 
 @workflow.defn
@@ -61,36 +121,787 @@ class ProjectLifecycleWorkflow:
     def __init__(self, start: ProjectStart) -> None:
         self._start = start
         self._stage = Stage.APPLICATION
-        self._task: OpenedTask | None = None
-        self._deciders: dict[str, int] = {}
+        self._tasks: dict[str, OpenedTask] = {}
+        self._outcomes: dict[str, _Outcome] = {}
+        self._deciders: dict[str, list[int]] = {}
         self._round = 1
+        self._revisions = 0
         self._lock = asyncio.Lock()
+        # the expert panel of the current round: task id → seat, and the scores given
+        self._seats: dict[str, PanelSeat] = {}
+        self._scores: dict[str, ExpertScore] = {}
+        self._opinions: list[dict[str, Any]] = []
+        self._notice_id: str | None = None
+        self._notice_ends: datetime | None = None
+        self._objection_tasks: set[str] = set()
+        self._upheld: str | None = None
+        # set by the legacy path only (executions recorded before the approval chain)
+        self._task: OpenedTask | None = None
+        self._watchers: list[asyncio.Task[None]] = []
 
     @workflow.run
     async def run(self, start: ProjectStart) -> str:
-        """Drive the project: township review now; later stages are added step by step."""
-        await self._review(Stage.TOWNSHIP_REVIEW)
-        # The stages after the township review are decided by steps the approval chain adds; until a
-        # terminal stage is reached the project waits here durably (years if need be).
+        """Drive the project through the approval chain and its public notice into construction."""
+        if not workflow.patched(APPROVAL_CHAIN_PATCH):
+            return await self._legacy_run()
+        await self._approval()
+        # Construction and later stages are added by later steps; until then the project waits here.
         await workflow.wait_condition(lambda: self._stage in TERMINAL)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._stage.value
 
-    async def _review(self, stage: Stage) -> None:
+    # ---------------------------------------------------------------- the approval chain (两库三审)
+
+    async def _approval(self) -> None:
+        restart_note: dict[str, Any] = {}
+        while True:
+            outcome = await self._review_chain(restart_note)
+            restart_note = {}
+            if outcome is Stage.REJECTED:
+                return
+            if outcome is Stage.RETURNED:
+                await self._revision()
+                continue
+            upheld = await self._notice()
+            if upheld is None:
+                break
+            self._round += 1
+            restart_note = {"objection": upheld}
+        await self._change_stage(Stage.CONSTRUCTION, "approval notice ended without an upheld objection")
+
+    async def _review_chain(self, note: dict[str, Any]) -> Stage:
+        for stage in (Stage.TOWNSHIP_REVIEW, Stage.EXPERT_REVIEW, Stage.COUNTY_APPROVAL, Stage.CITY_FILING):
+            if stage is Stage.EXPERT_REVIEW:
+                outcome = await self._expert_panel()
+            else:
+                outcome = await self._review(stage, note)
+            note = {}
+            if outcome in (Stage.RETURNED, Stage.REJECTED):
+                return outcome
+        return Stage.APPROVAL_NOTICE
+
+    def _region_for(self, level: str) -> str:
+        s = self._start
+        return {
+            "village": s.village_code,
+            "township": s.township_code,
+            "county": s.county_code,
+            "city": s.city_code,
+        }[level]
+
+    async def _review(self, stage: Stage, note: dict[str, Any]) -> Stage:
         kind, role = REVIEW_TASK[stage]
         region = {
             Stage.TOWNSHIP_REVIEW: self._start.township_code,
+            Stage.COUNTY_APPROVAL: self._start.county_code,
+            Stage.CITY_FILING: self._start.city_code,
         }[stage]
-        task_id = str(workflow.uuid4())
+        details: dict[str, Any] = {"earlier_opinions": list(self._opinions), **note}
+        task = await self._open_task(kind, stage, role.value, region, REVIEW_DECISIONS, details=details)
+        outcome = await self._closed(task)
+        return outcome.to_stage
+
+    async def _open_task(
+        self,
+        kind: TaskKind,
+        stage: Stage,
+        role: str,
+        region: str,
+        decisions: tuple[Decision, ...],
+        *,
+        assignee_id: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> OpenedTask:
+        task = await workflow.execute_activity_method(
+            ProjectActivities.open_task,
+            self._task_input(kind, stage, role, region, decisions, assignee_id=assignee_id, details=details),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        self._track(task)
+        self._stage = stage
+        return task
+
+    def _task_input(
+        self,
+        kind: TaskKind,
+        stage: Stage,
+        role: str,
+        region: str,
+        decisions: tuple[Decision, ...],
+        *,
+        assignee_id: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> OpenTaskInput:
+        return OpenTaskInput(
+            task_id=str(workflow.uuid4()),
+            project_code=self._start.code,
+            kind=kind.value,
+            stage=stage.value,
+            candidate_role=role,
+            region_code=region,
+            allowed_decisions=[d.value for d in decisions],
+            opened_at=workflow.now(),
+            working_days=self._start.config.review_working_days,
+            time_zone=self._start.config.time_zone,
+            round=self._round,
+            assignee_id=assignee_id,
+            details=details or {},
+        )
+
+    def _track(self, task: OpenedTask) -> None:
+        self._tasks[task.task_id] = task
+        # one watcher per task; it ends when the task closes
+        self._watchers = [w for w in self._watchers if not w.done()]
+        self._watchers.append(asyncio.create_task(self._watch_deadline(task)))
+
+    async def _closed(self, task: OpenedTask) -> _Outcome:
+        await workflow.wait_condition(lambda: task.task_id in self._outcomes)
+        return self._outcomes[task.task_id]
+
+    async def _watch_deadline(self, task: OpenedTask) -> None:
+        """Remind at the due time, escalate at twice the limit; the task keeps waiting either way."""
+        for event, at in (("remind", task.due_at), ("escalate", task.escalate_at)):
+            if at is None:
+                return
+            delay = (at - workflow.now()).total_seconds()
+            if delay > 0:
+                try:
+                    await workflow.wait_condition(lambda: task.task_id not in self._tasks, timeout=delay)
+                    return
+                except TimeoutError:
+                    pass
+            if task.task_id not in self._tasks:
+                return
+            current = self._tasks[task.task_id]
+            await workflow.execute_activity_method(
+                ReviewActivities.notify_deadline,
+                DeadlineEvent(
+                    task_id=task.task_id,
+                    project_code=self._start.code,
+                    kind=task.kind,
+                    event=event,
+                    candidate_role=task.candidate_role,
+                    region_code=task.region_code,
+                    assignee_id=current.assignee_id,
+                    at=workflow.now(),
+                ),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+            )
+
+    # ---------------------------------------------------------------- the expert panel (专家论证)
+
+    async def _expert_panel(self) -> Stage:
+        cfg = self._start.config
+        self._seats = {}
+        self._scores = {}
+        drawn: list[int] = []
+        draws = 0
+        self._stage = Stage.EXPERT_REVIEW
+        while True:
+            open_seats = [t for t in self._seats if t not in self._outcomes or t in self._scores]
+            missing = cfg.panel_size - len(open_seats)
+            if missing > 0:
+                draws += 1
+                result = await self._draw(missing, drawn, draws)
+                for seat in result.chosen:
+                    drawn.append(seat.expert_id)
+                    await self._open_seat(seat)
+                if result.shortfall > 0:
+                    await self._extend_library(result, draws)
+                    continue
+            pending = {t for t in self._seats if t not in self._outcomes}
+            if not pending:
+                break
+            await workflow.wait_condition(partial(self._any_decided, pending))
+            decided = [t for t in pending if t in self._outcomes]
+            if any(self._outcomes[t].to_stage is not Stage.EXPERT_REVIEW for t in decided):
+                break
+        verdict = panel_verdict(list(self._scores.values()), cfg.pass_mark)
+        await workflow.execute_activity_method(
+            ReviewActivities.record_panel_verdict,
+            PanelVerdictInput(
+                project_code=self._start.code,
+                round=self._round,
+                passed=verdict.passed,
+                average_total=verdict.average_total,
+                reason=verdict.reason,
+                scores=[
+                    {
+                        "expert_id": s.expert_id,
+                        "scores": s.scores,
+                        "total": s.total,
+                        "veto": s.vetoes,
+                        "opinion": s.opinion,
+                    }
+                    for s in self._scores.values()
+                ],
+                at=workflow.now(),
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        return self._stage
+
+    def _any_decided(self, task_ids: set[str]) -> bool:
+        return any(t in self._outcomes for t in task_ids)
+
+    async def _draw(self, seats: int, drawn: list[int], n: int) -> DrawResult:
+        s = self._start
+        excluded = sorted({u for stage, users in self._deciders.items() if stage != Stage.EXPERT_REVIEW for u in users})
+        return await workflow.execute_activity_method(
+            ReviewActivities.draw_panel,
+            DrawPanelInput(
+                draw_key=f"{s.code}:r{self._round}:d{n}",
+                project_code=s.code,
+                round=self._round,
+                seats=seats,
+                seed=workflow.random().getrandbits(63),
+                city_code=s.city_code,
+                township_code=s.township_code,
+                project_type=s.project_type,
+                implementing_entity=s.implementing_entity,
+                at=workflow.now(),
+                already_drawn=list(drawn),
+                excluded_users=[*excluded, s.applicant_id],
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+
+    async def _open_seat(self, seat: PanelSeat) -> None:
+        details: dict[str, Any] = {
+            "expert_id": seat.expert_id,
+            "expert_name": seat.name,
+            "earlier_opinions": list(self._opinions),
+        }
+        task = await workflow.execute_activity_method(
+            ProjectActivities.open_task,
+            self._task_input(
+                TaskKind.EXPERT_REVIEW,
+                Stage.EXPERT_REVIEW,
+                Role.EXPERT.value,
+                self._start.city_code,
+                EXPERT_DECISIONS,
+                assignee_id=seat.user_id,
+                details=details,
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        self._seats[task.task_id] = seat
+        self._track(task)
+
+    async def _extend_library(self, result: DrawResult, n: int) -> None:
+        """Too few eligible experts: the county extends the library, then the draw is repeated."""
+        details = {
+            "shortfall": result.shortfall,
+            "pool_size": result.pool_size,
+            "excluded": result.excluded,
+            "project_type": self._start.project_type,
+            "draw": n,
+        }
+        task = await self._open_task(
+            TaskKind.EXTEND_EXPERT_LIBRARY,
+            Stage.EXPERT_REVIEW,
+            Role.COUNTY_REVIEWER.value,
+            self._start.county_code,
+            LIBRARY_DECISIONS,
+            details=details,
+        )
+        await self._closed(task)
+
+    # ---------------------------------------------------------------- revision (退回修改)
+
+    async def _revision(self) -> None:
+        details = {"opinions": [o for o in self._opinions if o.get("round") == self._round]}
+        task = await self._open_task(
+            TaskKind.REVISION,
+            Stage.RETURNED,
+            Role.PROJECT_MANAGER.value,
+            self._start.village_code,
+            REVISION_DECISIONS,
+            assignee_id=self._start.applicant_id,
+            details=details,
+        )
+        await self._closed(task)
+        self._revisions += 1
+        self._round += 1
+
+    # ---------------------------------------------------------------- public notice (公示) and objections
+
+    async def _notice(self) -> str | None:
+        """Run the approval notice; the id of an upheld objection, or None when the notice ends clean."""
+        cfg = self._start.config
+        starts = workflow.now()
+        ends = starts + timedelta(days=cfg.notice_days)
+        notice_id = f"{self._start.code}-approval-r{self._round}"
+        await workflow.execute_activity_method(
+            ReviewActivities.open_notice,
+            NoticeInput(
+                notice_id=notice_id,
+                project_code=self._start.code,
+                kind="approval",
+                levels=list(NOTICE_LEVELS),
+                starts_at=starts,
+                ends_at=ends,
+                stage=Stage.APPROVAL_NOTICE.value,
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        self._upheld = None
+        self._objection_tasks = set()
+        self._notice_id, self._notice_ends = notice_id, ends
+        self._stage = Stage.APPROVAL_NOTICE
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(lambda: self._upheld is not None, timeout=(ends - starts).total_seconds())
+        await workflow.wait_condition(
+            lambda: self._upheld is not None or not (self._objection_tasks & set(self._tasks))
+        )
+        upheld = self._upheld
+        self._notice_id = None
+        await workflow.execute_activity_method(
+            ReviewActivities.close_notice,
+            CloseNoticeInput(
+                notice_id=notice_id,
+                project_code=self._start.code,
+                status="interrupted" if upheld else "completed",
+                at=workflow.now(),
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        if upheld:
+            still_open = sorted(self._objection_tasks & set(self._tasks))
+            if still_open:
+                await workflow.execute_activity_method(
+                    ReviewActivities.cancel_tasks,
+                    CancelTasksInput(
+                        project_code=self._start.code,
+                        task_ids=still_open,
+                        reason="another objection was upheld; the project is reviewed again",
+                        at=workflow.now(),
+                    ),
+                    start_to_close_timeout=DB_TIMEOUT,
+                    retry_policy=DB_RETRY,
+                )
+                for task_id in still_open:
+                    self._tasks.pop(task_id, None)
+        return upheld
+
+    async def _change_stage(self, to: Stage, reason: str) -> None:
+        await workflow.execute_activity_method(
+            ProjectActivities.change_stage,
+            StageChange(
+                project_code=self._start.code,
+                from_stage=self._stage.value,
+                to_stage=to.value,
+                at=workflow.now(),
+                reason=reason,
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        self._stage = to
+
+    # ---------------------------------------------------------------- the rules every Update is checked against
+
+    def _eligible(self, task: OpenedTask, actor: Actor) -> _Refusal | None:
+        if actor.role != task.candidate_role:
+            return _Refusal(DecisionRefused.NOT_ELIGIBLE, f"only a {task.candidate_role} may act on this task")
+        if task.assignee_id is not None:
+            if actor.user_id != task.assignee_id:
+                return _Refusal(DecisionRefused.NOT_ELIGIBLE, "this task is assigned to another user")
+        elif not covers(actor.region_code, RegionLevel(actor.region_level), task.region_code):
+            return _Refusal(DecisionRefused.NOT_ELIGIBLE, "this task belongs to a region outside yours")
+        return self._duties(task, actor)
+
+    def _duties(self, task: OpenedTask, actor: Actor) -> _Refusal | None:
+        s = self._start
+        if task.kind == TaskKind.REVISION:
+            return None
+        if actor.user_id == s.applicant_id:
+            return _Refusal(DecisionRefused.SEPARATION_OF_DUTIES, "the applicant may not decide their own project")
+        if task.kind == TaskKind.EXPERT_REVIEW:
+            if actor.region_code.startswith(s.township_code):
+                return _Refusal(
+                    DecisionRefused.SEPARATION_OF_DUTIES, "an expert may not score a project of their township"
+                )
+            org, entity = actor.organisation.strip(), s.implementing_entity.strip()
+            if org and entity and (org in entity or entity in org):
+                return _Refusal(
+                    DecisionRefused.SEPARATION_OF_DUTIES,
+                    "an expert may not score a project of their own organisation",
+                )
+        if task.kind in NOT_A_LEVEL:
+            return None
+        for stage, users in self._deciders.items():
+            if actor.user_id in users and stage != task.stage:
+                return _Refusal(
+                    DecisionRefused.SEPARATION_OF_DUTIES,
+                    f"you already decided the {stage} step of this project; one person decides one level",
+                )
+        return None
+
+    def _open(self, task_id: str) -> OpenedTask | _Refusal:
+        task = self._tasks.get(task_id)
+        if task is None or task_id in self._outcomes:
+            return _Refusal(DecisionRefused.TASK_NOT_OPEN, "this task is not open")
+        return task
+
+    def _decision_refusal(self, inp: SubmitDecisionInput) -> _Refusal | None:
+        task = self._open(inp.task_id)
+        if isinstance(task, _Refusal):
+            return task
+        if task.kind == TaskKind.REVISION:
+            return _Refusal(
+                DecisionRefused.INVALID_DECISION, "a revision task is completed by revising the application"
+            )
+        if inp.decision not in task.allowed_decisions:
+            allowed = ", ".join(task.allowed_decisions)
+            return _Refusal(DecisionRefused.INVALID_DECISION, f"decision must be one of: {allowed}")
+        if Decision(inp.decision) in OPINION_REQUIRED and not inp.opinion.strip():
+            return _Refusal(DecisionRefused.OPINION_REQUIRED, f"an opinion is required to {inp.decision}")
+        if inp.decision == Decision.SCORE:
+            problem = score_problem(inp.scores, inp.veto, inp.veto_other)
+            if problem is not None:
+                return _Refusal(DecisionRefused.INVALID_SCORES, f"{problem[0]}: {problem[1]}")
+        if task.claimed_by is not None and task.claimed_by != inp.actor.user_id:
+            return _Refusal(DecisionRefused.TASK_CLAIMED, "another user has claimed this task")
+        return self._eligible(task, inp.actor)
+
+    # ---------------------------------------------------------------- Updates
+
+    @workflow.update
+    async def submit_decision(self, inp: SubmitDecisionInput) -> DecisionResult:
+        """A reviewer, expert or the county decides an open task; the project moves on once it is stored."""
+        if self._task is not None:
+            return await self._legacy_submit_decision(inp)
+        async with self._lock:
+            _refuse(self._decision_refusal(inp))  # concurrent updates may both have passed the validator
+            task = self._tasks[inp.task_id]
+            decision = Decision(inp.decision)
+            to_stage, details = self._consequence(task, inp)
+            try:
+                result = await workflow.execute_activity_method(
+                    ProjectActivities.record_decision,
+                    RecordDecisionInput(
+                        task_id=task.task_id,
+                        project_code=self._start.code,
+                        decision=inp.decision,
+                        opinion=inp.opinion,
+                        actor=inp.actor,
+                        from_stage=task.stage,
+                        to_stage=to_stage.value,
+                        decided_at=workflow.now(),
+                        kind=task.kind,
+                        details=details,
+                    ),
+                    start_to_close_timeout=DB_TIMEOUT,
+                    retry_policy=DB_RETRY,
+                )
+            except ActivityError as err:
+                raise ApplicationError("the decision could not be stored", type="StoreFailed") from err
+            # state changes only once the decision is stored, all at once, so the run loop never sees half of it
+            self._outcomes[task.task_id] = _Outcome(inp.decision, to_stage, inp.actor.user_id, inp.opinion)
+            self._tasks.pop(task.task_id, None)
+            if task.kind not in NOT_A_LEVEL:
+                users = self._deciders.setdefault(task.stage, [])
+                if inp.actor.user_id not in users:
+                    users.append(inp.actor.user_id)
+            self._after_decision(task, inp, decision, to_stage)
+            return result
+
+    def _consequence(self, task: OpenedTask, inp: SubmitDecisionInput) -> tuple[Stage, dict[str, Any]]:
+        """Where this decision sends the project, and what the record of it carries."""
+        decision = Decision(inp.decision)
+        details: dict[str, Any] = {"round": self._round}
+        if inp.attachments:
+            details["attachments"] = list(inp.attachments)
+        stage = Stage(task.stage)
+        if task.kind == TaskKind.EXPERT_REVIEW:
+            details.update(expert_id=task.details.get("expert_id"))
+            if decision is Decision.DECLINE:
+                return Stage.EXPERT_REVIEW, details
+            details.update(scores=dict(inp.scores), veto=list(inp.veto), veto_other=inp.veto_other)
+            scored = [*self._scores.values(), self._expert_score(task, inp)]
+            if len(scored) < self._start.config.panel_size:
+                return Stage.EXPERT_REVIEW, details
+            verdict = panel_verdict(scored, self._start.config.pass_mark)
+            details["panel"] = {"passed": verdict.passed, "average_total": verdict.average_total}
+            if verdict.passed:
+                return Stage.COUNTY_APPROVAL, details
+            return self._returned(details, verdict.reason)
+        if task.kind == TaskKind.OBJECTION:
+            details["objection_id"] = task.details.get("objection_id")
+            if decision is Decision.UPHOLD:
+                return Stage.TOWNSHIP_REVIEW, details
+            return Stage.APPROVAL_NOTICE, details
+        if task.kind == TaskKind.EXTEND_EXPERT_LIBRARY:
+            return Stage.EXPERT_REVIEW, details
+        to_stage = stage_after(stage, decision)
+        if to_stage is Stage.RETURNED:
+            return self._returned(details, inp.opinion)
+        return to_stage, details
+
+    def _returned(self, details: dict[str, Any], reason: str) -> tuple[Stage, dict[str, Any]]:
+        limit = self._start.config.revision_limit
+        if revision_limit_reached(self._revisions, limit):
+            details["rejected_because"] = (
+                f"returned again after {self._revisions} revision round(s); the limit is {limit}: {reason}"
+            )
+            return Stage.REJECTED, details
+        details["return_reason"] = reason
+        return Stage.RETURNED, details
+
+    def _expert_score(self, task: OpenedTask, inp: SubmitDecisionInput) -> ExpertScore:
+        vetoes = [*inp.veto]
+        return ExpertScore(int(task.details.get("expert_id", 0)), dict(inp.scores), vetoes, inp.opinion)
+
+    def _after_decision(self, task: OpenedTask, inp: SubmitDecisionInput, decision: Decision, to: Stage) -> None:
+        opinion = {
+            "round": self._round,
+            "kind": task.kind,
+            "decision": inp.decision,
+            "opinion": inp.opinion,
+            "by": inp.actor.username,
+        }
+        if task.kind == TaskKind.EXPERT_REVIEW:
+            if decision is Decision.SCORE:
+                self._scores[task.task_id] = self._expert_score(task, inp)
+            if to is not Stage.EXPERT_REVIEW:  # the panel is complete: its opinions become visible
+                self._opinions.extend(
+                    {"round": self._round, "kind": task.kind, "decision": "score", "opinion": s.opinion}
+                    for s in self._scores.values()
+                )
+        elif task.kind == TaskKind.OBJECTION:
+            self._objection_tasks.discard(task.task_id)
+            if decision is Decision.UPHOLD and self._upheld is None:
+                self._upheld = str(task.details.get("objection_id", task.task_id))
+            self._opinions.append(opinion)
+        elif task.kind != TaskKind.EXTEND_EXPERT_LIBRARY:
+            self._opinions.append(opinion)
+        self._stage = to
+
+    @submit_decision.validator
+    def _validate_decision(self, inp: SubmitDecisionInput) -> None:
+        if self._task is not None:
+            _refuse(self._legacy_refusal(inp))
+            return
+        _refuse(self._decision_refusal(inp))
+
+    @workflow.update
+    async def revise_application(self, inp: RevisionInput) -> DecisionResult:
+        """The applicant resubmits a returned application; the chain starts again at the township."""
+        async with self._lock:
+            _refuse(self._revision_refusal(inp))
+            task = self._tasks[inp.task_id]
+            try:
+                await workflow.execute_activity_method(
+                    ReviewActivities.record_revision,
+                    RecordRevisionInput(
+                        task_id=task.task_id,
+                        project_code=self._start.code,
+                        round=self._round + 1,
+                        actor=inp.actor,
+                        application=inp.application,
+                        next_stage=Stage.TOWNSHIP_REVIEW.value,
+                        at=workflow.now(),
+                    ),
+                    start_to_close_timeout=DB_TIMEOUT,
+                    retry_policy=DB_RETRY,
+                )
+            except ActivityError as err:
+                raise ApplicationError("the revision could not be stored", type="StoreFailed") from err
+            self._outcomes[task.task_id] = _Outcome(Decision.RESUBMIT.value, Stage.TOWNSHIP_REVIEW, inp.actor.user_id)
+            self._tasks.pop(task.task_id, None)
+            self._stage = Stage.TOWNSHIP_REVIEW
+            return DecisionResult(task_id=task.task_id, decision=Decision.RESUBMIT.value, stage=self._stage.value)
+
+    def _revision_refusal(self, inp: RevisionInput) -> _Refusal | None:
+        task = self._open(inp.task_id)
+        if isinstance(task, _Refusal):
+            return task
+        if task.kind != TaskKind.REVISION:
+            return _Refusal(DecisionRefused.WRONG_STAGE, "the project is not awaiting a revision")
+        if inp.actor.user_id != self._start.applicant_id:
+            return _Refusal(DecisionRefused.NOT_ELIGIBLE, "only the applicant may revise the application")
+        return None
+
+    @revise_application.validator
+    def _validate_revision(self, inp: RevisionInput) -> None:
+        _refuse(self._revision_refusal(inp))
+
+    @workflow.update
+    async def file_objection(self, inp: ObjectionInput) -> ObjectionResult:
+        """Anyone of the region files an objection during the notice; the county must resolve it."""
+        async with self._lock:
+            _refuse(self._objection_refusal(inp))
+            objection_id = str(workflow.uuid4())
+            task_input = self._task_input(
+                TaskKind.OBJECTION,
+                Stage.APPROVAL_NOTICE,
+                Role.COUNTY_REVIEWER.value,
+                self._start.county_code,
+                OBJECTION_DECISIONS,
+                details={"objection_id": objection_id, "text": inp.text, "notice_id": self._notice_id},
+            )
+            try:
+                task = await workflow.execute_activity_method(
+                    ReviewActivities.record_objection,
+                    RecordObjectionInput(
+                        objection_id=objection_id,
+                        notice_id=self._notice_id or "",
+                        project_code=self._start.code,
+                        text=inp.text,
+                        actor=inp.actor,
+                        task=task_input,
+                    ),
+                    start_to_close_timeout=DB_TIMEOUT,
+                    retry_policy=DB_RETRY,
+                )
+            except ActivityError as err:
+                raise ApplicationError("the objection could not be stored", type="StoreFailed") from err
+            self._objection_tasks.add(task.task_id)
+            self._track(task)
+            return ObjectionResult(objection_id=objection_id, task_id=task.task_id)
+
+    def _objection_refusal(self, inp: ObjectionInput) -> _Refusal | None:
+        if self._notice_id is None or self._notice_ends is None or self._upheld is not None:
+            return _Refusal(DecisionRefused.NOTICE_CLOSED, "the project is not under public notice")
+        if workflow.now() >= self._notice_ends:
+            return _Refusal(DecisionRefused.NOTICE_CLOSED, "the notice period is over")
+        if not inp.text.strip():
+            return _Refusal(DecisionRefused.OPINION_REQUIRED, "an objection needs a text")
+        a = inp.actor
+        if not covers(a.region_code, RegionLevel(a.region_level), self._start.village_code) and not covers(
+            self._start.village_code, RegionLevel.VILLAGE, a.region_code
+        ):
+            return _Refusal(DecisionRefused.NOT_ELIGIBLE, "only users of the project's region may object")
+        return None
+
+    @file_objection.validator
+    def _validate_objection(self, inp: ObjectionInput) -> None:
+        _refuse(self._objection_refusal(inp))
+
+    @workflow.update
+    async def claim_task(self, inp: ClaimInput) -> TaskChange:
+        """Take a group task (others see it is taken) or release it."""
+        async with self._lock:
+            _refuse(self._claim_refusal(inp))
+            task = self._tasks[inp.task_id]
+            await workflow.execute_activity_method(
+                ReviewActivities.record_claim,
+                RecordClaimInput(
+                    task_id=task.task_id,
+                    project_code=self._start.code,
+                    actor=inp.actor,
+                    claim=inp.claim,
+                    at=workflow.now(),
+                ),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+            )
+            claimed = replace(task, claimed_by=inp.actor.user_id if inp.claim else None)
+            self._tasks[task.task_id] = claimed
+            return TaskChange(task_id=task.task_id, assignee_id=claimed.assignee_id, claimed_by=claimed.claimed_by)
+
+    def _claim_refusal(self, inp: ClaimInput) -> _Refusal | None:
+        task = self._open(inp.task_id)
+        if isinstance(task, _Refusal):
+            return task
+        if inp.claim:
+            if task.claimed_by is not None and task.claimed_by != inp.actor.user_id:
+                return _Refusal(DecisionRefused.TASK_CLAIMED, "another user has claimed this task")
+            return self._eligible(task, inp.actor)
+        if task.claimed_by != inp.actor.user_id:
+            return _Refusal(DecisionRefused.TASK_CLAIMED, "you have not claimed this task")
+        return None
+
+    @claim_task.validator
+    def _validate_claim(self, inp: ClaimInput) -> None:
+        _refuse(self._claim_refusal(inp))
+
+    @workflow.update
+    async def reassign_task(self, inp: ReassignInput) -> TaskChange:
+        """A county supervisor or an admin gives a task to another eligible user, with a reason."""
+        async with self._lock:
+            _refuse(self._reassign_refusal(inp))
+            task = self._tasks[inp.task_id]
+            await workflow.execute_activity_method(
+                ReviewActivities.record_reassign,
+                RecordReassignInput(
+                    task_id=task.task_id,
+                    project_code=self._start.code,
+                    to=inp.to,
+                    reason=inp.reason,
+                    actor=inp.actor,
+                    at=workflow.now(),
+                ),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+            )
+            moved = replace(task, assignee_id=inp.to.user_id, claimed_by=None)
+            self._tasks[task.task_id] = moved
+            if task.task_id in self._seats:
+                seat = self._seats[task.task_id]
+                self._seats[task.task_id] = replace(seat, user_id=inp.to.user_id, name=inp.to.username)
+            return TaskChange(task_id=task.task_id, assignee_id=moved.assignee_id, claimed_by=None)
+
+    def _reassign_refusal(self, inp: ReassignInput) -> _Refusal | None:
+        task = self._open(inp.task_id)
+        if isinstance(task, _Refusal):
+            return task
+        a = inp.actor
+        if a.role not in OVERSEERS or (a.role == Role.SUPERVISOR and a.region_level != RegionLevel.COUNTY):
+            return _Refusal(DecisionRefused.NOT_ELIGIBLE, "only a county supervisor or an admin may reassign a task")
+        if not covers(a.region_code, RegionLevel(a.region_level), self._start.village_code):
+            return _Refusal(DecisionRefused.NOT_ELIGIBLE, "this project lies outside your region")
+        if not inp.reason.strip():
+            return _Refusal(DecisionRefused.OPINION_REQUIRED, "a reassignment needs a reason")
+        if task.kind == TaskKind.EXPERT_REVIEW:
+            if inp.to.role != Role.EXPERT:
+                return _Refusal(DecisionRefused.NOT_ELIGIBLE, "an expert task goes to another expert")
+            if any(s.user_id == inp.to.user_id for s in self._seats.values()):
+                return _Refusal(DecisionRefused.NOT_ELIGIBLE, "that expert already sits on this panel")
+            return self._duties(task, inp.to)
+        return self._eligible(replace(task, assignee_id=None), inp.to)
+
+    @reassign_task.validator
+    def _validate_reassign(self, inp: ReassignInput) -> None:
+        _refuse(self._reassign_refusal(inp))
+
+    @workflow.query
+    def get_status(self) -> ProjectStatus:
+        """The workflow's own view: stage, open tasks, who decided which level."""
+        tasks = list(self._tasks.values())
+        return ProjectStatus(
+            code=self._start.code,
+            stage=self._stage.value,
+            open_task=self._task or (tasks[0] if tasks else None),
+            deciders={k: list(v) for k, v in self._deciders.items()},
+            round=self._round,
+            open_tasks=tasks,
+            revisions=self._revisions,
+            notice_ends_at=self._notice_ends if self._notice_id else None,
+        )
+
+    # ---------------------------------------------------------------- executions recorded before approval-chain-v1
+
+    async def _legacy_run(self) -> str:
+        """The township review alone, exactly as first released (kept for replay of older histories)."""
+        kind, role = REVIEW_TASK[Stage.TOWNSHIP_REVIEW]
         self._task = await workflow.execute_activity_method(
             ProjectActivities.open_task,
             OpenTaskInput(
-                task_id=task_id,
+                task_id=str(workflow.uuid4()),
                 project_code=self._start.code,
                 kind=kind.value,
-                stage=stage.value,
+                stage=Stage.TOWNSHIP_REVIEW.value,
                 candidate_role=role.value,
-                region_code=region,
+                region_code=self._start.township_code,
                 allowed_decisions=[d.value for d in REVIEW_DECISIONS],
                 opened_at=workflow.now(),
                 working_days=self._start.config.review_working_days,
@@ -100,10 +911,13 @@ class ProjectLifecycleWorkflow:
             start_to_close_timeout=DB_TIMEOUT,
             retry_policy=DB_RETRY,
         )
-        self._stage = stage
-        await workflow.wait_condition(lambda: self._stage is not stage)
+        self._stage = Stage.TOWNSHIP_REVIEW
+        await workflow.wait_condition(lambda: self._stage is not Stage.TOWNSHIP_REVIEW)
+        await workflow.wait_condition(lambda: self._stage in TERMINAL)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._stage.value
 
-    def _refusal(self, inp: SubmitDecisionInput) -> _Refusal | None:
+    def _legacy_refusal(self, inp: SubmitDecisionInput) -> _Refusal | None:
         task = self._task
         if task is None or task.task_id != inp.task_id or task.decided_by is not None:
             return _Refusal(DecisionRefused.TASK_NOT_OPEN, "this task is not open for a decision")
@@ -112,28 +926,13 @@ class ProjectLifecycleWorkflow:
             return _Refusal(DecisionRefused.INVALID_DECISION, f"decision must be one of: {allowed}")
         if Decision(inp.decision) in OPINION_REQUIRED and not inp.opinion.strip():
             return _Refusal(DecisionRefused.OPINION_REQUIRED, f"an opinion is required to {inp.decision}")
-        actor = inp.actor
-        if actor.role != task.candidate_role:
-            return _Refusal(DecisionRefused.NOT_ELIGIBLE, f"only a {task.candidate_role} may decide this task")
-        if not covers(actor.region_code, RegionLevel(actor.region_level), task.region_code):
-            return _Refusal(DecisionRefused.NOT_ELIGIBLE, "this task belongs to a region outside yours")
-        if actor.user_id == self._start.applicant_id:
+        if inp.actor.user_id == self._start.applicant_id:
             return _Refusal(DecisionRefused.SEPARATION_OF_DUTIES, "the applicant may not decide their own project")
-        for stage, user_id in self._deciders.items():
-            if user_id == actor.user_id and stage != task.stage:
-                return _Refusal(
-                    DecisionRefused.SEPARATION_OF_DUTIES,
-                    f"you already decided the {stage} step of this project; one person decides one level",
-                )
-        return None
+        return self._eligible(replace(task, assignee_id=None), inp.actor)
 
-    @workflow.update
-    async def submit_decision(self, inp: SubmitDecisionInput) -> DecisionResult:
-        """A reviewer decides the open task; the project moves on once the decision is stored."""
+    async def _legacy_submit_decision(self, inp: SubmitDecisionInput) -> DecisionResult:
         async with self._lock:
-            refusal = self._refusal(inp)  # concurrent updates may both pass the validator
-            if refusal is not None:
-                raise ApplicationError(refusal.message, type=refusal.type)
+            _refuse(self._legacy_refusal(inp))
             task = self._task
             assert task is not None
             self._task = replace(task, decided_by=inp.actor.user_id)
@@ -158,24 +957,7 @@ class ProjectLifecycleWorkflow:
             except ActivityError as err:
                 self._task = task
                 raise ApplicationError("the decision could not be stored", type="StoreFailed") from err
-            self._deciders[from_stage.value] = inp.actor.user_id
+            self._deciders[from_stage.value] = [inp.actor.user_id]
             self._task = None
             self._stage = to_stage
             return result
-
-    @submit_decision.validator
-    def _validate_decision(self, inp: SubmitDecisionInput) -> None:
-        refusal = self._refusal(inp)
-        if refusal is not None:
-            raise ApplicationError(refusal.message, type=refusal.type)
-
-    @workflow.query
-    def get_status(self) -> ProjectStatus:
-        """The workflow's own view: stage, open task, who decided which level."""
-        return ProjectStatus(
-            code=self._start.code,
-            stage=self._stage.value,
-            open_task=self._task,
-            deciders=dict(self._deciders),
-            round=self._round,
-        )

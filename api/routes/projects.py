@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
@@ -21,7 +22,10 @@ from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDe
 from api.errors import ApiError, conflict, forbidden, invalid, not_found
 from api.routes.tasks import task_public
 from api.schemas import (
+    DecisionPublic,
     HistoryPublic,
+    ObjectionIn,
+    ObjectionPublic,
     ProjectCreate,
     ProjectCreated,
     ProjectDetail,
@@ -29,6 +33,7 @@ from api.schemas import (
     ProjectSummary,
     TimelineEntry,
 )
+from api.updates import actor_for, execute_update
 from core.settings import Settings
 from core.temporal import project_workflow_id
 from db.models import AuditEntry, IdempotencyKey, Project, Region
@@ -43,11 +48,19 @@ from db.repositories.projects import (
     list_projects,
     next_project_code,
 )
+from db.repositories.reviews import list_draws, list_notices, list_objections, list_revisions
 from db.repositories.tasks import list_project_tasks
 from domain.application import ApplicationFacts, FundLine, validate_application
 from domain.audit import canonical_json
-from domain.enums import RegionLevel, Role, Stage, TaskStatus
-from domain.payloads import LifecycleConfig, ProjectStart
+from domain.enums import RegionLevel, Role, Stage, TaskKind, TaskStatus
+from domain.payloads import (
+    DecisionResult,
+    LifecycleConfig,
+    ObjectionInput,
+    ObjectionResult,
+    ProjectStart,
+    RevisionInput,
+)
 from domain.regions import ancestors
 from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
@@ -73,14 +86,32 @@ def _summary(p: Project) -> ProjectSummary:
         total_budget_fen=p.total_budget_fen,
         applicant_id=p.applicant_id,
         created_at=p.created_at,
+        overdue=p.overdue,
+        colour=p.colour,
     )
 
 
-def _timeline(rows: Sequence[AuditEntry]) -> list[TimelineEntry]:
-    return [
-        TimelineEntry(seq=r.seq, at=r.at, actor=r.actor_name, action=r.action, payload=r.payload, hash=r.hash)
-        for r in rows
-    ]
+HIDDEN_UNTIL_PANEL = ("scores", "veto", "veto_other", "opinion", "panel")
+
+
+def _timeline(rows: Sequence[AuditEntry], viewer_id: int) -> list[TimelineEntry]:
+    """The audit entries as a timeline; an expert's scores stay hidden until the panel of that round is complete."""
+    complete = {r.payload.get("round") for r in rows if r.action == "panel_verdict"}
+    out = []
+    for r in rows:
+        payload = r.payload
+        hidden = (
+            r.action == "decision"
+            and payload.get("kind") == "expert_review"
+            and payload.get("round") not in complete
+            and r.actor_id != viewer_id
+        )
+        if hidden:
+            payload = {k: v for k, v in payload.items() if k not in HIDDEN_UNTIL_PANEL} | {
+                "hidden": "until the panel is complete"
+            }
+        out.append(TimelineEntry(seq=r.seq, at=r.at, actor=r.actor_name, action=r.action, payload=payload, hash=r.hash))
+    return out
 
 
 async def _validate(session: AsyncSession, user: Principal, body: ProjectCreate) -> None:
@@ -149,7 +180,11 @@ async def _start_workflow(temporal: Client, settings: Settings, project: Project
             review_working_days=settings.review.working_days,
             revision_limit=settings.review.revision_limit,
             time_zone=settings.time_zone,
+            panel_size=settings.review.panel_size,
+            pass_mark=settings.review.pass_mark,
+            notice_days=settings.review.notice_days,
         ),
+        implementing_entity=project.implementing_entity,
     )
     # A retried create finds the workflow of this project running already: that is success.
     with contextlib.suppress(WorkflowAlreadyStartedError):
@@ -206,6 +241,7 @@ async def create(
                 applicant_id=user.id,
                 application=body.model_dump(mode="json"),
                 workflow_id=project_workflow_id(code),
+                implementing_entity=body.implementing_entity.name,
             )
             if idempotency_key and not await create_idempotency_key(
                 tx, user_id=user.id, key=idempotency_key, request_hash=request_hash, project_code=code
@@ -272,6 +308,8 @@ async def list_(
     township: Annotated[str | None, Query(pattern=r"^\d{9}$", description="乡镇代码 / township code")] = None,
     project_type: Annotated[str | None, Query(alias="type", description="项目类型 / project type")] = None,
     text: Annotated[str | None, Query(max_length=100, description="名称或编号 / name or code contains")] = None,
+    overdue: Annotated[bool | None, Query(description="审核超期 / a review past twice its limit")] = None,
+    colour: Annotated[str | None, Query(pattern="^(red|yellow|blue|green)$", description="颜色 / colour")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ProjectsPublic:
@@ -286,6 +324,8 @@ async def list_(
             township=township,
             project_type=project_type,
             text=text,
+            overdue=overdue,
+            colour=colour,
         ),
         limit=limit,
         offset=offset,
@@ -314,7 +354,47 @@ async def detail(code: str, user: CurrentUser, session: SessionDep) -> ProjectDe
         **_summary(project).model_dump(),
         application=project.application,
         open_tasks=[task_public(t, now, project.name) for t in tasks],
-        timeline=_timeline(timeline),
+        timeline=_timeline(timeline, user.id),
+        revision_round=project.revision_round,
+        waiting_for=project.waiting_for,
+        draws=[
+            {
+                "draw_key": d.draw_key,
+                "round": d.round,
+                "pool": d.pool,
+                "exclusions": d.exclusions,
+                "chosen": [{"expert_id": c["expert_id"], "name": c["name"]} for c in d.chosen],
+                "widened": d.widened,
+                "drawn_at": d.drawn_at.isoformat(),
+            }
+            for d in await list_draws(session, project_code=code)
+        ],
+        notices=[
+            {
+                "id": n.id,
+                "kind": n.kind,
+                "levels": n.levels,
+                "starts_at": n.starts_at.isoformat(),
+                "ends_at": n.ends_at.isoformat(),
+                "status": n.status,
+            }
+            for n in await list_notices(session, project_code=code)
+        ],
+        objections=[
+            {
+                "id": o.id,
+                "text": o.text,
+                "filed_at": o.filed_at.isoformat(),
+                "status": o.status,
+                "resolution": o.resolution,
+                "task_id": o.task_id,
+            }
+            for o in await list_objections(session, project_code=code)
+        ],
+        revisions=[
+            {"round": r.round, "diff": r.diff, "revised_at": r.revised_at.isoformat()}
+            for r in await list_revisions(session, project_code=code)
+        ],
     )
 
 
@@ -326,7 +406,79 @@ async def history(code: str, user: CurrentUser, session: SessionDep) -> HistoryP
     rows = await list_audit_entries(session, chain=chain)
     [report] = await verify_audit_chains(session, chain=chain)
     return HistoryPublic(
-        items=_timeline(rows),
+        items=_timeline(rows, user.id),
         verified=not report.problems,
         problems=[f"seq {p.seq}: {p.problem}" for p in report.problems],
     )
+
+
+@router.put("/{code}/application", response_model=DecisionPublic)
+async def revise(
+    code: str,
+    body: ProjectCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    sessions: SessionsDep,
+    temporal: TemporalDep,
+) -> DecisionPublic:
+    """Resubmit a returned application (退回修改后重新提交); the review chain starts again at the township."""
+    user.require_role(Role.PROJECT_MANAGER)
+    project = await _readable(session, user, code)
+    if project.applicant_id != user.id:
+        raise forbidden("only the applicant may revise the application", "not_applicant")
+    tasks = await list_project_tasks(session, project_code=code, status=TaskStatus.OPEN.value)
+    revision = next((t for t in tasks if t.kind == TaskKind.REVISION), None)
+    if revision is None:
+        raise conflict("wrong_stage", f"project {code} is at {project.stage}, not awaiting a revision")
+    if body.village_code != project.village_code:
+        raise invalid(
+            [{"field": "village_code", "rule": "unchanged", "message": "a revision keeps the village; file anew"}]
+        )
+    await _validate(session, user, body)
+    application = body.model_dump(mode="json")
+    digest = hashlib.sha256(canonical_json(application).encode()).hexdigest()[:16]
+    await execute_update(
+        temporal,
+        project.workflow_id,
+        ProjectLifecycleWorkflow.revise_application,
+        RevisionInput(task_id=revision.id, actor=await actor_for(session, user), application=application),
+        update_id=f"revise-{revision.id}-{digest}",
+        result_type=DecisionResult,
+    )
+    async with sessions() as fresh:
+        stored = await fresh.get(Project, code)
+    assert stored is not None
+    return DecisionPublic(task_id=revision.id, decision="resubmit", stage=stored.stage)
+
+
+@router.post("/{code}/objections", status_code=status.HTTP_201_CREATED, response_model=ObjectionPublic)
+async def object_(
+    code: str,
+    body: ObjectionIn,
+    user: CurrentUser,
+    session: SessionDep,
+    temporal: TemporalDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", max_length=200, description="幂等键 / retry-safe key for this objection"),
+    ] = None,
+) -> ObjectionPublic:
+    """File an objection (异议) to a project under public notice; the county resolves it."""
+    project = await get_project(session, code=code)
+    if project is None:
+        raise not_found(f"project {code}")
+    if not (user.covers(project.village_code) or project.village_code.startswith(user.region_prefix)):
+        raise forbidden(f"project {code} lies outside your region", "region_forbidden")
+    if project.stage != Stage.APPROVAL_NOTICE.value:
+        raise conflict("notice_closed", f"project {code} is at {project.stage}, not under public notice")
+    key = idempotency_key or uuid.uuid4().hex
+    result = await execute_update(
+        temporal,
+        project.workflow_id,
+        ProjectLifecycleWorkflow.file_objection,
+        ObjectionInput(text=body.text, actor=await actor_for(session, user)),
+        update_id=f"objection-{code}-{user.id}-{hashlib.sha256(key.encode()).hexdigest()[:16]}",
+        result_type=ObjectionResult,
+    )
+    log.info("objection filed", project_code=code, objection_id=result.objection_id)
+    return ObjectionPublic(objection_id=result.objection_id, task_id=result.task_id)

@@ -1,40 +1,34 @@
-"""The task inbox and decisions (sent to the workflow as an Update)."""
+"""The task inbox: list, detail, decisions, claims and reassignment (each sent to the workflow as an Update)."""
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Query
 from sqlalchemy import select
-from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, TemporalDep
-from api.errors import ApiError, conflict, forbidden, invalid, not_found
-from api.schemas import DecisionIn, DecisionPublic, TaskPublic, TasksPublic
-from db.models import Project, Task
+from api.errors import conflict, forbidden, invalid, not_found
+from api.schemas import DecisionIn, DecisionPublic, ReassignIn, TaskChangePublic, TaskPublic, TasksPublic
+from api.updates import actor_for, execute_update
+from db.models import Project, Region, Task, User
+from db.repositories.attachments import attachments_exist
+from db.repositories.experts import get_expert_by_user
 from db.repositories.projects import get_project
 from db.repositories.tasks import get_task, list_inbox
 from domain.audit import canonical_json
-from domain.enums import Role, TaskStatus
-from domain.payloads import Actor, SubmitDecisionInput
-from workflows.project_lifecycle import DecisionRefused, ProjectLifecycleWorkflow
+from domain.enums import RegionLevel, Role, TaskKind, TaskStatus
+from domain.lifecycle import decision_payload_help
+from domain.payloads import Actor, ClaimInput, DecisionResult, ReassignInput, SubmitDecisionInput, TaskChange
+from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 log = structlog.get_logger("api.tasks")
 OVERSEERS = (Role.SUPERVISOR, Role.ADMIN)
-# How a refusal from the workflow's validator reaches the client: status, code and, for 422, the field.
-REFUSAL_STATUS: dict[str, tuple[int, str, str]] = {
-    DecisionRefused.TASK_NOT_OPEN: (409, "task_not_open", ""),
-    DecisionRefused.NOT_ELIGIBLE: (403, "not_eligible", ""),
-    DecisionRefused.SEPARATION_OF_DUTIES: (403, "separation_of_duties", ""),
-    DecisionRefused.INVALID_DECISION: (422, "allowed_decision", "decision"),
-    DecisionRefused.OPINION_REQUIRED: (422, "required", "opinion"),
-}
 
 
 def task_public(t: Task, now: datetime, project_name: str | None = None) -> TaskPublic:
@@ -56,26 +50,65 @@ def task_public(t: Task, now: datetime, project_name: str | None = None) -> Task
         decided_by=t.decided_by,
         decided_at=t.decided_at,
         decision=t.decision,
+        escalate_at=t.escalate_at,
+        escalated=t.escalated_at is not None,
+        assignee_id=t.assignee_id,
+        claimed_by=t.claimed_by,
+        claimed_at=t.claimed_at,
+        details=dict(t.details or {}),
+        decision_help=decision_payload_help(t.kind) if t.status == TaskStatus.OPEN.value else {},
     )
 
 
-def _may_decide(user: Principal, task: Task) -> bool:
-    return user.role.value == task.candidate_role and user.covers(task.region_code)
+def may_decide(user: Principal, task: Task) -> bool:
+    """The caller's role and region (or assignment) let them act on this task."""
+    if user.role.value != task.candidate_role:
+        return False
+    if task.assignee_id is not None:
+        return task.assignee_id == user.id
+    return user.covers(task.region_code)
+
+
+def may_see(user: Principal, task: Task, project: Project) -> bool:
+    """Who may read a task: those who may decide it, overseers of its region, and the project's applicant."""
+    if may_decide(user, task) or user.id == project.applicant_id:
+        return True
+    return user.role in OVERSEERS and user.covers(project.village_code)
 
 
 @router.get("", response_model=TasksPublic)
 async def inbox(
     user: CurrentUser,
     session: SessionDep,
+    kind: Annotated[TaskKind | None, Query(description="任务类型 / task kind")] = None,
+    project: Annotated[str | None, Query(max_length=32, description="项目编号 / project code")] = None,
+    overdue: Annotated[bool | None, Query(description="仅超期 / only tasks past due")] = None,
+    due_before: Annotated[datetime | None, Query(description="期限早于 / due before (ISO 8601)")] = None,
+    mine: Annotated[bool, Query(description="仅我认领的 / only tasks I claimed")] = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> TasksPublic:
-    """My inbox: open tasks my role may decide in my region, soonest due first (我的待办)."""
-    rows = await list_inbox(session, role=user.role.value, region_prefix=user.region_prefix, limit=limit, offset=offset)
+    """My inbox: open tasks my role may decide in my region or assigned to me, soonest due first (我的待办)."""
+    now = datetime.now(UTC)
+    if due_before is not None and due_before.tzinfo is None:
+        raise invalid([{"field": "due_before", "rule": "timezone", "message": "give a time zone, e.g. +08:00"}])
+    rows, total = await list_inbox(
+        session,
+        user_id=user.id,
+        role=user.role.value,
+        region_prefix=user.region_prefix,
+        kind=kind.value if kind else None,
+        project_code=project,
+        overdue=overdue,
+        now=now,
+        due_before=due_before,
+        claimed_by=user.id if mine else None,
+        limit=limit,
+        offset=offset,
+    )
     query = select(Project.code, Project.name).where(Project.code.in_({t.project_code for t in rows}))
     names = {code: name for code, name in await session.execute(query)}
-    now = datetime.now(UTC)
-    return TasksPublic(items=[task_public(t, now, names.get(t.project_code)) for t in rows], count=len(rows))
+    return TasksPublic(items=[task_public(t, now, names.get(t.project_code)) for t in rows], count=total)
 
 
 async def _visible_task(session: SessionDep, user: Principal, task_id: str) -> tuple[Task, Project]:
@@ -83,18 +116,24 @@ async def _visible_task(session: SessionDep, user: Principal, task_id: str) -> t
     project = await get_project(session, code=task.project_code) if task else None
     if task is None or project is None:
         raise not_found(f"task {task_id}")
-    if not user.covers(task.region_code):
+    if not (user.covers(task.region_code) or task.assignee_id == user.id or user.covers(project.village_code)):
         raise forbidden("this task belongs to a region outside yours", "region_forbidden")
-    if not (_may_decide(user, task) or user.role in OVERSEERS or user.id == project.applicant_id):
+    if not may_see(user, task, project):
         raise forbidden(f"only a {task.candidate_role} (or a supervisor) may see this task", "role_forbidden")
     return task, project
 
 
 @router.get("/{task_id}", response_model=TaskPublic)
 async def detail(task_id: str, user: CurrentUser, session: SessionDep) -> TaskPublic:
-    """One task (任务详情)."""
+    """One task with the earlier opinions, its deadline and what a decision needs (任务详情)."""
     task, project = await _visible_task(session, user, task_id)
     return task_public(task, datetime.now(UTC), project.name)
+
+
+def _update_id(prefix: str, task_id: str, user_id: int, body: object) -> str:
+    # A retried request (same user, same body) reuses the update id, so Temporal returns the first result.
+    digest = hashlib.sha256(canonical_json(body).encode()).hexdigest()[:16]
+    return f"{prefix}-{task_id}-{user_id}-{digest}"
 
 
 @router.post("/{task_id}/decision", response_model=DecisionPublic)
@@ -106,11 +145,12 @@ async def decide(
     sessions: SessionsDep,
     temporal: TemporalDep,
 ) -> DecisionPublic:
-    """Decide a task: approve, return for revision (退回修改) or reject (不予立项); answers with the new stage."""
+    """Decide a task (approve/return/reject, score/decline, uphold/dismiss, done); answers with the new stage."""
     task, project = await _visible_task(session, user, task_id)
-    if not _may_decide(user, task):
+    if not may_decide(user, task):
         raise forbidden(
-            f"only a {task.candidate_role} of region {task.region_code} may decide this task", "not_eligible"
+            f"only a {task.candidate_role} of region {task.region_code} (or the assigned user) may decide this task",
+            "not_eligible",
         )
     if user.id == project.applicant_id:
         raise forbidden("the applicant may not decide their own project", "separation_of_duties")
@@ -119,38 +159,32 @@ async def decide(
         return DecisionPublic(task_id=task_id, decision=task.decision, stage=project.stage)
     if task.status != TaskStatus.OPEN.value:
         raise conflict("task_not_open", f"this task is {task.status}", {"decided_by": task.decided_by})
-    actor = Actor(
-        user_id=user.id,
-        username=user.username,
-        role=user.role.value,
-        region_code=user.region_code,
-        region_level=user.region_level.value,
-    )
-    # A retried request (same user, same body) reuses the update id, so Temporal returns the first result.
-    digest = hashlib.sha256(canonical_json(body.model_dump(mode="json")).encode()).hexdigest()[:16]
-    handle = temporal.get_workflow_handle_for(ProjectLifecycleWorkflow.run, project.workflow_id)
-    try:
-        await handle.execute_update(
-            ProjectLifecycleWorkflow.submit_decision,
-            SubmitDecisionInput(task_id=task_id, decision=body.decision.value, opinion=body.opinion, actor=actor),
-            id=f"decision-{task_id}-{user.id}-{digest}",
+    missing = await attachments_exist(session, list(body.attachments))
+    if missing:
+        raise invalid(
+            [
+                {"field": f"attachments[{list(body.attachments).index(m)}]", "rule": "exists", "message": f"no {m}"}
+                for m in missing
+            ]
         )
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
-            status, code, field = REFUSAL_STATUS[cause.type]
-            if field:
-                raise invalid([{"field": field, "rule": code, "message": cause.message}]) from err
-            raise ApiError(status, code, cause.message) from err
-        raise
-    except WorkflowUpdateRPCTimeoutOrCancelledError as err:
-        raise ApiError(504, "decision_timeout", "the decision was not confirmed in time; retry it") from err
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise conflict(
-                "task_not_open", "the project's process has ended; this task can no longer be decided"
-            ) from err
-        raise
+    actor = await actor_for(session, user)
+    await execute_update(
+        temporal,
+        project.workflow_id,
+        ProjectLifecycleWorkflow.submit_decision,
+        SubmitDecisionInput(
+            task_id=task_id,
+            decision=body.decision.value,
+            opinion=body.opinion,
+            actor=actor,
+            scores=dict(body.scores),
+            veto=list(body.veto),
+            veto_other=body.veto_other,
+            attachments=list(body.attachments),
+        ),
+        update_id=_update_id("decision", task_id, user.id, body.model_dump(mode="json")),
+        result_type=DecisionResult,
+    )
     async with sessions() as fresh:
         stored = await fresh.get(Project, project.code)
         decided = await fresh.get(Task, task_id)
@@ -158,3 +192,76 @@ async def decide(
     assert decided is not None
     log.info("task decided", task_id=task_id, decision=decided.decision, stage=stored.stage)
     return DecisionPublic(task_id=task_id, decision=decided.decision or body.decision.value, stage=stored.stage)
+
+
+async def _claim(
+    task_id: str, claim: bool, user: Principal, session: SessionDep, temporal: TemporalDep
+) -> TaskChangePublic:
+    task, project = await _visible_task(session, user, task_id)
+    if task.status != TaskStatus.OPEN.value:
+        raise conflict("task_not_open", f"this task is {task.status}")
+    if claim and not may_decide(user, task):
+        raise forbidden(f"only a {task.candidate_role} who may decide this task may claim it", "not_eligible")
+    change = await execute_update(
+        temporal,
+        project.workflow_id,
+        ProjectLifecycleWorkflow.claim_task,
+        ClaimInput(task_id=task_id, actor=await actor_for(session, user), claim=claim),
+        update_id=f"claim-{task_id}-{uuid.uuid4().hex}",  # claiming is idempotent in effect; ids must not repeat
+        result_type=TaskChange,
+    )
+    return TaskChangePublic(task_id=task_id, assignee_id=change.assignee_id, claimed_by=change.claimed_by)
+
+
+@router.post("/{task_id}/claim", response_model=TaskChangePublic)
+async def claim(task_id: str, user: CurrentUser, session: SessionDep, temporal: TemporalDep) -> TaskChangePublic:
+    """Claim a group task: others see it is taken and cannot decide it while you hold it (认领)."""
+    return await _claim(task_id, True, user, session, temporal)
+
+
+@router.delete("/{task_id}/claim", response_model=TaskChangePublic)
+async def unclaim(task_id: str, user: CurrentUser, session: SessionDep, temporal: TemporalDep) -> TaskChangePublic:
+    """Release a task you claimed (取消认领)."""
+    return await _claim(task_id, False, user, session, temporal)
+
+
+@router.post("/{task_id}/reassign", response_model=TaskChangePublic)
+async def reassign(
+    task_id: str, body: ReassignIn, user: CurrentUser, session: SessionDep, temporal: TemporalDep
+) -> TaskChangePublic:
+    """Give a task to another eligible user, with a reason (county supervisor or admin; 转办)."""
+    if not (user.role is Role.ADMIN or (user.role is Role.SUPERVISOR and user.region_level is RegionLevel.COUNTY)):
+        raise forbidden("only a county supervisor or an admin may reassign a task", "role_forbidden")
+    task, project = await _visible_task(session, user, task_id)
+    if task.status != TaskStatus.OPEN.value:
+        raise conflict("task_not_open", f"this task is {task.status}")
+    target = await session.get(User, body.user_id)
+    region = await session.get(Region, target.region_code) if target else None
+    if target is None or region is None or not target.active:
+        raise invalid([{"field": "user_id", "rule": "exists", "message": f"no active user {body.user_id}"}])
+    organisation = target.organisation
+    if target.role == Role.EXPERT.value:
+        expert = await get_expert_by_user(session, user_id=target.id)
+        if expert is None or not expert.active:
+            raise invalid(
+                [{"field": "user_id", "rule": "in_library", "message": "not an active expert of the library"}]
+            )
+        organisation = expert.affiliation
+    to = Actor(
+        user_id=target.id,
+        username=target.username,
+        role=target.role,
+        region_code=target.region_code,
+        region_level=RegionLevel(region.level).value,
+        organisation=organisation,
+    )
+    change = await execute_update(
+        temporal,
+        project.workflow_id,
+        ProjectLifecycleWorkflow.reassign_task,
+        ReassignInput(task_id=task_id, to=to, reason=body.reason, actor=await actor_for(session, user)),
+        update_id=_update_id("reassign", task_id, user.id, body.model_dump(mode="json")),
+        result_type=TaskChange,
+    )
+    log.info("task reassigned", task_id=task_id, to=target.id)
+    return TaskChangePublic(task_id=task_id, assignee_id=change.assignee_id, claimed_by=change.claimed_by)

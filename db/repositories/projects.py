@@ -11,7 +11,8 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import IdempotencyKey, Project, ProjectCodeCounter
+from db.models import IdempotencyKey, Project, ProjectCodeCounter, Task
+from domain.enums import TaskStatus
 
 
 async def get_project(session: AsyncSession, *, code: str) -> Project | None:
@@ -51,6 +52,7 @@ async def create_project(
     applicant_id: int,
     application: dict[str, Any],
     workflow_id: str,
+    implementing_entity: str = "",
 ) -> Project:
     """Insert a project into the library."""
     project = Project(
@@ -69,6 +71,7 @@ async def create_project(
         applicant_id=applicant_id,
         application=application,
         workflow_id=workflow_id,
+        implementing_entity=implementing_entity,
     )
     session.add(project)
     await session.flush()
@@ -85,6 +88,8 @@ class ProjectFilter:
     township: str | None = None
     project_type: str | None = None
     text: str | None = None
+    overdue: bool | None = None
+    colour: str | None = None
 
 
 def _filtered(stmt: Select[Any], f: ProjectFilter) -> Select[Any]:
@@ -100,6 +105,10 @@ def _filtered(stmt: Select[Any], f: ProjectFilter) -> Select[Any]:
     if f.text:
         pattern = "%" + f.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = stmt.where(or_(Project.name.ilike(pattern), Project.code.ilike(pattern)))
+    if f.overdue is not None:
+        stmt = stmt.where(Project.overdue.is_(f.overdue))
+    if f.colour:
+        stmt = stmt.where(Project.colour == f.colour)
     return stmt
 
 
@@ -141,3 +150,22 @@ async def create_idempotency_key(
         .returning(IdempotencyKey.key)
     )
     return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def refresh_project_overdue(session: AsyncSession, *, code: str) -> bool:
+    """Recompute the overdue flag (an open task escalated past twice its limit) and its red colour."""
+    escalated = await session.scalar(
+        select(func.count())
+        .select_from(Task)
+        .where(Task.project_code == code, Task.status == TaskStatus.OPEN.value, Task.escalated_at.is_not(None))
+    )
+    overdue = bool(escalated)
+    await session.execute(
+        update(Project).where(Project.code == code).values(overdue=overdue, colour="red" if overdue else "blue")
+    )
+    return overdue
+
+
+async def update_project_fields(session: AsyncSession, *, code: str, values: dict[str, Any]) -> None:
+    """Change indexed columns of a project (a revision, the waiting-for note)."""
+    await session.execute(update(Project).where(Project.code == code).values(**values))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,21 +30,41 @@ async def get_task(session: AsyncSession, *, task_id: str) -> Task | None:
 async def list_inbox(
     session: AsyncSession,
     *,
+    user_id: int,
     role: str,
     region_prefix: str,
     status: str = TaskStatus.OPEN,
+    kind: str | None = None,
+    project_code: str | None = None,
+    overdue: bool | None = None,
+    now: datetime | None = None,
+    due_before: datetime | None = None,
+    claimed_by: int | None = None,
     limit: int,
     offset: int,
-) -> Sequence[Task]:
-    """Tasks a role may decide inside a region, soonest due first."""
-    stmt = (
-        select(Task)
-        .where(Task.status == status, Task.candidate_role == role, Task.region_code.startswith(region_prefix))
-        .order_by(Task.due_at, Task.id)
-        .limit(limit)
-        .offset(offset)
+) -> tuple[Sequence[Task], int]:
+    """Tasks this user may decide: their role inside their region, unassigned or assigned to them; soonest due first."""
+    stmt = select(Task).where(
+        Task.status == status,
+        Task.candidate_role == role,
+        or_(
+            and_(Task.assignee_id.is_(None), Task.region_code.startswith(region_prefix)),
+            Task.assignee_id == user_id,
+        ),
     )
-    return (await session.scalars(stmt)).all()
+    if kind:
+        stmt = stmt.where(Task.kind == kind)
+    if project_code:
+        stmt = stmt.where(Task.project_code == project_code)
+    if overdue is not None and now is not None:
+        stmt = stmt.where(Task.due_at < now if overdue else Task.due_at >= now)
+    if due_before is not None:
+        stmt = stmt.where(Task.due_at < due_before)
+    if claimed_by is not None:
+        stmt = stmt.where(Task.claimed_by == claimed_by)
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = (await session.scalars(stmt.order_by(Task.due_at, Task.id).limit(limit).offset(offset))).all()
+    return rows, int(total or 0)
 
 
 async def list_project_tasks(session: AsyncSession, *, project_code: str, status: str | None = None) -> Sequence[Task]:
@@ -66,6 +86,7 @@ async def create_decision(
     from_stage: str,
     to_stage: str,
     decided_at: datetime,
+    details: dict[str, Any] | None = None,
 ) -> bool:
     """Record a decision and close its task; False when this task already has one (a retry)."""
     inserted = (
@@ -80,6 +101,7 @@ async def create_decision(
                 from_stage=from_stage,
                 to_stage=to_stage,
                 decided_at=decided_at,
+                details=details or {},
             )
             .on_conflict_do_nothing(index_elements=[DecisionRecord.task_id])
             .returning(DecisionRecord.id)
@@ -93,6 +115,22 @@ async def create_decision(
         .values(status=TaskStatus.DECIDED.value, decided_by=decided_by, decided_at=decided_at, decision=decision)
     )
     return True
+
+
+async def update_task(session: AsyncSession, *, task_id: str, values: dict[str, Any]) -> None:
+    """Change columns of one task (claims, reassignment, reminders)."""
+    await session.execute(update(Task).where(Task.id == task_id).values(**values))
+
+
+async def cancel_tasks(session: AsyncSession, *, task_ids: Sequence[str], at: datetime) -> int:
+    """Close open tasks whose step was abandoned; decided tasks stay as they are."""
+    result = await session.execute(
+        update(Task)
+        .where(Task.id.in_(list(task_ids)), Task.status == TaskStatus.OPEN.value)
+        .values(status=TaskStatus.CANCELLED.value, decided_at=at)
+        .returning(Task.id)
+    )
+    return len(result.all())
 
 
 async def list_project_decisions(session: AsyncSession, *, project_code: str) -> Sequence[DecisionRecord]:

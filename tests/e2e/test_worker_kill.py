@@ -69,7 +69,7 @@ async def test_decision_completes_after_worker_process_is_killed(
     assert second.returncode == 0, log.read_text()[-2000:]
     assert '"worker stopping"' in log.read_text()
     detail = (await api.get(f"/api/v1/projects/{code}", headers=pm)).json()
-    assert [e["action"] for e in detail["timeline"]] == [
+    assert [e["action"] for e in detail["timeline"]][:4] == [
         "application_filed",
         "stage_changed",
         "task_opened",
