@@ -198,8 +198,10 @@ def demo_application(
     }
 
 
-DEMO_PROJECTS = [
-    # (idempotency key, applicant, application, decision by township reviewer or None)
+# (idempotency key, applicant, application, the township reviewer's (username, decision, opinion) or None)
+DemoProject = tuple[str, str, dict[str, Any], tuple[str, str, str] | None]
+
+DEMO_PROJECTS: list[DemoProject] = [
     (
         "demo-greenhouse-dongguan",
         "pm_jiyang",
@@ -239,41 +241,66 @@ DEMO_PROJECTS = [
 ]
 
 
-async def load_demo_projects(api_url: str, *, timeout: float = 60.0) -> list[str]:
+async def load_demo_projects(
+    api_url: str,
+    *,
+    timeout: float = 60.0,
+    projects: list[DemoProject] | None = None,
+    password: str = DEMO_PASSWORD,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> list[str]:
     """File the demo projects through the real API (Idempotency-Key makes reruns return the same ones)."""
     import asyncio
 
     lines = []
-    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=api_url, timeout=30, transport=transport) as client:
 
         async def token(username: str) -> dict[str, str]:
-            r = await client.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
+            r = await client.post("/api/v1/auth/token", data={"username": username, "password": password})
             r.raise_for_status()
             return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
-        for key, applicant, application, decision in DEMO_PROJECTS:
-            headers = await token(applicant) | {"Idempotency-Key": key}
-            r = await client.post("/api/v1/projects", json=application, headers=headers)
+        async def file(key: str, applicant: str, application: dict[str, Any]) -> tuple[str, dict[str, str]]:
+            headers = await token(applicant)
+            r = await client.post("/api/v1/projects", json=application, headers=headers | {"Idempotency-Key": key})
+            # The planned dates follow today, so a rerun on a later day sends another body under the same key:
+            # the project filed the first time is the demo project, not a reason to fail.
+            if r.status_code == 409 and r.json().get("code") == "idempotency_key_reused":
+                return str(r.json()["details"]["project_code"]), headers
             r.raise_for_status()
-            code = r.json()["code"]
+            return str(r.json()["code"]), headers
+
+        async def settled(code: str, auth: dict[str, str]) -> dict[str, Any]:
+            # The create answers before the workflow has opened its first task; wait for it.
+            deadline = asyncio.get_running_loop().time() + timeout
+            while True:
+                r = await client.get(f"/api/v1/projects/{code}", headers=auth)
+                r.raise_for_status()
+                detail: dict[str, Any] = r.json()
+                if detail["open_tasks"] or detail["stage"] != "application":
+                    return detail
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(f"project {code} never reached township review")
+                await asyncio.sleep(0.2)
+
+        for key, applicant, application, decision in DEMO_PROJECTS if projects is None else projects:
+            code, auth = await file(key, applicant, application)
+            detail = await settled(code, auth)
             if decision is not None:
                 reviewer, verdict, opinion = decision
                 auth = await token(reviewer)
-                deadline = asyncio.get_running_loop().time() + timeout
-                while True:
-                    detail = (await client.get(f"/api/v1/projects/{code}", headers=auth)).json()
-                    if detail["open_tasks"] or detail["stage"] not in ("application",):
-                        break
-                    if asyncio.get_running_loop().time() > deadline:
-                        raise TimeoutError(f"project {code} never reached township review")
-                    await asyncio.sleep(0.2)
+                # Only the township review is the demo's to decide; later tasks belong to other roles.
                 for task in detail["open_tasks"]:
+                    if task["kind"] != "township_review":
+                        continue
                     r = await client.post(
                         f"/api/v1/tasks/{task['id']}/decision",
                         json={"decision": verdict, "opinion": opinion},
                         headers=auth,
                     )
                     r.raise_for_status()
-                detail = (await client.get(f"/api/v1/projects/{code}", headers=auth)).json()
-            lines.append(f"{code}  {application['name']}  → {detail['stage'] if decision else r.json()['stage']}")
+                r = await client.get(f"/api/v1/projects/{code}", headers=auth)
+                r.raise_for_status()
+                detail = r.json()
+            lines.append(f"{code}  {application['name']}  → {detail['stage']}")
     return lines

