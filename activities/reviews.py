@@ -369,7 +369,7 @@ class ReviewActivities:
                 payload={"task_id": inp.task_id, "kind": inp.kind, "notified": sorted(set(users))},
                 at=inp.at,
             )
-        log.info("deadline event", event=inp.event, task_id=inp.task_id, notified=sent)
+        log.info("deadline event", deadline=inp.event, task_id=inp.task_id, notified=sent)
         return sent
 
     @activity.defn
