@@ -300,3 +300,11 @@ class AttachmentLink(Base):
     __tablename__ = "attachment_links"
     sha256: Mapped[str] = mapped_column(ForeignKey("attachments.sha256"), primary_key=True)
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"), primary_key=True, index=True)
+
+
+class AttachmentUpload(Base):
+    """Who uploaded which content: the same file uploaded by two users is stored once but owned by both."""
+
+    __tablename__ = "attachment_uploads"
+    sha256: Mapped[str] = mapped_column(ForeignKey("attachments.sha256"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)

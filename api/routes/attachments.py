@@ -16,7 +16,14 @@ from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDe
 from api.errors import ApiError, forbidden, invalid, not_found
 from api.schemas import AttachmentMeta, AttachmentPublic
 from db.models import Attachment, Task
-from db.repositories.attachments import create_attachment, get_attachment, get_attachment_data, list_linked_tasks
+from db.repositories.attachments import (
+    create_attachment,
+    create_attachment_upload,
+    get_attachment,
+    get_attachment_data,
+    list_linked_tasks,
+    list_uploaded_by,
+)
 from domain.attachments import HEAD_BYTES, content_disposition, content_problem, normalise_content_type, safe_filename
 from domain.enums import Role
 
@@ -116,7 +123,7 @@ async def _downloadable(session: AsyncSession, user: Principal, sha256: str) -> 
     attachment = await get_attachment(session, sha256=sha256.lower())
     if attachment is None:
         raise not_found(f"attachment {sha256}")
-    if attachment.uploaded_by != user.id:
+    if not await list_uploaded_by(session, user_id=user.id, shas=[attachment.sha256]):
         linked: Sequence[tuple[Task, int]] = await list_linked_tasks(session, sha256=attachment.sha256)
         if not any(may_see_task(user, task, applicant) for task, applicant in linked):
             raise forbidden(
@@ -154,6 +161,7 @@ async def upload(
             data=data,
             uploaded_by=user.id,
         )
+        await create_attachment_upload(tx, sha256=sha256, user_id=user.id)
     if not created:
         response.status_code = status.HTTP_200_OK
     return _public(stored)

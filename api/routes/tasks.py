@@ -16,7 +16,7 @@ from api.errors import conflict, forbidden, invalid, not_found
 from api.schemas import DecisionIn, DecisionPublic, ReassignIn, TaskChangePublic, TaskPublic, TasksPublic
 from api.updates import actor_for, execute_update
 from db.models import Project, Region, Task, User
-from db.repositories.attachments import attachments_exist
+from db.repositories.attachments import attachments_exist, list_uploaded_by
 from db.repositories.experts import get_expert_by_user
 from db.repositories.projects import get_project
 from db.repositories.tasks import get_task, list_inbox
@@ -159,14 +159,18 @@ async def decide(
         return DecisionPublic(task_id=task_id, decision=task.decision, stage=project.stage)
     if task.status != TaskStatus.OPEN.value:
         raise conflict("task_not_open", f"this task is {task.status}", {"decided_by": task.decided_by})
-    missing = await attachments_exist(session, list(body.attachments))
-    if missing:
-        raise invalid(
-            [
-                {"field": f"attachments[{list(body.attachments).index(m)}]", "rule": "exists", "message": f"no {m}"}
-                for m in missing
-            ]
-        )
+    shas = list(body.attachments)
+    missing = set(await attachments_exist(session, shas))
+    mine = await list_uploaded_by(session, user_id=user.id, shas=shas)
+    problems = [
+        {"field": f"attachments[{i}]", "rule": "exists", "message": f"no attachment {sha}"}
+        if sha in missing
+        else {"field": f"attachments[{i}]", "rule": "uploaded_by_you", "message": "attach only files you uploaded"}
+        for i, sha in enumerate(shas)
+        if sha in missing or sha not in mine
+    ]
+    if problems:
+        raise invalid(problems)
     actor = await actor_for(session, user)
     await execute_update(
         temporal,

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from db.models import Attachment, AttachmentLink, Project, Task
+from db.models import Attachment, AttachmentLink, AttachmentUpload, Project, Task
 
 
 async def create_attachment(
@@ -86,3 +86,18 @@ async def list_linked_tasks(session: AsyncSession, *, sha256: str) -> Sequence[t
         .order_by(Task.id)
     )
     return [(task, applicant_id) for task, applicant_id in (await session.execute(stmt)).all()]
+
+
+async def create_attachment_upload(session: AsyncSession, *, sha256: str, user_id: int) -> None:
+    """Record that this user uploaded this content (again: nothing changes)."""
+    await session.execute(insert(AttachmentUpload).values(sha256=sha256, user_id=user_id).on_conflict_do_nothing())
+
+
+async def list_uploaded_by(session: AsyncSession, *, user_id: int, shas: Sequence[str]) -> set[str]:
+    """Which of `shas` this user uploaded."""
+    if not shas:
+        return set()
+    stmt = select(AttachmentUpload.sha256).where(
+        AttachmentUpload.user_id == user_id, AttachmentUpload.sha256.in_(set(shas))
+    )
+    return set((await session.scalars(stmt)).all())

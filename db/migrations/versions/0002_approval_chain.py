@@ -166,6 +166,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("sha256", "task_id"),
     )
     op.create_index(op.f("ix_attachment_links_task_id"), "attachment_links", ["task_id"], unique=False)
+    op.create_table(
+        "attachment_uploads",
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["sha256"], ["attachments.sha256"]),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
+        sa.PrimaryKeyConstraint("sha256", "user_id"),
+    )
+    op.create_index(op.f("ix_attachment_uploads_user_id"), "attachment_uploads", ["user_id"], unique=False)
     op.add_column(
         "decisions", sa.Column("details", postgresql.JSONB(astext_type=sa.Text()), server_default="{}", nullable=False)
     )
@@ -213,6 +222,8 @@ def downgrade() -> None:
     op.drop_column("projects", "revision_round")
     op.drop_column("projects", "implementing_entity")
     op.drop_column("decisions", "details")
+    op.drop_index(op.f("ix_attachment_uploads_user_id"), table_name="attachment_uploads")
+    op.drop_table("attachment_uploads")
     op.drop_index(op.f("ix_attachment_links_task_id"), table_name="attachment_links")
     op.drop_table("attachment_links")
     op.drop_index(op.f("ix_objections_project_code"), table_name="objections")
