@@ -243,8 +243,11 @@ async def test_decline_draws_a_replacement_and_veto_returns(drive: Driver, world
 
 async def test_low_average_returns(drive: Driver, world: World, sessions: Sessions) -> None:
     library = await add_library(sessions, world, eligible=3)
-    code = await drive.create()
+    code = await drive.create(revenue={"expected_annual_revenue_fen": 12_000_000, "expected_yield_percent": 12.0})
     await drive.approve(world.users["township"], code, "township_review")
+    seats = await drive.panel(code, library.eligible)
+    for task in seats.values():
+        assert task["details"]["flags"] == ["expected yield 12 % a year lies outside the usual 5–10 %"]
     assert await drive.score_all(code, library.eligible, POOR_SCORES) == "returned"
 
 
