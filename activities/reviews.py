@@ -421,7 +421,8 @@ class ReviewActivities:
             await update_task(
                 session,
                 task_id=inp.task_id,
-                values={"assignee_id": inp.to.user_id, "claimed_by": None, "claimed_at": None},
+                values={"assignee_id": inp.to.user_id, "claimed_by": None, "claimed_at": None}
+                | ({"details": inp.details} if inp.details is not None else {}),
             )
             await create_notifications(
                 session,

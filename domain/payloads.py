@@ -327,6 +327,9 @@ class ReassignInput:
     to: Actor
     reason: str
     actor: Actor
+    expert_id: int | None = None
+    conflict_townships: list[str] = field(default_factory=list)
+    conflict_organisations: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -339,6 +342,7 @@ class RecordReassignInput:
     reason: str
     actor: Actor
     at: datetime
+    details: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

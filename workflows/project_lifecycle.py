@@ -830,6 +830,10 @@ class ProjectLifecycleWorkflow:
         async with self._lock:
             _refuse(self._reassign_refusal(inp))
             task = self._tasks[inp.task_id]
+            details = dict(task.details)
+            if task.kind == TaskKind.EXPERT_REVIEW:
+                # the seat now belongs to another expert: their library id goes with their score
+                details.update(expert_id=inp.expert_id, expert_name=inp.to.username)
             await workflow.execute_activity_method(
                 ReviewActivities.record_reassign,
                 RecordReassignInput(
@@ -839,15 +843,18 @@ class ProjectLifecycleWorkflow:
                     reason=inp.reason,
                     actor=inp.actor,
                     at=workflow.now(),
+                    details=details if task.kind == TaskKind.EXPERT_REVIEW else None,
                 ),
                 start_to_close_timeout=DB_TIMEOUT,
                 retry_policy=DB_RETRY,
             )
-            moved = replace(task, assignee_id=inp.to.user_id, claimed_by=None)
+            moved = replace(task, assignee_id=inp.to.user_id, claimed_by=None, details=details)
             self._tasks[task.task_id] = moved
             if task.task_id in self._seats:
                 seat = self._seats[task.task_id]
-                self._seats[task.task_id] = replace(seat, user_id=inp.to.user_id, name=inp.to.username)
+                self._seats[task.task_id] = replace(
+                    seat, expert_id=inp.expert_id or seat.expert_id, user_id=inp.to.user_id, name=inp.to.username
+                )
             return TaskChange(task_id=task.task_id, assignee_id=moved.assignee_id, claimed_by=None)
 
     def _reassign_refusal(self, inp: ReassignInput) -> _Refusal | None:
@@ -866,6 +873,14 @@ class ProjectLifecycleWorkflow:
                 return _Refusal(DecisionRefused.NOT_ELIGIBLE, "an expert task goes to another expert")
             if any(s.user_id == inp.to.user_id for s in self._seats.values()):
                 return _Refusal(DecisionRefused.NOT_ELIGIBLE, "that expert already sits on this panel")
+            entity = self._start.implementing_entity.strip()
+            declared = [o.strip() for o in inp.conflict_organisations if o.strip()]
+            if self._start.township_code in inp.conflict_townships or (
+                entity and any(o in entity or entity in o for o in declared)
+            ):
+                return _Refusal(
+                    DecisionRefused.SEPARATION_OF_DUTIES, "that expert declared a conflict with this project"
+                )
             return self._duties(task, inp.to)
         return self._eligible(replace(task, assignee_id=None), inp.to)
 

@@ -12,10 +12,11 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message
 
+from api.access import may_see
 from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDep
 from api.errors import ApiError, forbidden, invalid, not_found
 from api.schemas import AttachmentMeta, AttachmentPublic
-from db.models import Attachment, Task
+from db.models import Attachment, Project, Task
 from db.repositories.attachments import (
     create_attachment,
     create_attachment_upload,
@@ -25,10 +26,8 @@ from db.repositories.attachments import (
     list_uploaded_by,
 )
 from domain.attachments import HEAD_BYTES, content_disposition, content_problem, normalise_content_type, safe_filename
-from domain.enums import Role
 
 router = APIRouter(prefix="/attachments", tags=["attachments"])
-OVERSEERS = (Role.SUPERVISOR, Role.ADMIN)
 # Room for the multipart envelope (boundaries, part headers, a long file name) around the file itself.
 ENVELOPE_BYTES = 64 * 1024
 Sha256 = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$", description="附件 SHA-256 / the attachment's SHA-256")]
@@ -111,21 +110,14 @@ def _public(a: Attachment) -> AttachmentPublic:
     return AttachmentPublic(sha256=a.sha256, size=a.size, content_type=a.content_type, filename=a.filename)
 
 
-def may_see_task(user: Principal, task: Task, applicant_id: int) -> bool:
-    """Whoever may see a task: its region inside theirs, and its role, an overseer or the project's applicant."""
-    return user.covers(task.region_code) and (
-        user.role.value == task.candidate_role or user.role in OVERSEERS or user.id == applicant_id
-    )
-
-
 async def _downloadable(session: AsyncSession, user: Principal, sha256: str) -> Attachment:
     """The attachment when the user uploaded it or may see a task it is linked to; else 404 or 403."""
     attachment = await get_attachment(session, sha256=sha256.lower())
     if attachment is None:
         raise not_found(f"attachment {sha256}")
     if not await list_uploaded_by(session, user_id=user.id, shas=[attachment.sha256]):
-        linked: Sequence[tuple[Task, int]] = await list_linked_tasks(session, sha256=attachment.sha256)
-        if not any(may_see_task(user, task, applicant) for task, applicant in linked):
+        linked: Sequence[tuple[Task, Project]] = await list_linked_tasks(session, sha256=attachment.sha256)
+        if not any(may_see(user, task, project) for task, project in linked):
             raise forbidden(
                 "only the uploader or someone who may see a task it belongs to may read this attachment",
                 "attachment_forbidden",

@@ -11,6 +11,7 @@ import structlog
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
+from api.access import may_decide, may_see
 from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, TemporalDep
 from api.errors import conflict, forbidden, invalid, not_found
 from api.schemas import DecisionIn, DecisionPublic, ReassignIn, TaskChangePublic, TaskPublic, TasksPublic
@@ -28,7 +29,6 @@ from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 log = structlog.get_logger("api.tasks")
-OVERSEERS = (Role.SUPERVISOR, Role.ADMIN)
 
 
 def task_public(t: Task, now: datetime, project_name: str | None = None) -> TaskPublic:
@@ -58,22 +58,6 @@ def task_public(t: Task, now: datetime, project_name: str | None = None) -> Task
         details=dict(t.details or {}),
         decision_help=decision_payload_help(t.kind) if t.status == TaskStatus.OPEN.value else {},
     )
-
-
-def may_decide(user: Principal, task: Task) -> bool:
-    """The caller's role and region (or assignment) let them act on this task."""
-    if user.role.value != task.candidate_role:
-        return False
-    if task.assignee_id is not None:
-        return task.assignee_id == user.id
-    return user.covers(task.region_code)
-
-
-def may_see(user: Principal, task: Task, project: Project) -> bool:
-    """Who may read a task: those who may decide it, overseers of its region, and the project's applicant."""
-    if may_decide(user, task) or user.id == project.applicant_id:
-        return True
-    return user.role in OVERSEERS and user.covers(project.village_code)
 
 
 @router.get("", response_model=TasksPublic)
@@ -244,13 +228,19 @@ async def reassign(
     if target is None or region is None or not target.active:
         raise invalid([{"field": "user_id", "rule": "exists", "message": f"no active user {body.user_id}"}])
     organisation = target.organisation
+    expert_id: int | None = None
+    conflicts: dict[str, list[str]] = {"townships": [], "organisations": []}
     if target.role == Role.EXPERT.value:
         expert = await get_expert_by_user(session, user_id=target.id)
         if expert is None or not expert.active:
             raise invalid(
                 [{"field": "user_id", "rule": "in_library", "message": "not an active expert of the library"}]
             )
-        organisation = expert.affiliation
+        organisation, expert_id = expert.affiliation, expert.id
+        conflicts = {
+            "townships": list(expert.conflicts.get("townships", [])),
+            "organisations": list(expert.conflicts.get("organisations", [])),
+        }
     to = Actor(
         user_id=target.id,
         username=target.username,
@@ -263,8 +253,16 @@ async def reassign(
         temporal,
         project.workflow_id,
         ProjectLifecycleWorkflow.reassign_task,
-        ReassignInput(task_id=task_id, to=to, reason=body.reason, actor=await actor_for(session, user)),
-        update_id=_update_id("reassign", task_id, user.id, body.model_dump(mode="json")),
+        ReassignInput(
+            task_id=task_id,
+            to=to,
+            reason=body.reason,
+            actor=await actor_for(session, user),
+            expert_id=expert_id,
+            conflict_townships=conflicts["townships"],
+            conflict_organisations=conflicts["organisations"],
+        ),
+        update_id=f"reassign-{task_id}-{uuid.uuid4().hex}",  # A→B→A→B must not replay the first A→B
         result_type=TaskChange,
     )
     log.info("task reassigned", task_id=task_id, to=target.id)

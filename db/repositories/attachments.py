@@ -76,16 +76,16 @@ async def create_attachment_links(session: AsyncSession, *, task_id: str, shas: 
     return count
 
 
-async def list_linked_tasks(session: AsyncSession, *, sha256: str) -> Sequence[tuple[Task, int]]:
-    """The tasks an attachment is linked to, each with its project's applicant (user id)."""
+async def list_linked_tasks(session: AsyncSession, *, sha256: str) -> Sequence[tuple[Task, Project]]:
+    """The tasks an attachment is linked to, each with its project."""
     stmt = (
-        select(Task, Project.applicant_id)
+        select(Task, Project)
         .join(AttachmentLink, AttachmentLink.task_id == Task.id)
         .join(Project, Project.code == Task.project_code)
         .where(AttachmentLink.sha256 == sha256)
         .order_by(Task.id)
     )
-    return [(task, applicant_id) for task, applicant_id in (await session.execute(stmt)).all()]
+    return [(task, project) for task, project in (await session.execute(stmt)).all()]
 
 
 async def create_attachment_upload(session: AsyncSession, *, sha256: str, user_id: int) -> None:

@@ -200,11 +200,6 @@ async def test_county_supervisor_reassigns_with_a_reason(drive: Driver, world: W
     assert _error(await _reassign(drive, u["supervisor"], tid, body)) == (409, "task_not_open")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a decision by a same-role user the task is no longer assigned to answers 403 role_forbidden "
-    "('only a township_reviewer ... may see this task'), not not_eligible — _visible_task refuses before decide()",
-)
 async def test_decision_by_the_former_candidate_says_not_eligible(drive: Driver, world: World) -> None:
     u = world.users
     code = await drive.create()
@@ -215,11 +210,6 @@ async def test_decision_by_the_former_candidate_says_not_eligible(drive: Driver,
     assert _error(r) == (403, "not_eligible")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the reassign update id is derived from (task, supervisor, body) only, so moving a task back to a "
-    "user it was reassigned to before, with the same reason, replays the first Update's result and changes nothing",
-)
 async def test_reassigning_back_and_forth_with_the_same_reason_takes_effect(drive: Driver, world: World) -> None:
     u = world.users
     code = await drive.create()
@@ -420,11 +410,6 @@ async def test_decision_with_attachment(drive: Driver, world: World) -> None:
     assert r.status_code == 403
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: api/routes/attachments.py may_see_task requires user.covers(task.region_code), so the applicant "
-    "(a township user) cannot download the attachment of their own project's county decision",
-)
 async def test_applicant_downloads_the_county_decisions_attachment(
     drive: Driver, world: World, sessions: Sessions
 ) -> None:

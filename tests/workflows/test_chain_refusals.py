@@ -257,11 +257,6 @@ async def test_expert_seat_reassignment_through_the_api(
     assert await drive.inbox(original, project=code) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: reassign_task does not check an expert's declared conflicts (Expert.conflicts), which the draw "
-    "honours; a supervisor can seat an expert who declared a conflict with the project's township",
-)
 async def test_expert_with_a_declared_conflict_may_not_be_reassigned_a_seat(
     drive: Driver, world: World, sessions: Sessions, temporal_client: Client
 ) -> None:
@@ -275,11 +270,6 @@ async def test_expert_with_a_declared_conflict_may_not_be_reassigned_a_seat(
     assert r.status_code == 403, r.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: reassign_task moves the seat's user but keeps task.details['expert_id'] (and the PanelSeat's "
-    "expert_id) of the first expert, so the new expert's score is recorded under the first expert's library id",
-)
 async def test_a_reassigned_seat_is_scored_under_the_new_experts_id(
     drive: Driver, world: World, sessions: Sessions, temporal_client: Client
 ) -> None:
