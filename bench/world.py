@@ -1,4 +1,8 @@
-"""Reference data for the bench, written directly with SQLAlchemy as the tests' `world` fixture does."""
+"""Reference data for the bench, written directly with SQLAlchemy as the tests' `world` fixture does.
+
+Each concurrent client gets a desk of its own: a city (so the city's expert library holds exactly its three
+experts, and the draw always seats them), one county, township and village, and one user per role of the chain.
+"""
 
 from __future__ import annotations
 
@@ -8,64 +12,142 @@ from typing import Any
 
 from api.security import hash_password
 from db.engine import Sessions
-from db.models import Household, Region, User
+from db.models import Expert, Household, Region, User
 from domain.enums import RegionLevel, Role
 from domain.households import with_check_digit
 
 PASSWORD = "bench-Pass-1234"
-PROVINCE, CITY, COUNTY = "650000", "650100", "650102"
-TOWNSHIP = COUNTY + "100"
-VILLAGE = TOWNSHIP + "201"
+PANEL = 3  # the default panel size (config.panel_size): every eligible expert of a desk is drawn
+CITIES_PER_PROVINCE = 99
+IMPLEMENTING_ENTITY = "基准村股份经济合作社"
 
 
 @dataclass(frozen=True)
-class World:
-    """One county, township and village, its households, an applicant and a township reviewer."""
+class Person:
+    """A user the bench acts as."""
 
+    id: int
+    username: str
+    role: str
+    region_code: str
+
+
+@dataclass(frozen=True)
+class Desk:
+    """One client's corner of the world: its village and the people who file and decide its projects."""
+
+    number: int
     village: str
     households: list[str]
-    project_manager: str
-    reviewer: str
+    applicant: Person
+    township: Person
+    experts: list[Person]
+    county: Person
+    city: Person
 
 
-async def create_world(sessions: Sessions) -> World:
-    """Regions, four households and the two users the bench logs in as (one argon2 hash, shared)."""
-    households = [f"H{VILLAGE}{i:03d}" for i in range(1, 5)]
+def _codes(n: int) -> tuple[str, str, str, str, str]:
+    province = f"{11 + n // CITIES_PER_PROVINCE:02d}0000"
+    city = f"{province[:2]}{n % CITIES_PER_PROVINCE + 1:02d}00"
+    county = city[:4] + "01"
+    township = county + "100"
+    return province, city, county, township, township + "201"
+
+
+async def create_world(sessions: Sessions, desks: int) -> list[Desk]:
+    """Regions, households and users of `desks` desks (one argon2 hash, shared by every user)."""
+    if desks > (99 - 11) * CITIES_PER_PROVINCE:
+        raise ValueError(f"at most {(99 - 11) * CITIES_PER_PROVINCE} desks")
+    pw = hash_password(PASSWORD)
+    out: list[Desk] = []
     async with sessions.begin() as s:
-        for code, name, level, parent in [
-            (PROVINCE, "基准省", RegionLevel.PROVINCE, None),
-            (CITY, "基准市", RegionLevel.CITY, PROVINCE),
-            (COUNTY, "基准县", RegionLevel.COUNTY, CITY),
-            (TOWNSHIP, "基准镇", RegionLevel.TOWNSHIP, COUNTY),
-            (VILLAGE, "基准村", RegionLevel.VILLAGE, TOWNSHIP),
-        ]:
-            s.add(Region(code=code, name=name, level=level.value, parent_code=parent))
-            await s.flush()  # parents first: regions reference their parent
-        for i, code in enumerate(households, start=1):
-            s.add(
-                Household(
-                    code=code,
-                    village_code=VILLAGE,
-                    head_name=f"户主{i}",
-                    members=i,
-                    categories=[],
-                    id_number=with_check_digit(f"650102198001{i:02d}{i:03d}"),
-                    bank_account=f"622848{VILLAGE}{i:02d}",
+        provinces: set[str] = set()
+        for n in range(desks):
+            province, city, county, township, village = _codes(n)
+            levels: list[tuple[str, RegionLevel, str | None]] = [
+                (city, RegionLevel.CITY, province),
+                (county, RegionLevel.COUNTY, city),
+                (township, RegionLevel.TOWNSHIP, county),
+                (village, RegionLevel.VILLAGE, township),
+            ]
+            if province not in provinces:
+                provinces.add(province)
+                levels.insert(0, (province, RegionLevel.PROVINCE, None))
+            for code, level, parent in levels:
+                s.add(Region(code=code, name=f"基准{level.value}{code}", level=level.value, parent_code=parent))
+                await s.flush()  # parents first: regions reference their parent
+            households = [f"H{village}{i:03d}" for i in range(1, 5)]
+            for i, code in enumerate(households, start=1):
+                s.add(
+                    Household(
+                        code=code,
+                        village_code=village,
+                        head_name=f"户主{i}",
+                        members=i,
+                        categories=[],
+                        id_number=with_check_digit(f"650102198001{i:02d}{i:03d}"),
+                        bank_account=f"622848{village}{i:02d}",
+                    )
+                )
+
+            def user(key: str, role: Role, region: str, organisation: str = "", n: int = n) -> User:
+                row = User(
+                    username=f"bench{n}_{key}",
+                    full_name=f"基准{key}{n}",
+                    password_hash=pw,
+                    role=role.value,
+                    region_code=region,
+                    organisation=organisation,
+                )
+                s.add(row)
+                return row
+
+            rows = {
+                "pm": user("pm", Role.PROJECT_MANAGER, township),
+                "township": user("township", Role.TOWNSHIP_REVIEWER, township),
+                "county": user("county", Role.COUNTY_REVIEWER, county),
+                "city": user("city", Role.CITY_REVIEWER, city),
+            }
+            experts = [user(f"expert{i}", Role.EXPERT, city, f"基准农科院{n}-{i}") for i in range(PANEL)]
+            await s.flush()
+            for row in experts:
+                s.add(
+                    Expert(
+                        user_id=row.id,
+                        name=row.full_name,
+                        specialties=["greenhouse"],
+                        region_code=city,
+                        affiliation=row.organisation,
+                        conflicts={"townships": [], "organisations": []},
+                        active=True,
+                    )
+                )
+
+            def person(row: User) -> Person:
+                return Person(id=row.id, username=row.username, role=row.role, region_code=row.region_code)
+
+            out.append(
+                Desk(
+                    number=n,
+                    village=village,
+                    households=households,
+                    applicant=person(rows["pm"]),
+                    township=person(rows["township"]),
+                    experts=[person(e) for e in experts],
+                    county=person(rows["county"]),
+                    city=person(rows["city"]),
                 )
             )
-        pw = hash_password(PASSWORD)
-        for username, role in [("bench_pm", Role.PROJECT_MANAGER), ("bench_township", Role.TOWNSHIP_REVIEWER)]:
-            s.add(User(username=username, full_name=username, password_hash=pw, role=role.value, region_code=TOWNSHIP))
-    return World(village=VILLAGE, households=households, project_manager="bench_pm", reviewer="bench_township")
+    return out
 
 
-def application(world: World, label: str) -> dict[str, Any]:
-    """A valid application (the body of POST /api/v1/projects), named after `label`."""
+def application(desk: Desk, label: str) -> dict[str, Any]:
+    """A valid application (the body of POST /api/v1/projects) of the desk's village, named after `label`."""
     start = date.today() + timedelta(days=30)
     return {
         "name": f"基准测试冬暖式大棚项目 {label}",
         "project_type": "greenhouse",
-        "village_code": world.village,
+        "village_code": desk.village,
         "content": "新建冬暖式大棚 10 个",
         "scale": "占地 40 亩",
         "budget": {
@@ -75,11 +157,11 @@ def application(world: World, label: str) -> dict[str, Any]:
                 {"source": "county_match", "amount_fen": 40_000_000},
             ],
         },
-        "implementing_entity": {"name": "基准村股份经济合作社", "person_in_charge": "王建国", "phone": "0531-84212345"},
+        "implementing_entity": {"name": IMPLEMENTING_ENTITY, "person_in_charge": "王建国", "phone": "0531-84212345"},
         "planned_start": start.isoformat(),
         "planned_end": (start + timedelta(days=200)).isoformat(),
         "operating_model": "lease",
         "revenue": {"expected_annual_revenue_fen": 7_000_000, "expected_yield_percent": 7.0},
-        "benefit": {"household_codes": world.households[:3], "people": 6, "mechanism": "租金按股分红"},
+        "benefit": {"household_codes": desk.households[:3], "people": 6, "mechanism": "租金按股分红"},
         "performance_targets": [{"indicator": "带动增收", "target": "3 户"}],
     }
