@@ -56,7 +56,7 @@ def build_worker(client: Client, sessions: Sessions, *, task_queue: str) -> Work
 async def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then finish in-flight work and close the pool."""
     log = structlog.get_logger("worker")
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
     runtime = make_runtime(settings.worker_metrics_bind or None)
     client = await connect(settings, runtime=runtime)
     worker = build_worker(client, make_sessions(engine), task_queue=settings.task_queue)

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
         "postgresql+psycopg://postgres@/assetflow?host=.data/pg",
         description="SQLAlchemy URL (psycopg 3). `make run` points it at the embedded PostgreSQL.",
     )
+    db_pool_size: int = Field(10, ge=1, le=200, description="Pooled database connections per process")
+    db_max_overflow: int = Field(10, ge=0, le=200, description="Extra connections beyond the pool under load")
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "assetflow"

@@ -220,6 +220,7 @@ async def create(
             response.headers["Idempotent-Replayed"] = "true"
             return replay
     await _validate(session, user, body)
+    await session.close()  # the filing transaction below takes its own connection; never hold two
     regions = ancestors(body.village_code)
     now = datetime.now(UTC)
     try:
@@ -436,12 +437,15 @@ async def revise(
         )
     await _validate(session, user, body)
     application = body.model_dump(mode="json")
+    actor = await actor_for(session, user)
+    workflow_id = project.workflow_id
+    await session.close()
     digest = hashlib.sha256(canonical_json(application).encode()).hexdigest()[:16]
     await execute_update(
         temporal,
-        project.workflow_id,
+        workflow_id,
         ProjectLifecycleWorkflow.revise_application,
-        RevisionInput(task_id=revision.id, actor=await actor_for(session, user), application=application),
+        RevisionInput(task_id=revision.id, actor=actor, application=application),
         update_id=f"revise-{revision.id}-{digest}",
         result_type=DecisionResult,
     )
@@ -472,11 +476,14 @@ async def object_(
     if project.stage != Stage.APPROVAL_NOTICE.value:
         raise conflict("notice_closed", f"project {code} is at {project.stage}, not under public notice")
     key = idempotency_key or uuid.uuid4().hex
+    actor = await actor_for(session, user)
+    workflow_id = project.workflow_id
+    await session.close()
     result = await execute_update(
         temporal,
-        project.workflow_id,
+        workflow_id,
         ProjectLifecycleWorkflow.file_objection,
-        ObjectionInput(text=body.text, actor=await actor_for(session, user)),
+        ObjectionInput(text=body.text, actor=actor),
         update_id=f"objection-{code}-{user.id}-{hashlib.sha256(key.encode()).hexdigest()[:16]}",
         result_type=ObjectionResult,
     )

@@ -156,9 +156,11 @@ async def decide(
     if problems:
         raise invalid(problems)
     actor = await actor_for(session, user)
+    workflow_id, code = project.workflow_id, project.code
+    await session.close()  # hold no pooled connection while the workflow decides (the read-back takes one)
     await execute_update(
         temporal,
-        project.workflow_id,
+        workflow_id,
         ProjectLifecycleWorkflow.submit_decision,
         SubmitDecisionInput(
             task_id=task_id,
@@ -174,7 +176,7 @@ async def decide(
         result_type=DecisionResult,
     )
     async with sessions() as fresh:
-        stored = await fresh.get(Project, project.code)
+        stored = await fresh.get(Project, code)
         decided = await fresh.get(Task, task_id)
     assert stored is not None
     assert decided is not None
