@@ -108,6 +108,11 @@ class Project(Base):
     overdue: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false", index=True)
     colour: Mapped[str] = mapped_column(String(8), default="blue", server_default="blue", index=True)
     waiting_for: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    construction_colour: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    progress_percent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    funds_paid_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    final_cost_fen: Mapped[int | None] = mapped_column(BigInteger)
+    completion_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -308,3 +313,98 @@ class AttachmentUpload(Base):
     __tablename__ = "attachment_uploads"
     sha256: Mapped[str] = mapped_column(ForeignKey("attachments.sha256"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+
+
+class ProgressReport(Base):
+    """A weekly construction progress report (施工进度): percent complete and funds paid to date."""
+
+    __tablename__ = "progress_reports"
+    __table_args__ = (UniqueConstraint("project_code", "week_start", name="uq_progress_week"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_code: Mapped[str] = mapped_column(ForeignKey("projects.code"), index=True)
+    week_start: Mapped[date] = mapped_column(Date)
+    percent: Mapped[int] = mapped_column(Integer)
+    funds_paid_fen: Mapped[int] = mapped_column(BigInteger)
+    over_budget_reason: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    attachments: Mapped[list[Any]] = mapped_column(default=list)
+    expected_percent: Mapped[int] = mapped_column(Integer)
+    colour: Mapped[str] = mapped_column(String(8))
+    reported_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Completion(Base):
+    """A completion report (竣工) and the county's acceptance (竣工验收) of it."""
+
+    __tablename__ = "completions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_code: Mapped[str] = mapped_column(ForeignKey("projects.code"), index=True)
+    final_cost_fen: Mapped[int] = mapped_column(BigInteger)
+    completion_date: Mapped[date] = mapped_column(Date)
+    documents: Mapped[list[Any]] = mapped_column(default=list)
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16))
+    rectify_items: Mapped[list[Any]] = mapped_column(default=list)
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    reported_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Asset(Base):
+    """A registered asset (确权登记) with its four rights (四权分置); money in fen."""
+
+    __tablename__ = "assets"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_code: Mapped[str] = mapped_column(ForeignKey("projects.code"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    asset_class: Mapped[str] = mapped_column(String(16), index=True)
+    quantity: Mapped[str] = mapped_column(String(32))
+    unit: Mapped[str] = mapped_column(String(16))
+    value_fen: Mapped[int] = mapped_column(BigInteger)
+    location: Mapped[str] = mapped_column(String(300))
+    village_code: Mapped[str] = mapped_column(String(12), index=True)
+    township_code: Mapped[str] = mapped_column(String(12), index=True)
+    county_code: Mapped[str] = mapped_column(String(12), index=True)
+    household_code: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    operator_name: Mapped[str] = mapped_column(String(200), default="", index=True)
+    operator_type: Mapped[str] = mapped_column(String(32), default="")
+    contract_mode: Mapped[str] = mapped_column(String(32), default="")
+    contract_start: Mapped[date | None] = mapped_column(Date)
+    contract_end: Mapped[date | None] = mapped_column(Date, index=True)
+    contract_term_years: Mapped[int | None] = mapped_column(Integer)
+    annual_rent_fen: Mapped[int | None] = mapped_column(BigInteger)
+    supervision: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    platform_card_no: Mapped[str | None] = mapped_column(String(64), unique=True)
+    platform_registered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    registration_status: Mapped[str] = mapped_column(String(24), default="draft")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AssetOwnership(Base):
+    """Ownership (所有权) by share: each village collective's part in basis points (10000 = 100 %)."""
+
+    __tablename__ = "asset_ownerships"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    village_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), primary_key=True)
+    share_bp: Mapped[int] = mapped_column(Integer)
+
+
+class AssetIncomeShare(Base):
+    """Income rights (收益权): a beneficiary household's quantified shares (折股量化)."""
+
+    __tablename__ = "asset_income_shares"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    household_code: Mapped[str] = mapped_column(ForeignKey("households.code"), primary_key=True)
+    shares: Mapped[int] = mapped_column(Integer)
+
+
+class PlatformCard(Base):
+    """The embedded "three assets" platform: one card per asset, keyed by the asset id (idempotency)."""
+
+    __tablename__ = "platform_cards"
+    card_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(String(64), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,150 @@
+"""Construction (实施) rules of DOMAIN.md §4: progress validation, schedule and colour, as pure functions."""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from itertools import pairwise
+
+
+@dataclass(frozen=True)
+class ConstructionRules:
+    """Colour thresholds (county practice, configurable): points behind schedule and months not started."""
+
+    yellow_behind_points: int = 10
+    red_behind_points: int = 30
+    not_started_yellow_months: int = 1
+    not_started_red_months: int = 3
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """A planned percent complete on a date (from the application); the schedule is linear between them."""
+
+    on: date
+    percent: int
+
+
+@dataclass(frozen=True)
+class ProgressFacts:
+    """A progress report as the rules see it."""
+
+    week_start: date
+    percent: int
+    funds_paid_fen: int
+    over_budget_reason: str
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A broken rule: which field, which rule, and a message a person understands."""
+
+    field: str
+    rule: str
+    message: str
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later (clamped to the month's last day: 31 Jan + 1 month = 28/29 Feb)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def week_start_of(day: date) -> date:
+    """The Monday of the week `day` lies in (the reporting week)."""
+    return day - timedelta(days=day.weekday())
+
+
+def expected_percent(planned_start: date, planned_end: date, on: date, milestones: Sequence[Milestone] = ()) -> int:
+    """Planned percent complete on a date: linear between start and end, or between the milestones."""
+    points = [(planned_start, 0), *sorted((m.on, m.percent) for m in milestones), (planned_end, 100)]
+    if on <= points[0][0]:
+        return 0
+    for (d0, p0), (d1, p1) in pairwise(points):
+        if on <= d1:
+            span = (d1 - d0).days
+            if span <= 0:
+                return p1
+            # integer arithmetic, rounded down: the schedule never asks for more than the plan
+            return p0 + (p1 - p0) * (on - d0).days // span
+    return 100
+
+
+def construction_colour(
+    *,
+    planned_start: date,
+    planned_end: date,
+    on: date,
+    percent: int,
+    started: bool,
+    rules: ConstructionRules,
+    milestones: Sequence[Milestone] = (),
+) -> tuple[str, str]:
+    """(colour, reason) of the construction archive on a date: green on track, yellow or red behind."""
+    if percent >= 100:
+        return "green", "complete"
+    if on > planned_end:
+        return "red", f"past the planned end {planned_end.isoformat()} without completion"
+    if not started:
+        if on >= add_months(planned_start, rules.not_started_red_months):
+            return "red", f"not started {rules.not_started_red_months} month(s) after the planned start"
+        if on >= add_months(planned_start, rules.not_started_yellow_months):
+            return "yellow", f"not started {rules.not_started_yellow_months} month(s) after the planned start"
+        return "blue", "not yet started"
+    behind = expected_percent(planned_start, planned_end, on, milestones) - percent
+    if behind > rules.red_behind_points:
+        return "red", f"{behind} points behind schedule"
+    if behind >= rules.yellow_behind_points:
+        return "yellow", f"{behind} points behind schedule"
+    return "green", "on schedule"
+
+
+def progress_violations(
+    report: ProgressFacts,
+    *,
+    previous_percent: int,
+    previous_funds_fen: int,
+    previous_week: date | None,
+    budget_fen: int,
+    today: date,
+) -> list[Violation]:
+    """Every rule a progress report breaks (empty: it may be stored)."""
+    out: list[Violation] = []
+    if report.week_start.weekday() != 0:
+        out.append(Violation("week_start", "monday", "the reporting week starts on a Monday"))
+    if report.week_start > today:
+        out.append(Violation("week_start", "not_future", "a week that has not begun cannot be reported"))
+    if previous_week is not None and report.week_start < previous_week:
+        out.append(
+            Violation("week_start", "not_before_last", f"a later week ({previous_week.isoformat()}) is reported")
+        )
+    if not 0 <= report.percent <= 100:
+        out.append(Violation("percent", "range", "percent complete is 0–100"))
+    elif report.percent < previous_percent:
+        out.append(
+            Violation(
+                "percent", "not_below_previous", f"percent may not fall below the last report ({previous_percent})"
+            )
+        )
+    if report.funds_paid_fen < 0:
+        out.append(Violation("funds_paid_fen", "range", "funds paid are never negative"))
+    elif report.funds_paid_fen < previous_funds_fen:
+        out.append(
+            Violation(
+                "funds_paid_fen",
+                "not_below_previous",
+                f"funds paid to date may not fall below the last report ({previous_funds_fen} fen)",
+            )
+        )
+    elif report.funds_paid_fen > budget_fen and not report.over_budget_reason.strip():
+        out.append(
+            Violation(
+                "over_budget_reason",
+                "required_over_budget",
+                f"funds paid exceed the approved budget ({budget_fen} fen): give the reason",
+            )
+        )
+    return out
