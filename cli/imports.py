@@ -132,6 +132,8 @@ async def _check_regions(
         if level is RegionLevel.PROVINCE:
             if parent:
                 errors.append(RowError(line, "parent_code", "a province has no parent"))
+            else:
+                known[r["code"]] = level.value  # the rows beneath it may name it as their parent
             continue
         parent_level = known.get(parent)
         if parent_level is None:

@@ -90,8 +90,12 @@ def registration_violations(assets: Sequence[AssetFacts], *, final_cost_fen: int
                 f"asset values sum to {total} fen; the accepted final cost is {final_cost_fen} fen",
             )
         )
+    classes = {c.value for c in AssetClass}
     for i, a in enumerate(assets):
         at = f"assets[{i}]"
+        if a.asset_class not in classes:
+            out.append(Violation(f"{at}.asset_class", "allowed", f"asset class is one of {', '.join(sorted(classes))}"))
+            continue
         if a.value_fen <= 0:
             out.append(Violation(f"{at}.value_fen", "positive", "an asset has a value above zero"))
         if a.asset_class == AssetClass.HOUSEHOLD:

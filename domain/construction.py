@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import pairwise
 
+SEVERITY = {"green": 0, "blue": 1, "yellow": 2, "red": 3}
+
 
 @dataclass(frozen=True)
 class ConstructionRules:
@@ -88,18 +90,23 @@ def construction_colour(
         return "green", "complete"
     if on > planned_end:
         return "red", f"past the planned end {planned_end.isoformat()} without completion"
-    if not started:
-        if on >= add_months(planned_start, rules.not_started_red_months):
-            return "red", f"not started {rules.not_started_red_months} month(s) after the planned start"
-        if on >= add_months(planned_start, rules.not_started_yellow_months):
-            return "yellow", f"not started {rules.not_started_yellow_months} month(s) after the planned start"
-        return "blue", "not yet started"
     behind = expected_percent(planned_start, planned_end, on, milestones) - percent
     if behind > rules.red_behind_points:
-        return "red", f"{behind} points behind schedule"
-    if behind >= rules.yellow_behind_points:
-        return "yellow", f"{behind} points behind schedule"
-    return "green", "on schedule"
+        schedule = ("red", f"{behind} points behind schedule")
+    elif behind >= rules.yellow_behind_points:
+        schedule = ("yellow", f"{behind} points behind schedule")
+    else:
+        schedule = ("green", "on schedule")
+    if started:
+        return schedule
+    if on >= add_months(planned_start, rules.not_started_red_months):
+        idle = ("red", f"not started {rules.not_started_red_months} month(s) after the planned start")
+    elif on >= add_months(planned_start, rules.not_started_yellow_months):
+        idle = ("yellow", f"not started {rules.not_started_yellow_months} month(s) after the planned start")
+    else:
+        idle = ("blue", "not yet started")
+    # both warnings apply to a project that has not started: the worse one wins
+    return max(idle, schedule, key=lambda c: SEVERITY[c[0]])
 
 
 def progress_violations(

