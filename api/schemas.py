@@ -399,3 +399,110 @@ class NotificationsPublic(BaseModel):
     items: list[NotificationPublic]
     count: int = Field(description=_d("本页条数", "items on this page"))
     unread: int = Field(description=_d("未读总数", "unread in total"))
+
+
+class AssetSummary(BaseModel):
+    """An asset in the register (资产台账)."""
+
+    id: str = Field(description=_d("资产编号", "asset id"))
+    name: str = Field(description=_d("资产名称", "asset name"))
+    asset_class: str = Field(
+        description=_d("资产类别：经营性/公益性/到户类", "class: operating, public_welfare, household")
+    )
+    value_fen: int = Field(description=_d("资产价值（分）", "value, fen"))
+    village_code: str = Field(description=_d("所在村", "village"))
+    township_code: str = Field(description=_d("乡镇", "township"))
+    county_code: str = Field(description=_d("县", "county"))
+    status: str = Field(description=_d("使用状态", "use status: in_use, idle, leased, disposed"))
+    operator_name: str = Field(description=_d("经营主体", "operator"))
+    contract_end: date | None = Field(None, description=_d("合同到期日", "contract ends"))
+    household_code: str | None = Field(
+        None, description=_d("所属农户户码（到户类）", "owning household (household class)")
+    )
+    project_code: str = Field(description=_d("项目编号", "project code"))
+    platform_card_no: str | None = Field(None, description=_d("三资平台卡号", "three-assets platform card number"))
+    registration_status: str = Field(
+        description=_d("平台登记状态", "platform registration: draft, waiting_for_platform, registered")
+    )
+
+
+class AssetsPublic(BaseModel):
+    """A page of assets."""
+
+    items: list[AssetSummary]
+    count: int = Field(description=_d("符合条件的总数", "total matching"))
+    limit: int
+    offset: int
+
+
+class OwnerSharePublic(BaseModel):
+    """One village collective's ownership share."""
+
+    village_code: str = Field(description=_d("村集体（村代码）", "owning village collective (code)"))
+    village_name: str = Field(description=_d("村名称", "village name"))
+    share_bp: int = Field(description=_d("份额（基点，10000=100%）", "share in basis points, 10000 = 100 %"))
+    share_percent: str = Field(description=_d("份额（百分比）", "share as a percentage, e.g. 60.00%"))
+
+
+class HouseholdRef(BaseModel):
+    """A household by code and head's name (ID numbers and bank accounts are never shown here)."""
+
+    household_code: str = Field(description=_d("户码", "household code"))
+    head_name: str = Field(description=_d("户主姓名", "head of household"))
+
+
+class OwnershipRight(BaseModel):
+    """Ownership rights (所有权): the village collectives by share, or the household of a household asset."""
+
+    owners: list[OwnerSharePublic] = Field(description=_d("所有权人及份额", "owners and their shares"))
+    household: HouseholdRef | None = Field(None, description=_d("所属农户（到户类）", "owning household"))
+
+
+class OperatingRight(BaseModel):
+    """Operating rights (经营权): the operator and the contract."""
+
+    operator_name: str = Field(description=_d("经营主体", "operator"))
+    operator_type: str = Field(description=_d("经营主体类型", "operator type"))
+    contract_mode: str = Field(description=_d("经营方式（租赁/委托经营/股份合作/发包/自营）", "contract mode"))
+    contract_start: date | None = Field(None, description=_d("合同起始日", "contract starts"))
+    contract_end: date | None = Field(None, description=_d("合同到期日", "contract ends"))
+    contract_term_years: int | None = Field(None, description=_d("合同期限（年）", "contract term, years"))
+    annual_rent_fen: int | None = Field(None, description=_d("年租金（分）", "annual rent, fen"))
+
+
+class IncomeSharePublic(HouseholdRef):
+    """A beneficiary household and its quantified shares (折股量化)."""
+
+    shares: int = Field(description=_d("量化股份数", "quantified shares"))
+
+
+class IncomeRight(BaseModel):
+    """Income rights (收益权): the beneficiary households with their shares."""
+
+    households: list[IncomeSharePublic] = Field(description=_d("受益农户", "beneficiary households"))
+    total_shares: int = Field(description=_d("股份总数", "shares in all"))
+
+
+class AssetProjectRef(BaseModel):
+    """The project an asset came from."""
+
+    code: str = Field(description=_d("项目编号", "project code"))
+    name: str = Field(description=_d("项目名称", "project name"))
+    stage: str = Field(description=_d("项目阶段", "project stage"))
+
+
+class AssetDetail(AssetSummary):
+    """An asset with its four rights (四权分置), platform card and project."""
+
+    quantity: str = Field(description=_d("数量", "quantity"))
+    unit: str = Field(description=_d("单位", "unit"))
+    location: str = Field(description=_d("坐落位置", "location"))
+    ownership: OwnershipRight = Field(description=_d("所有权", "ownership rights"))
+    operating: OperatingRight = Field(description=_d("经营权", "operating rights"))
+    income: IncomeRight = Field(description=_d("收益权", "income rights"))
+    supervision: dict[str, Any] = Field(description=_d("监督权", "supervision rights"))
+    platform_registered_at: datetime | None = Field(
+        None, description=_d("平台登记时间", "registered on the platform at")
+    )
+    project: AssetProjectRef = Field(description=_d("所属项目", "project"))
+    created_at: datetime = Field(description=_d("建档时间", "recorded at"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.attachments import SIGNATURES
@@ -50,6 +50,28 @@ class AttachmentSettings(BaseModel):
         return value
 
 
+class PlatformKind(StrEnum):
+    """Which "three assets" platform (三资平台) assets are registered into."""
+
+    EMBEDDED = "embedded"
+    HTTP = "http"
+
+
+class PlatformSettings(BaseModel):
+    """The "three assets" platform adapter: the embedded registry, or the real platform over HTTP."""
+
+    kind: PlatformKind = Field(PlatformKind.EMBEDDED, description="embedded (a registry in our database) or http")
+    url: str = Field("", description="Base URL of the real platform (kind http); assets are POSTed to {url}/assets")
+    token: SecretStr = Field(SecretStr(""), description="Bearer token sent to the real platform; empty = none")
+    timeout_seconds: float = Field(10.0, gt=0, le=300, description="Timeout of one request to the real platform")
+
+    @model_validator(mode="after")
+    def _http_needs_url(self) -> PlatformSettings:
+        if self.kind is PlatformKind.HTTP and not self.url.startswith(("http://", "https://")):
+            raise ValueError("PLATFORM__URL must be an http(s) URL when PLATFORM__KIND is http")
+        return self
+
+
 class Settings(BaseSettings):
     """assetflow settings. Nested groups use `__`, e.g. `REVIEW__WORKING_DAYS=7`."""
 
@@ -81,6 +103,7 @@ class Settings(BaseSettings):
     time_zone: str = "Asia/Shanghai"
     review: ReviewSettings = ReviewSettings()
     attachments: AttachmentSettings = AttachmentSettings()
+    platform: PlatformSettings = PlatformSettings()
 
     @model_validator(mode="after")
     def _production_refuses_dev_defaults(self) -> Settings:
