@@ -10,9 +10,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.construction import ConstructionActivities
+from activities.platform import PlatformActivities
 from activities.projects import ProjectActivities
 from activities.reviews import ReviewActivities
 from core.logging import configure_logging
+from core.platform import EmbeddedPlatform, ThreeAssetsPlatform, make_platform
 from core.settings import Settings, get_settings
 from core.temporal import LoggingInterceptor, connect, make_runtime
 from db.engine import Sessions, make_engine, make_sessions
@@ -25,10 +28,14 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("domain"))
 
 
-def build_worker(client: Client, sessions: Sessions, *, task_queue: str) -> Worker:
+def build_worker(
+    client: Client, sessions: Sessions, *, task_queue: str, platform: ThreeAssetsPlatform | None = None
+) -> Worker:
     """The worker with every workflow and activity of assetflow on one task queue."""
     projects = ProjectActivities(sessions)
     reviews = ReviewActivities(sessions)
+    construction = ConstructionActivities(sessions)
+    registry = PlatformActivities(sessions, platform or EmbeddedPlatform(sessions))
     return Worker(
         client,
         task_queue=task_queue,
@@ -47,6 +54,11 @@ def build_worker(client: Client, sessions: Sessions, *, task_queue: str) -> Work
             reviews.cancel_tasks,
             reviews.record_claim,
             reviews.record_reassign,
+            construction.record_progress,
+            construction.check_construction,
+            construction.record_completion,
+            construction.record_registration,
+            registry.register_asset,
         ],
         interceptors=[LoggingInterceptor()],
         workflow_runner=workflow_runner(),
@@ -59,7 +71,8 @@ async def run_worker(settings: Settings) -> None:
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
     runtime = make_runtime(settings.worker_metrics_bind or None)
     client = await connect(settings, runtime=runtime)
-    worker = build_worker(client, make_sessions(engine), task_queue=settings.task_queue)
+    sessions = make_sessions(engine)
+    worker = build_worker(client, sessions, task_queue=settings.task_queue, platform=make_platform(settings, sessions))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -14,6 +14,7 @@ from db.engine import Sessions
 from db.models import Project, Task
 from db.repositories.attachments import create_attachment_links
 from db.repositories.audit import create_audit_entry, project_chain
+from db.repositories.construction import update_completion, update_project_assets
 from db.repositories.notifications import create_notifications
 from db.repositories.projects import refresh_project_overdue, update_project_stage
 from db.repositories.reviews import update_objection
@@ -76,6 +77,21 @@ class ProjectActivities:
                         resolution=inp.opinion,
                         resolved_by=inp.actor.user_id,
                         at=inp.decided_at,
+                    )
+                if inp.kind == TaskKind.ACCEPTANCE and inp.details.get("completion_id"):
+                    await update_completion(
+                        session,
+                        completion_id=str(inp.details["completion_id"]),
+                        values={
+                            "status": "accepted" if inp.decision == "accept" else "rectify",
+                            "rectify_items": list(inp.details.get("rectify_items", [])),
+                            "task_id": inp.task_id,
+                        },
+                    )
+                if inp.kind == TaskKind.CONFIRM_REGISTRATION:
+                    status = "confirmed" if inp.decision == "confirm" else "draft"
+                    await update_project_assets(
+                        session, project_code=inp.project_code, values={"registration_status": status}
                     )
                 await refresh_project_overdue(session, code=inp.project_code)
                 await create_audit_entry(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 
 from api.errors import install_error_handlers
 from api.metrics import observe_request
-from api.routes import assets, attachments, auth, experts, health, notifications, projects, tasks
+from api.routes import assets, attachments, auth, construction, experts, health, notifications, projects, tasks
 from core.logging import configure_logging
 from core.settings import Environment, Settings, get_settings
 from core.temporal import connect, make_runtime
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     api = APIRouter(prefix="/api/v1")
-    for module in (auth, projects, tasks, experts, attachments, notifications, assets):
+    for module in (auth, projects, construction, tasks, experts, attachments, notifications, assets):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

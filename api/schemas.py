@@ -169,6 +169,9 @@ class DecisionIn(_In):
     attachments: list[Sha256] = Field(
         default_factory=list, max_length=20, description=_d("附件（先上传取得哈希）", "attachments (upload first)")
     )
+    items: list[str] = Field(
+        default_factory=list, max_length=100, description=_d("整改事项（竣工验收整改）", "items to rectify")
+    )
 
 
 class ReassignIn(_In):

@@ -29,6 +29,7 @@ REFUSAL_STATUS: dict[str, tuple[int, str, str]] = {
     DecisionRefused.TASK_CLAIMED: (409, "task_claimed", ""),
     DecisionRefused.WRONG_STAGE: (409, "wrong_stage", ""),
     DecisionRefused.NOTICE_CLOSED: (409, "notice_closed", ""),
+    DecisionRefused.ITEMS_REQUIRED: (422, "required", "items"),
 }
 
 

@@ -28,7 +28,20 @@ class ReviewSettings(BaseModel):
     revision_limit: int = Field(3, ge=1, le=20, description="Revision rounds before rejection")
     panel_size: int = Field(3, ge=1, le=15, description="Experts drawn for a project's panel")
     pass_mark: int = Field(60, ge=0, le=100, description="Average panel score (of 100) a project needs to pass")
-    notice_days: int = Field(10, ge=1, le=90, description="Days a public notice (公示) runs")
+    notice_days: float = Field(
+        10, gt=0, le=90, description="Days a public notice (公示) runs; `make run` shortens it to minutes for the demo"
+    )
+
+
+class ConstructionSettings(BaseModel):
+    """Construction colour thresholds (DOMAIN.md §4); county practice, not law."""
+
+    yellow_behind_points: int = Field(10, ge=1, le=100, description="Points behind schedule that turn yellow")
+    red_behind_points: int = Field(30, ge=1, le=100, description="Points behind schedule beyond which it is red")
+    not_started_yellow_months: int = Field(
+        1, ge=1, le=24, description="Months after the planned start, not started: yellow"
+    )
+    not_started_red_months: int = Field(3, ge=1, le=36, description="Months after the planned start, not started: red")
 
 
 class AttachmentSettings(BaseModel):
@@ -102,6 +115,7 @@ class Settings(BaseSettings):
     )
     time_zone: str = "Asia/Shanghai"
     review: ReviewSettings = ReviewSettings()
+    construction: ConstructionSettings = ConstructionSettings()
     attachments: AttachmentSettings = AttachmentSettings()
     platform: PlatformSettings = PlatformSettings()
 

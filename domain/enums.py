@@ -86,6 +86,11 @@ class Decision(StrEnum):
     DISMISS = "dismiss"
     DONE = "done"
     RESUBMIT = "resubmit"
+    ACCEPT = "accept"
+    RECTIFY = "rectify"
+    REGISTER = "register"
+    CONFIRM = "confirm"
+    RETRY = "retry"
 
 
 class TaskKind(StrEnum):
@@ -98,6 +103,11 @@ class TaskKind(StrEnum):
     CITY_FILING = "city_filing"
     REVISION = "revision"
     OBJECTION = "objection"
+    PROGRESS_REPORT = "progress_report"
+    ACCEPTANCE = "acceptance"
+    ASSET_REGISTRATION = "asset_registration"
+    CONFIRM_REGISTRATION = "confirm_registration"
+    PLATFORM_REJECTED = "platform_rejected"
 
 
 class TaskStatus(StrEnum):

@@ -38,11 +38,25 @@ EXPERT_DECISIONS: tuple[Decision, ...] = (Decision.SCORE, Decision.DECLINE)
 OBJECTION_DECISIONS: tuple[Decision, ...] = (Decision.UPHOLD, Decision.DISMISS)
 LIBRARY_DECISIONS: tuple[Decision, ...] = (Decision.DONE,)
 REVISION_DECISIONS: tuple[Decision, ...] = (Decision.RESUBMIT,)
+ACCEPTANCE_DECISIONS: tuple[Decision, ...] = (Decision.ACCEPT, Decision.RECTIFY)
+REGISTRATION_DECISIONS: tuple[Decision, ...] = (Decision.REGISTER,)
+CONFIRM_DECISIONS: tuple[Decision, ...] = (Decision.CONFIRM, Decision.RETURN)
 OPINION_REQUIRED: frozenset[Decision] = frozenset(
     {Decision.RETURN, Decision.REJECT, Decision.DECLINE, Decision.DISMISS, Decision.UPHOLD}
 )
 # Steps that are not a "level" of the approval: deciding one of them does not bar a person from a level.
-NOT_A_LEVEL: frozenset[str] = frozenset({TaskKind.OBJECTION, TaskKind.EXTEND_EXPERT_LIBRARY, TaskKind.REVISION})
+NOT_A_LEVEL: frozenset[str] = frozenset(
+    {
+        TaskKind.OBJECTION,
+        TaskKind.EXTEND_EXPERT_LIBRARY,
+        TaskKind.REVISION,
+        TaskKind.ACCEPTANCE,
+        TaskKind.ASSET_REGISTRATION,
+        TaskKind.CONFIRM_REGISTRATION,
+        TaskKind.PLATFORM_REJECTED,
+        TaskKind.PROGRESS_REPORT,
+    }
+)
 NOTICE_LEVELS: tuple[str, ...] = ("village", "township", "county")
 
 
@@ -77,4 +91,14 @@ def decision_payload_help(kind: str) -> dict[str, str]:
         return {"decision": "done (after adding experts to the library)", "opinion": "optional note"}
     if kind == TaskKind.REVISION:
         return {"application": "PUT /api/v1/projects/{code}/application with the revised application"}
+    if kind == TaskKind.ACCEPTANCE:
+        return {**common, "decision": "accept | rectify", "items": "what to rectify (required to rectify)"}
+    if kind == TaskKind.ASSET_REGISTRATION:
+        return {"assets": "POST /api/v1/projects/{code}/asset-registration with the assets and their four rights"}
+    if kind == TaskKind.CONFIRM_REGISTRATION:
+        return {**common, "decision": "confirm | return"}
+    if kind == TaskKind.PLATFORM_REJECTED:
+        return {"decision": "retry (after correcting the asset with the platform)", "opinion": "optional note"}
+    if kind == TaskKind.PROGRESS_REPORT:
+        return {"report": "POST /api/v1/projects/{code}/progress-reports for the week"}
     return {**common, "decision": "approve | return | reject", "attachments": "optional sha256 list"}

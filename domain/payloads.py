@@ -19,7 +19,11 @@ class LifecycleConfig:
     time_zone: str = "Asia/Shanghai"
     panel_size: int = 3
     pass_mark: int = 60
-    notice_days: int = 10
+    notice_days: float = 10
+    yellow_behind_points: int = 10
+    red_behind_points: int = 30
+    not_started_yellow_months: int = 1
+    not_started_red_months: int = 3
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class SubmitDecisionInput:
     veto: list[str] = field(default_factory=list)
     veto_other: str = ""
     attachments: list[str] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -352,3 +357,89 @@ class TaskChange:
     task_id: str
     assignee_id: int | None
     claimed_by: int | None
+
+
+@dataclass(frozen=True)
+class ProgressInput:
+    """A weekly progress report (validated by the API against the stored reports), sent as an Update."""
+
+    actor: Actor
+    week_start: str
+    percent: int
+    funds_paid_fen: int
+    over_budget_reason: str = ""
+    note: str = ""
+    attachments: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RecordProgressInput:
+    """Store a progress report, recompute the construction colour, close the week's reminder."""
+
+    project_code: str
+    report: ProgressInput
+    at: datetime
+    config: LifecycleConfig
+
+
+@dataclass(frozen=True)
+class ConstructionCheckInput:
+    """The weekly look at a project under construction: colour as of `at`, reminder if the week went unreported."""
+
+    project_code: str
+    at: datetime
+    config: LifecycleConfig
+    applicant_id: int
+    village_code: str
+    reminder_task_id: str
+
+
+@dataclass(frozen=True)
+class ConstructionState:
+    """What the weekly check found."""
+
+    colour: str
+    reason: str
+    reminder_opened: bool
+
+
+@dataclass(frozen=True)
+class CompletionInput:
+    """The completion report (竣工), sent as an Update."""
+
+    actor: Actor
+    final_cost_fen: int
+    completion_date: str
+    documents: list[str] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RecordCompletionInput:
+    """Store a completion report and move the project to acceptance."""
+
+    completion_id: str
+    project_code: str
+    completion: CompletionInput
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RegisterAssetsInput:
+    """The assets a project produced (validated by the API), sent as an Update completing the registration task."""
+
+    task_id: str
+    actor: Actor
+    assets: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RecordRegistrationInput:
+    """Store the registered assets (ids chosen by the workflow, so retries write them once)."""
+
+    task_id: str
+    project_code: str
+    actor: Actor
+    assets: list[dict[str, Any]]
+    asset_ids: list[str]
+    at: datetime

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any
 
@@ -22,12 +22,15 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from domain.enums import Decision, RegionLevel, Role, Stage, TaskKind
 from domain.experts import ExpertScore, panel_verdict, score_problem
 from domain.lifecycle import (
+    ACCEPTANCE_DECISIONS,
+    CONFIRM_DECISIONS,
     EXPERT_DECISIONS,
     LIBRARY_DECISIONS,
     NOT_A_LEVEL,
     NOTICE_LEVELS,
     OBJECTION_DECISIONS,
     OPINION_REQUIRED,
+    REGISTRATION_DECISIONS,
     REVIEW_DECISIONS,
     REVIEW_TASK,
     REVISION_DECISIONS,
@@ -39,6 +42,8 @@ from domain.payloads import (
     CancelTasksInput,
     ClaimInput,
     CloseNoticeInput,
+    CompletionInput,
+    ConstructionCheckInput,
     DeadlineEvent,
     DecisionResult,
     DrawPanelInput,
@@ -50,22 +55,30 @@ from domain.payloads import (
     OpenTaskInput,
     PanelSeat,
     PanelVerdictInput,
+    ProgressInput,
     ProjectStart,
     ProjectStatus,
     ReassignInput,
     RecordClaimInput,
+    RecordCompletionInput,
     RecordDecisionInput,
     RecordObjectionInput,
+    RecordProgressInput,
     RecordReassignInput,
+    RecordRegistrationInput,
     RecordRevisionInput,
+    RegisterAssetsInput,
     RevisionInput,
     StageChange,
     SubmitDecisionInput,
     TaskChange,
 )
+from domain.platform_payloads import RegisterAssetInput
 from domain.regions import covers
 
 with workflow.unsafe.imports_passed_through():
+    from activities.construction import ConstructionActivities
+    from activities.platform import PlatformActivities
     from activities.projects import ProjectActivities
     from activities.reviews import ReviewActivities
 
@@ -75,6 +88,13 @@ DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=t
 TERMINAL = frozenset({Stage.REJECTED, Stage.CLOSED})
 # Executions started before the approval chain existed keep their recorded command sequence.
 APPROVAL_CHAIN_PATCH = "approval-chain-v1"
+# Executions that entered construction before construction, acceptance and registration existed wait as before.
+CONSTRUCTION_PATCH = "construction-v1"
+CHINA = timezone(timedelta(hours=8))  # Asia/Shanghai has no daylight saving: a fixed offset needs no tz files
+WEEKLY_CHECK_HOUR = 9
+PLATFORM_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=10)
+)
 OVERSEERS = frozenset({Role.SUPERVISOR.value, Role.ADMIN.value})
 
 
@@ -96,6 +116,7 @@ class DecisionRefused:
     TASK_CLAIMED = "TaskClaimed"
     WRONG_STAGE = "WrongStage"
     NOTICE_CLOSED = "NoticeClosed"
+    ITEMS_REQUIRED = "ItemsRequired"
 
 
 def _refuse(refusal: _Refusal | None) -> None:
@@ -135,6 +156,12 @@ class ProjectLifecycleWorkflow:
         self._notice_ends: datetime | None = None
         self._objection_tasks: set[str] = set()
         self._upheld: str | None = None
+        self._notice_stage = Stage.APPROVAL_NOTICE
+        self._upheld_to = Stage.TOWNSHIP_REVIEW
+        # construction and registration
+        self._last_percent = 0
+        self._completion: str | None = None
+        self._registered: list[str] = []
         # set by the legacy path only (executions recorded before the approval chain)
         self._task: OpenedTask | None = None
         self._watchers: list[asyncio.Task[None]] = []
@@ -145,7 +172,9 @@ class ProjectLifecycleWorkflow:
         if not workflow.patched(APPROVAL_CHAIN_PATCH):
             return await self._legacy_run()
         await self._approval()
-        # Construction and later stages are added by later steps; until then the project waits here.
+        if self._stage is Stage.CONSTRUCTION and workflow.patched(CONSTRUCTION_PATCH):
+            await self._construction_to_operation()
+        # Operation and later stages are added by later steps; until then the project waits here.
         await workflow.wait_condition(lambda: self._stage in TERMINAL)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._stage.value
@@ -431,22 +460,24 @@ class ProjectLifecycleWorkflow:
 
     # ---------------------------------------------------------------- public notice (公示) and objections
 
-    async def _notice(self) -> str | None:
-        """Run the approval notice; the id of an upheld objection, or None when the notice ends clean."""
+    async def _notice(
+        self, kind: str = "approval", stage: Stage = Stage.APPROVAL_NOTICE, upheld_to: Stage = Stage.TOWNSHIP_REVIEW
+    ) -> str | None:
+        """Run a public notice; the id of an upheld objection, or None when the notice ends clean."""
         cfg = self._start.config
         starts = workflow.now()
         ends = starts + timedelta(days=cfg.notice_days)
-        notice_id = f"{self._start.code}-approval-r{self._round}"
+        notice_id = f"{self._start.code}-{kind}-r{self._round}"
         await workflow.execute_activity_method(
             ReviewActivities.open_notice,
             NoticeInput(
                 notice_id=notice_id,
                 project_code=self._start.code,
-                kind="approval",
+                kind=kind,
                 levels=list(NOTICE_LEVELS),
                 starts_at=starts,
                 ends_at=ends,
-                stage=Stage.APPROVAL_NOTICE.value,
+                stage=stage.value,
             ),
             start_to_close_timeout=DB_TIMEOUT,
             retry_policy=DB_RETRY,
@@ -454,7 +485,8 @@ class ProjectLifecycleWorkflow:
         self._upheld = None
         self._objection_tasks = set()
         self._notice_id, self._notice_ends = notice_id, ends
-        self._stage = Stage.APPROVAL_NOTICE
+        self._notice_stage, self._upheld_to = stage, upheld_to
+        self._stage = stage
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(lambda: self._upheld is not None, timeout=(ends - starts).total_seconds())
         await workflow.wait_condition(
@@ -506,6 +538,120 @@ class ProjectLifecycleWorkflow:
         )
         self._stage = to
 
+    # ---------------------------------------------------------------- construction, acceptance, registration
+
+    async def _construction_to_operation(self) -> None:
+        """Build (weekly check), complete, be accepted and noticed, register the assets, notice, operate."""
+        while True:
+            await self._construction()
+            accepted = await self._acceptance()
+            if accepted:
+                break
+        await self._registration()
+        await self._change_stage(Stage.OPERATION, "asset registration noticed without an upheld objection")
+
+    def _next_weekly_check(self) -> datetime:
+        local = workflow.now().astimezone(CHINA)
+        monday = local.date() - timedelta(days=local.weekday())
+        check = datetime(monday.year, monday.month, monday.day, WEEKLY_CHECK_HOUR, tzinfo=CHINA)
+        return check if check > local else check + timedelta(days=7)
+
+    async def _construction(self) -> None:
+        """Until the completion report arrives: every Monday recompute the colour and remind of a missing report."""
+        self._completion = None
+        self._stage = Stage.CONSTRUCTION
+        while self._completion is None:
+            delay = (self._next_weekly_check() - workflow.now()).total_seconds()
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(lambda: self._completion is not None, timeout=delay)
+            if self._completion is not None:
+                return
+            s = self._start
+            await workflow.execute_activity_method(
+                ConstructionActivities.check_construction,
+                ConstructionCheckInput(
+                    project_code=s.code,
+                    at=workflow.now(),
+                    config=s.config,
+                    applicant_id=s.applicant_id,
+                    village_code=s.village_code,
+                    reminder_task_id=str(workflow.uuid4()),
+                ),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+            )
+
+    async def _acceptance(self) -> bool:
+        """The county accepts (then the acceptance is noticed) or lists what to rectify (back to construction)."""
+        while True:
+            task = await self._open_task(
+                TaskKind.ACCEPTANCE,
+                Stage.ACCEPTANCE,
+                Role.COUNTY_REVIEWER.value,
+                self._start.county_code,
+                ACCEPTANCE_DECISIONS,
+                details={"completion_id": self._completion, "earlier_opinions": list(self._opinions)},
+            )
+            outcome = await self._closed(task)
+            if outcome.decision == Decision.RECTIFY:
+                return False
+            upheld = await self._notice("acceptance", Stage.ACCEPTANCE, Stage.ACCEPTANCE)
+            if upheld is None:
+                return True
+            self._round += 1
+
+    async def _registration(self) -> None:
+        """The applicant registers the assets, the county confirms, the platform issues cards, the notice runs."""
+        while True:
+            task = await self._open_task(
+                TaskKind.ASSET_REGISTRATION,
+                Stage.ASSET_REGISTRATION,
+                Role.PROJECT_MANAGER.value,
+                self._start.village_code,
+                REGISTRATION_DECISIONS,
+                assignee_id=self._start.applicant_id,
+                details={"opinions": [o for o in self._opinions if o.get("kind") == TaskKind.CONFIRM_REGISTRATION]},
+            )
+            await self._closed(task)
+            confirm = await self._open_task(
+                TaskKind.CONFIRM_REGISTRATION,
+                Stage.ASSET_REGISTRATION,
+                Role.COUNTY_REVIEWER.value,
+                self._start.county_code,
+                CONFIRM_DECISIONS,
+                details={"asset_ids": list(self._registered)},
+            )
+            if (await self._closed(confirm)).decision != Decision.CONFIRM:
+                continue
+            await self._register_on_platform()
+            upheld = await self._notice("registration", Stage.ASSET_REGISTRATION, Stage.ASSET_REGISTRATION)
+            if upheld is None:
+                return
+            self._round += 1
+
+    async def _register_on_platform(self) -> None:
+        """Register each asset once (the asset id is the idempotency key); a rejection waits for the county."""
+        for asset_id in list(self._registered):
+            while True:
+                try:
+                    await workflow.execute_activity_method(
+                        PlatformActivities.register_asset,
+                        RegisterAssetInput(asset_id=asset_id, project_code=self._start.code, at=workflow.now()),
+                        start_to_close_timeout=timedelta(minutes=2),
+                        retry_policy=PLATFORM_RETRY,
+                    )
+                    break
+                except ActivityError as err:
+                    task = await self._open_task(
+                        TaskKind.PLATFORM_REJECTED,
+                        Stage.ASSET_REGISTRATION,
+                        Role.COUNTY_REVIEWER.value,
+                        self._start.county_code,
+                        (Decision.RETRY,),
+                        details={"asset_id": asset_id, "error": str(err.cause or err)},
+                    )
+                    await self._closed(task)
+
     # ---------------------------------------------------------------- the rules every Update is checked against
 
     def _eligible(self, task: OpenedTask, actor: Actor) -> _Refusal | None:
@@ -555,15 +701,15 @@ class ProjectLifecycleWorkflow:
         task = self._open(inp.task_id)
         if isinstance(task, _Refusal):
             return task
-        if task.kind == TaskKind.REVISION:
-            return _Refusal(
-                DecisionRefused.INVALID_DECISION, "a revision task is completed by revising the application"
-            )
+        if task.kind in (TaskKind.REVISION, TaskKind.ASSET_REGISTRATION):
+            return _Refusal(DecisionRefused.INVALID_DECISION, f"a {task.kind} task is completed by its own form")
         if inp.decision not in task.allowed_decisions:
             allowed = ", ".join(task.allowed_decisions)
             return _Refusal(DecisionRefused.INVALID_DECISION, f"decision must be one of: {allowed}")
         if Decision(inp.decision) in OPINION_REQUIRED and not inp.opinion.strip():
             return _Refusal(DecisionRefused.OPINION_REQUIRED, f"an opinion is required to {inp.decision}")
+        if inp.decision == Decision.RECTIFY and not [i for i in inp.items if i.strip()]:
+            return _Refusal(DecisionRefused.ITEMS_REQUIRED, "list what must be rectified")
         if inp.decision == Decision.SCORE:
             problem = score_problem(inp.scores, inp.veto, inp.veto_other)
             if problem is not None:
@@ -637,10 +783,18 @@ class ProjectLifecycleWorkflow:
         if task.kind == TaskKind.OBJECTION:
             details["objection_id"] = task.details.get("objection_id")
             if decision is Decision.UPHOLD:
-                return Stage.TOWNSHIP_REVIEW, details
-            return Stage.APPROVAL_NOTICE, details
+                return self._upheld_to, details
+            return self._notice_stage, details
         if task.kind == TaskKind.EXTEND_EXPERT_LIBRARY:
             return Stage.EXPERT_REVIEW, details
+        if task.kind == TaskKind.ACCEPTANCE:
+            details["completion_id"] = task.details.get("completion_id")
+            if decision is Decision.RECTIFY:
+                details["rectify_items"] = list(inp.items)
+                return Stage.CONSTRUCTION, details
+            return Stage.ACCEPTANCE, details
+        if task.kind in (TaskKind.CONFIRM_REGISTRATION, TaskKind.PLATFORM_REJECTED):
+            return Stage.ASSET_REGISTRATION, details
         to_stage = stage_after(stage, decision)
         if to_stage is Stage.RETURNED:
             return self._returned(details, inp.opinion)
@@ -735,6 +889,122 @@ class ProjectLifecycleWorkflow:
         _refuse(self._revision_refusal(inp))
 
     @workflow.update
+    async def report_progress(self, inp: ProgressInput) -> DecisionResult:
+        """The applicant reports the week's progress; the colour of the construction archive follows."""
+        async with self._lock:
+            _refuse(self._progress_refusal(inp))
+            try:
+                colour = await workflow.execute_activity_method(
+                    ConstructionActivities.record_progress,
+                    RecordProgressInput(
+                        project_code=self._start.code, report=inp, at=workflow.now(), config=self._start.config
+                    ),
+                    start_to_close_timeout=DB_TIMEOUT,
+                    retry_policy=DB_RETRY,
+                )
+            except ActivityError as err:
+                raise ApplicationError("the report could not be stored", type="StoreFailed") from err
+            self._last_percent = max(self._last_percent, inp.percent)
+            return DecisionResult(task_id="", decision=colour, stage=self._stage.value)
+
+    def _progress_refusal(self, inp: ProgressInput) -> _Refusal | None:
+        if self._stage is not Stage.CONSTRUCTION or self._completion is not None:
+            return _Refusal(
+                DecisionRefused.WRONG_STAGE, f"the project is at {self._stage.value}, not under construction"
+            )
+        if inp.actor.user_id != self._start.applicant_id:
+            return _Refusal(DecisionRefused.NOT_ELIGIBLE, "only the project's manager (applicant) reports its progress")
+        if inp.percent < self._last_percent:
+            return _Refusal(DecisionRefused.WRONG_STAGE, f"percent may not fall below {self._last_percent}")
+        return None
+
+    @report_progress.validator
+    def _validate_progress(self, inp: ProgressInput) -> None:
+        _refuse(self._progress_refusal(inp))
+
+    @workflow.update
+    async def report_completion(self, inp: CompletionInput) -> DecisionResult:
+        """The applicant reports completion (竣工): the county's acceptance task opens."""
+        async with self._lock:
+            _refuse(self._completion_refusal(inp))
+            completion_id = str(workflow.uuid4())
+            try:
+                await workflow.execute_activity_method(
+                    ConstructionActivities.record_completion,
+                    RecordCompletionInput(
+                        completion_id=completion_id, project_code=self._start.code, completion=inp, at=workflow.now()
+                    ),
+                    start_to_close_timeout=DB_TIMEOUT,
+                    retry_policy=DB_RETRY,
+                )
+            except ActivityError as err:
+                raise ApplicationError("the completion could not be stored", type="StoreFailed") from err
+            self._completion = completion_id
+            self._last_percent = 100
+            self._stage = Stage.ACCEPTANCE
+            return DecisionResult(task_id=completion_id, decision="completed", stage=self._stage.value)
+
+    def _completion_refusal(self, inp: CompletionInput) -> _Refusal | None:
+        if self._stage is not Stage.CONSTRUCTION or self._completion is not None:
+            return _Refusal(
+                DecisionRefused.WRONG_STAGE, f"the project is at {self._stage.value}, not under construction"
+            )
+        if inp.actor.user_id != self._start.applicant_id:
+            return _Refusal(DecisionRefused.NOT_ELIGIBLE, "only the project's manager (applicant) reports completion")
+        return None
+
+    @report_completion.validator
+    def _validate_completion(self, inp: CompletionInput) -> None:
+        _refuse(self._completion_refusal(inp))
+
+    @workflow.update
+    async def register_assets(self, inp: RegisterAssetsInput) -> DecisionResult:
+        """The applicant registers the assets the project produced; the county confirms next."""
+        async with self._lock:
+            _refuse(self._registration_refusal(inp))
+            task = self._tasks[inp.task_id]
+            asset_ids = [str(workflow.uuid4()) for _ in inp.assets]
+            try:
+                await workflow.execute_activity_method(
+                    ConstructionActivities.record_registration,
+                    RecordRegistrationInput(
+                        task_id=task.task_id,
+                        project_code=self._start.code,
+                        actor=inp.actor,
+                        assets=inp.assets,
+                        asset_ids=asset_ids,
+                        at=workflow.now(),
+                    ),
+                    start_to_close_timeout=DB_TIMEOUT,
+                    retry_policy=DB_RETRY,
+                )
+            except ActivityError as err:
+                raise ApplicationError("the registration could not be stored", type="StoreFailed") from err
+            # household assets belong to their household and need no platform card
+            self._registered = [
+                i for i, a in zip(asset_ids, inp.assets, strict=True) if a.get("asset_class") != "household"
+            ]
+            self._outcomes[task.task_id] = _Outcome(
+                Decision.REGISTER.value, Stage.ASSET_REGISTRATION, inp.actor.user_id
+            )
+            self._tasks.pop(task.task_id, None)
+            return DecisionResult(task_id=task.task_id, decision=Decision.REGISTER.value, stage=self._stage.value)
+
+    def _registration_refusal(self, inp: RegisterAssetsInput) -> _Refusal | None:
+        task = self._open(inp.task_id)
+        if isinstance(task, _Refusal):
+            return task
+        if task.kind != TaskKind.ASSET_REGISTRATION:
+            return _Refusal(DecisionRefused.WRONG_STAGE, "the project is not awaiting its asset registration")
+        if inp.actor.user_id != self._start.applicant_id:
+            return _Refusal(DecisionRefused.NOT_ELIGIBLE, "only the project's manager (applicant) registers its assets")
+        return None
+
+    @register_assets.validator
+    def _validate_registration(self, inp: RegisterAssetsInput) -> None:
+        _refuse(self._registration_refusal(inp))
+
+    @workflow.update
     async def file_objection(self, inp: ObjectionInput) -> ObjectionResult:
         """Anyone of the region files an objection during the notice; the county must resolve it."""
         async with self._lock:
@@ -742,7 +1012,7 @@ class ProjectLifecycleWorkflow:
             objection_id = str(workflow.uuid4())
             task_input = self._task_input(
                 TaskKind.OBJECTION,
-                Stage.APPROVAL_NOTICE,
+                self._notice_stage,
                 Role.COUNTY_REVIEWER.value,
                 self._start.county_code,
                 OBJECTION_DECISIONS,

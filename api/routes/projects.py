@@ -65,6 +65,8 @@ from domain.regions import ancestors
 from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
 router = APIRouter(prefix="/projects", tags=["projects"])
+# Stages during which a public notice may run (approval, acceptance, registration); the workflow decides.
+NOTICE_STAGES = {Stage.APPROVAL_NOTICE.value, Stage.ACCEPTANCE.value, Stage.ASSET_REGISTRATION.value}
 log = structlog.get_logger("api.projects")
 READERS = tuple(r for r in Role if r is not Role.EXPERT)
 
@@ -183,6 +185,10 @@ async def _start_workflow(temporal: Client, settings: Settings, project: Project
             panel_size=settings.review.panel_size,
             pass_mark=settings.review.pass_mark,
             notice_days=settings.review.notice_days,
+            yellow_behind_points=settings.construction.yellow_behind_points,
+            red_behind_points=settings.construction.red_behind_points,
+            not_started_yellow_months=settings.construction.not_started_yellow_months,
+            not_started_red_months=settings.construction.not_started_red_months,
         ),
         implementing_entity=project.implementing_entity,
     )
@@ -473,7 +479,7 @@ async def object_(
         raise not_found(f"project {code}")
     if not (user.covers(project.village_code) or project.village_code.startswith(user.region_prefix)):
         raise forbidden(f"project {code} lies outside your region", "region_forbidden")
-    if project.stage != Stage.APPROVAL_NOTICE.value:
+    if project.stage not in NOTICE_STAGES:
         raise conflict("notice_closed", f"project {code} is at {project.stage}, not under public notice")
     key = idempotency_key or uuid.uuid4().hex
     actor = await actor_for(session, user)

@@ -171,6 +171,7 @@ async def decide(
             veto=list(body.veto),
             veto_other=body.veto_other,
             attachments=list(body.attachments),
+            items=[i.strip() for i in body.items if i.strip()],
         ),
         update_id=_update_id("decision", task_id, user.id, body.model_dump(mode="json")),
         result_type=DecisionResult,

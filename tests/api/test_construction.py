@@ -1,0 +1,225 @@
+"""Construction, completion acceptance and asset registration through the HTTP API, on the time-skipping
+server: weekly colours over months, rectify then accept, registration validation, platform cards, operation."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from db.engine import Sessions
+from domain.construction import week_start_of
+from tests.api.chain_helpers import Driver, add_library
+from tests.conftest import World, eventually
+
+pytestmark = pytest.mark.usefixtures("skipping_worker")
+
+
+async def _to_construction(drive: Driver, world: World, sessions: Sessions, env: WorkflowEnvironment) -> str:
+    """File a project and take it through the approval chain and its notice."""
+    library = await add_library(sessions, world, eligible=3)
+    code = await drive.create()
+    u = world.users
+    await drive.approve(u["township"], code, "township_review")
+    await drive.score_all(code, library.eligible)
+    await drive.approve(u["county"], code, "county_approval")
+    await drive.approve(u["city"], code, "city_filing")
+    await drive.stage_is(code, "approval_notice")
+    await env.sleep(timedelta(days=10, hours=1))
+    await drive.stage_is(code, "construction")
+    return code
+
+
+async def _post(drive: Driver, path: str, body: dict[str, Any], user: Any = None) -> httpx.Response:
+    return await drive.api.post(path, json=body, headers=await drive.headers(user or drive.pm))
+
+
+def _fields(r: httpx.Response) -> set[str]:
+    assert r.status_code == 422, r.text
+    return {d["field"] for d in r.json()["details"]}
+
+
+def _assets(world: World, final_cost: int) -> list[dict[str, Any]]:
+    v0, v1 = world.villages[0], world.villages[1]
+    households = world.households[v0]
+    return [
+        {
+            "name": "冬暖式大棚 10 个",
+            "asset_class": "operating",
+            "quantity": "10",
+            "unit": "个",
+            "value_fen": final_cost - 5_000_000,
+            "location": "东关村北",
+            "owners": [{"village_code": v0, "share_bp": 6000}, {"village_code": v1, "share_bp": 4000}],
+            "operator": {"name": "东关果蔬专业合作社", "type": "cooperative"},
+            "contract": {"mode": "lease", "start": "2027-03-01", "term_years": 10, "annual_rent_fen": 6_000_000},
+            "income": [{"household_code": h, "shares": 1 + i} for i, h in enumerate(households[:3])],
+            "supervision": {
+                "township_unit": "济阳街道农业办",
+                "county_unit": "济阳区乡村振兴局",
+                "supervisor": "张监督",
+            },
+        },
+        {
+            "name": "到户肉牛 5 头",
+            "asset_class": "household",
+            "quantity": "5",
+            "unit": "头",
+            "value_fen": 5_000_000,
+            "location": "农户自有圈舍",
+            "household_code": households[3],
+        },
+    ]
+
+
+async def test_construction_to_operation(
+    skipping_api: httpx.AsyncClient, world: World, sessions: Sessions, skipping_env: WorkflowEnvironment
+) -> None:
+    drive = Driver(skipping_api, world)
+    u = world.users
+    code = await _to_construction(drive, world, sessions, skipping_env)
+    path = f"/api/v1/projects/{code}"
+    monday = week_start_of(date.today())
+
+    # progress: every bad value is a 422 naming the rule, and nothing is stored
+    good = {"week_start": monday.isoformat(), "percent": 10, "funds_paid_fen": 10_000_000}
+    assert _fields(
+        await _post(drive, f"{path}/progress-reports", good | {"week_start": (monday + timedelta(days=1)).isoformat()})
+    ) == {"week_start"}
+    assert _fields(
+        await _post(drive, f"{path}/progress-reports", good | {"week_start": (monday + timedelta(days=7)).isoformat()})
+    ) == {"week_start"}
+    assert _fields(await _post(drive, f"{path}/progress-reports", good | {"percent": 101})) == {"percent"}
+    assert _fields(await _post(drive, f"{path}/progress-reports", good | {"funds_paid_fen": 100_000_001})) == {
+        "over_budget_reason"
+    }
+    r = await _post(drive, f"{path}/progress-reports", good, u["pm2"])
+    assert r.status_code == 403
+    r = await _post(drive, f"{path}/progress-reports", good)
+    assert r.status_code == 201, r.text
+    assert r.json()["stage"] == "construction"
+    assert r.json()["colour"] == "green"  # before the planned start nothing is expected yet
+    r = await _post(drive, f"{path}/progress-reports", good | {"percent": 20})
+    assert r.status_code == 409
+    assert r.json()["code"] == "week_reported"
+    earlier = good | {"week_start": (monday - timedelta(days=7)).isoformat(), "percent": 12}
+    assert _fields(await _post(drive, f"{path}/progress-reports", earlier)) == {"week_start"}
+    listing = (await drive.api.get(f"{path}/progress-reports", headers=await drive.headers(u["supervisor"]))).json()
+    assert [(p["percent"], p["colour"]) for p in listing["items"]] == [(10, "green")]
+
+    # months pass with no further report: weekly checks turn the archive yellow, then red, and remind the manager
+    detail = await drive.project(code)
+    planned_start = date.fromisoformat(detail["application"]["planned_start"])
+    now = (await skipping_env.get_current_time()).date()
+    await skipping_env.sleep(timedelta(days=(planned_start - now).days + 45))
+    detail = await eventually(lambda: _colour_is(drive, code, "yellow"))
+    await skipping_env.sleep(timedelta(days=60))
+    detail = await eventually(lambda: _colour_is(drive, code, "red"))
+    changes = [e["payload"]["to"] for e in detail["timeline"] if e["action"] == "colour_changed"]
+    assert changes[:1] == ["green"]
+    assert changes[-2:] == ["yellow", "red"]
+    reminders = await drive.inbox(drive.pm, kind="progress_report", project=code)
+    assert len(reminders) == 1
+
+    # completion → rectify (items required) → completion → accept → notice → registration
+    done = {"final_cost_fen": 95_000_000, "completion_date": date.today().isoformat()}
+    r = await _post(drive, f"{path}/completion", done, u["pm2"])
+    assert r.status_code == 403
+    r = await _post(drive, f"{path}/completion", done)
+    assert r.status_code == 201, r.text
+    assert r.json()["stage"] == "acceptance"
+    assert await drive.inbox(drive.pm, kind="progress_report", project=code) == []
+    task = await drive.task_for(u["county"], code, "acceptance")
+    r = await drive.decide(u["county"], task["id"], decision="rectify", opinion="排水沟未完工")
+    assert _fields(r) == {"items"}
+    r = await drive.decide(u["county"], task["id"], decision="rectify", opinion="排水沟未完工", items=["补建排水沟"])
+    assert r.status_code == 200, r.text
+    assert r.json()["stage"] == "construction"
+    await drive.stage_is(code, "construction")
+    r = await _post(drive, f"{path}/completion", done)
+    assert r.status_code == 201, r.text
+    task = await drive.task_for(u["county"], code, "acceptance")
+    r = await drive.decide(u["county"], task["id"], decision="accept", opinion="验收合格")
+    assert r.status_code == 200, r.text
+    await eventually(lambda: _notice_open(drive, code, "acceptance"))
+    await skipping_env.sleep(timedelta(days=10, hours=1))
+    registration = await drive.task_for(drive.pm, code, "asset_registration")
+    assert registration["assignee_id"] == drive.pm.id
+
+    # registration: values sum to the final cost, shares to 100 %, household assets name their household
+    assets = _assets(world, 95_000_000)
+    bad_sum = [dict(assets[0], value_fen=assets[0]["value_fen"] + 1), assets[1]]
+    assert "assets" in _fields(await _post(drive, f"{path}/asset-registration", {"assets": bad_sum}))
+    bad_share = [
+        dict(
+            assets[0],
+            owners=[
+                {"village_code": world.villages[0], "share_bp": 6000},
+                {"village_code": world.villages[1], "share_bp": 3999},
+            ],
+        ),
+        assets[1],
+    ]
+    assert _fields(await _post(drive, f"{path}/asset-registration", {"assets": bad_share})) == {"assets[0].owners"}
+    bad_household = [assets[0], dict(assets[1], owners=[{"village_code": world.villages[0], "share_bp": 10000}])]
+    assert _fields(await _post(drive, f"{path}/asset-registration", {"assets": bad_household})) == {"assets[1].owners"}
+    no_rights = [{k: v for k, v in assets[0].items() if k not in ("operator", "supervision")}, assets[1]]
+    assert _fields(await _post(drive, f"{path}/asset-registration", {"assets": no_rights})) == {
+        "assets[0].operator",
+        "assets[0].supervision",
+    }
+    r = await _post(drive, f"{path}/asset-registration", {"assets": assets}, u["pm2"])
+    assert r.status_code == 403
+    r = await _post(drive, f"{path}/asset-registration", {"assets": assets})
+    assert r.status_code == 201, r.text
+
+    # the county confirms; the operating asset gets its platform card, the household asset needs none
+    confirm = await drive.task_for(u["county"], code, "confirm_registration")
+    r = await drive.decide(u["county"], confirm["id"], decision="confirm", opinion="确权资料齐全")
+    assert r.status_code == 200, r.text
+    await eventually(lambda: _notice_open(drive, code, "registration"))
+    await skipping_env.sleep(timedelta(days=10, hours=1))
+    await drive.stage_is(code, "operation")
+
+    listed = (
+        await drive.api.get("/api/v1/assets", params={"project": code}, headers=await drive.headers(u["supervisor"]))
+    ).json()
+    by_class = {a["asset_class"]: a for a in listed["items"]}
+    assert set(by_class) == {"operating", "household"}
+    assert by_class["operating"]["platform_card_no"]
+    assert by_class["household"]["platform_card_no"] is None
+    assert by_class["operating"]["status"] == "leased"
+    one = (
+        await drive.api.get(
+            f"/api/v1/assets/{by_class['operating']['id']}", headers=await drive.headers(u["supervisor"])
+        )
+    ).json()
+    assert [o["share_percent"] for o in one["ownership"]["owners"]] == ["60.00%", "40.00%"]
+    assert one["operating"]["contract_end"] == "2037-03-01"
+    assert one["income"]["total_shares"] == 6
+    assert one["supervision"]["supervisor"] == "张监督"
+    detail = await drive.project(code)
+    actions = [e["action"] for e in detail["timeline"]]
+    for action in ("progress_reported", "completion_reported", "assets_registered", "platform_registered"):
+        assert action in actions
+    history = (await drive.api.get(f"{path}/history", headers=await drive.headers(u["supervisor"]))).json()
+    assert history["verified"] is True
+
+
+async def _colour_is(drive: Driver, code: str, colour: str) -> dict[str, Any] | None:
+    listing = (
+        await drive.api.get(
+            f"/api/v1/projects/{code}/progress-reports", headers=await drive.headers(drive.world.users["supervisor"])
+        )
+    ).json()
+    if listing["colour"] != colour:
+        return None
+    return await drive.project(code)
+
+
+async def _notice_open(drive: Driver, code: str, kind: str) -> bool:
+    detail = await drive.project(code)
+    return any(n["kind"] == kind and n["status"] == "open" for n in detail["notices"])

@@ -1,0 +1,101 @@
+"""A worker stopped between the county's confirmation and the platform registration, while the platform is
+down: the next worker registers each asset exactly once when the platform comes back, and the project
+reaches operation. Notices are shortened to seconds so the whole life runs on the dev server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import select
+from temporalio.client import Client
+
+from api.main import create_app
+from core.devstack import free_port
+from core.platform import HttpPlatform
+from core.settings import ReviewSettings, Settings
+from db.engine import Sessions
+from db.models import Asset
+from domain.platform_payloads import PLATFORM_WAITING
+from tests.activities.test_platform import TOKEN, PlatformServer
+from tests.api.chain_helpers import Driver, add_library
+from tests.api.test_construction import _assets
+from tests.conftest import World, eventually
+from worker import build_worker
+
+NOTICE_DAYS = 2.0 / 86400  # two seconds
+
+
+@pytest.fixture
+async def quick_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app with notices of two seconds."""
+    app = create_app(settings.model_copy(update={"review": ReviewSettings(notice_days=NOTICE_DAYS)}))
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://test") as client,
+    ):
+        yield client
+
+
+async def test_platform_registration_survives_worker_restart_and_outage(
+    quick_api: httpx.AsyncClient, world: World, sessions: Sessions, temporal_client: Client, task_queue: str
+) -> None:
+    drive = Driver(quick_api, world)
+    u = world.users
+    server = PlatformServer(free_port())
+    platform = HttpPlatform(server.url, token=TOKEN, timeout=2.0)
+    library = await add_library(sessions, world, eligible=3)
+    async with build_worker(temporal_client, sessions, task_queue=task_queue, platform=platform):
+        code = await drive.create(planned_start=(date.today() - timedelta(days=5)).isoformat())
+        await drive.approve(u["township"], code, "township_review")
+        await drive.score_all(code, library.eligible)
+        await drive.approve(u["county"], code, "county_approval")
+        await drive.approve(u["city"], code, "city_filing")
+        await drive.stage_is(code, "construction")
+        path = f"/api/v1/projects/{code}"
+        r = await quick_api.post(
+            f"{path}/completion",
+            json={"final_cost_fen": 95_000_000, "completion_date": date.today().isoformat()},
+            headers=await drive.headers(drive.pm),
+        )
+        assert r.status_code == 201, r.text
+        task = await drive.task_for(u["county"], code, "acceptance")
+        r = await drive.decide(u["county"], task["id"], decision="accept", opinion="合格")
+        assert r.status_code == 200, r.text
+        await drive.task_for(drive.pm, code, "asset_registration")
+        r = await quick_api.post(
+            f"{path}/asset-registration",
+            json={"assets": _assets(world, 95_000_000)},
+            headers=await drive.headers(drive.pm),
+        )
+        assert r.status_code == 201, r.text
+        confirm = await drive.task_for(u["county"], code, "confirm_registration")
+        r = await drive.decide(u["county"], confirm["id"], decision="confirm", opinion="同意")
+        assert r.status_code == 200, r.text
+
+        async def waiting() -> bool:
+            return (await drive.project(code))["waiting_for"] == PLATFORM_WAITING
+
+        await eventually(waiting)
+    # the worker is gone and the platform is still down; it comes back, and so does a worker
+    await server.start()
+    try:
+        async with build_worker(temporal_client, sessions, task_queue=task_queue, platform=platform):
+            await eventually(lambda: _stage(drive, code, "operation"), timeout=60)
+    finally:
+        await server.stop()
+    async with sessions() as s:
+        assets = (await s.scalars(select(Asset).where(Asset.project_code == code))).all()
+    operating = [a for a in assets if a.asset_class == "operating"]
+    assert len(operating) == 1
+    assert operating[0].platform_card_no == server.registrations[operating[0].id]
+    assert operating[0].registration_status == "registered"
+    assert list(server.registrations) == [operating[0].id]  # one registration, never two
+    assert (await drive.project(code))["waiting_for"] == ""
+
+
+async def _stage(drive: Driver, code: str, stage: str) -> bool:
+    return (await drive.project(code))["stage"] == stage
