@@ -3,6 +3,7 @@ server: weekly colours over months, rectify then accept, registration validation
 
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from db.engine import Sessions
 from domain.construction import week_start_of
 from tests.api.chain_helpers import Driver, add_library
 from tests.conftest import World, eventually
+from tests.replay.test_replay import _replayer, record_history
 
 pytestmark = pytest.mark.usefixtures("skipping_worker")
 
@@ -207,6 +209,14 @@ async def test_construction_to_operation(
         assert action in actions
     history = (await drive.api.get(f"{path}/history", headers=await drive.headers(u["supervisor"]))).json()
     assert history["verified"] is True
+
+    # the whole life replays against today's code, and may be recorded for the replay tests of later changes
+    handle = skipping_env.client.get_workflow_handle(f"project-{code}")
+    recorded = await handle.fetch_history()
+    replayed = await _replayer().replay_workflow(recorded, raise_on_replay_failure=True)
+    assert replayed.replay_failure is None
+    if os.environ.get("RECORD_HISTORIES") == "1":
+        await record_history(skipping_env.client, handle.id, "construction_to_operation")
 
 
 async def _colour_is(drive: Driver, code: str, colour: str) -> dict[str, Any] | None:

@@ -6,18 +6,22 @@ workflow is made behind `workflow.patched`, the old histories must still replay 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from temporalio import workflow
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer, Worker
 
+from domain.payloads import ProjectStart
 from tests.conftest import Login, World, application, eventually
 from worker import workflow_runner
 from workflows import WORKFLOWS
+from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -78,3 +82,26 @@ async def test_fresh_histories_replay(
         assert result.replay_failure is None
         if os.environ.get("RECORD_HISTORIES") == "1":
             await record_history(temporal_client, handle.id, f"township_review_{decision}")
+
+
+@workflow.defn(name="ProjectLifecycleWorkflow", sandboxed=False)
+class UnversionedChange(ProjectLifecycleWorkflow):
+    """Today's workflow with a timer slipped in before every public notice, without `workflow.patched`."""
+
+    @workflow.run
+    async def run(self, start: ProjectStart) -> str:
+        """As today."""
+        return await super().run(start)
+
+    async def _notice(self, *args: Any, **kwargs: Any) -> str | None:
+        await asyncio.sleep(1)
+        return await super()._notice(*args, **kwargs)
+
+
+async def test_an_unversioned_change_is_caught() -> None:
+    """The recorded histories do catch a change to the command sequence made without `workflow.patched`."""
+    path = HISTORIES / "approval_chain_full.json"
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    result = await Replayer(workflows=[UnversionedChange]).replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is not None
+    assert "nondetermin" in str(result.replay_failure).lower()
