@@ -62,7 +62,7 @@ def _rules(config: LifecycleConfig) -> ConstructionRules:
 
 def _milestones(project: Project) -> list[Milestone]:
     raw = project.application.get("milestones") or []
-    return [Milestone(date.fromisoformat(m["date"]), int(m["percent"])) for m in raw]
+    return [Milestone(date.fromisoformat(m["on"]), int(m["percent"])) for m in raw]
 
 
 async def _project(session: AsyncSession, code: str) -> Project:

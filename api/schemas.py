@@ -84,6 +84,13 @@ class TargetIn(_In):
     target: str = Field(min_length=1, max_length=200, description=_d("目标值", "target value"))
 
 
+class MilestoneIn(_In):
+    """A planned percent complete on a date (施工节点); the schedule is linear between milestones."""
+
+    on: date = Field(description=_d("节点日期", "milestone date"))
+    percent: int = Field(ge=1, le=99, description=_d("计划完成百分比", "planned percent complete"))
+
+
 class ProjectCreate(_In):
     """An application (申报) for the project library."""
 
@@ -100,6 +107,11 @@ class ProjectCreate(_In):
     revenue: RevenueIn = Field(description=_d("收益测算", "revenue estimate"))
     benefit: BenefitIn = Field(description=_d("利益联结", "benefit linkage"))
     performance_targets: list[TargetIn] = Field(max_length=100, description=_d("绩效目标", "performance targets"))
+    milestones: list[MilestoneIn] = Field(
+        default_factory=list,
+        max_length=50,
+        description=_d("施工进度节点（可选）", "construction milestones (optional)"),
+    )
 
 
 class TaskPublic(BaseModel):
@@ -263,6 +275,10 @@ class ProjectDetail(ProjectSummary):
     open_tasks: list[TaskPublic] = Field(description=_d("待办任务", "open tasks"))
     timeline: list[TimelineEntry] = Field(description=_d("时间线", "timeline"))
     revision_round: int = Field(1, description=_d("申报轮次", "application round"))
+    construction_colour: str = Field("", description=_d("施工档案颜色", "construction archive colour"))
+    progress_percent: int = Field(0, description=_d("施工完成百分比", "percent complete"))
+    funds_paid_fen: int = Field(0, description=_d("累计支付资金（分）", "funds paid to date, fen"))
+    final_cost_fen: int | None = Field(None, description=_d("竣工决算（分）", "accepted final cost, fen"))
     waiting_for: str = Field("", description=_d("等待事项", "what the project waits for"))
     draws: list[dict[str, Any]] = Field(default_factory=list, description=_d("专家抽取记录", "expert draws"))
     notices: list[dict[str, Any]] = Field(default_factory=list, description=_d("公示", "public notices"))

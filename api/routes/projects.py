@@ -133,6 +133,22 @@ async def _validate(session: AsyncSession, user: Principal, body: ProjectCreate)
             )
         )
     ]
+    previous = 0
+    last_day = body.planned_start
+    for i, m in enumerate(body.milestones):
+        if not body.planned_start < m.on < body.planned_end or (i and m.on <= last_day):
+            errors.append(
+                {
+                    "field": f"milestones[{i}].on",
+                    "rule": "within_plan_in_order",
+                    "message": "milestones lie between the planned start and end, in date order",
+                }
+            )
+        if m.percent <= previous:
+            errors.append(
+                {"field": f"milestones[{i}].percent", "rule": "increasing", "message": "planned percent rises"}
+            )
+        previous, last_day = m.percent, m.on
     village = await session.get(Region, body.village_code)
     if village is None or village.level != RegionLevel.VILLAGE.value:
         errors.append({"field": "village_code", "rule": "exists", "message": "no such village"})
@@ -364,6 +380,10 @@ async def detail(code: str, user: CurrentUser, session: SessionDep) -> ProjectDe
         timeline=_timeline(timeline, user.id),
         revision_round=project.revision_round,
         waiting_for=project.waiting_for,
+        construction_colour=project.construction_colour,
+        progress_percent=project.progress_percent,
+        funds_paid_fen=project.funds_paid_fen,
+        final_cost_fen=project.final_cost_fen,
         draws=[
             {
                 "draw_key": d.draw_key,

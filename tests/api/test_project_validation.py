@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -117,3 +117,25 @@ async def test_bad_applications_are_422_naming_the_field_and_store_nothing(
     assert r.status_code == 201, r.text
     assert r.json()["code"] == first_code
     assert (await temporal_client.get_workflow_handle(f"project-{first_code}").describe()).id == f"project-{first_code}"
+
+
+async def test_milestones_lie_within_the_plan_in_order(api: httpx.AsyncClient, world: World, login: Login) -> None:
+    pm = await login(world.users["pm"])
+    body = application(world)
+    start = date.fromisoformat(body["planned_start"])
+    bad = [
+        {"on": (start + timedelta(days=50)).isoformat(), "percent": 40},
+        {"on": (start + timedelta(days=40)).isoformat(), "percent": 30},
+        {"on": (start + timedelta(days=900)).isoformat(), "percent": 90},
+    ]
+    r = await api.post("/api/v1/projects", json=body | {"milestones": bad}, headers=pm)
+    assert r.status_code == 422
+    fields = {(d["field"], d["rule"]) for d in r.json()["details"]}
+    assert fields == {
+        ("milestones[1].on", "within_plan_in_order"),
+        ("milestones[1].percent", "increasing"),
+        ("milestones[2].on", "within_plan_in_order"),
+    }
+    good = [{"on": (start + timedelta(days=50)).isoformat(), "percent": 40}]
+    r = await api.post("/api/v1/projects", json=body | {"milestones": good}, headers=pm)
+    assert r.status_code == 201, r.text
