@@ -874,15 +874,19 @@ class ProjectLifecycleWorkflow:
             self._stage = Stage.TOWNSHIP_REVIEW
             return DecisionResult(task_id=task.task_id, decision=Decision.RESUBMIT.value, stage=self._stage.value)
 
-    def _revision_refusal(self, inp: RevisionInput) -> _Refusal | None:
-        task = self._open(inp.task_id)
+    def _applicant_task_refusal(self, task_id: str, actor: Actor, kind: TaskKind, what: str) -> _Refusal | None:
+        """The applicant's own open task of `kind` (a revision, the asset registration), or why not."""
+        task = self._open(task_id)
         if isinstance(task, _Refusal):
             return task
-        if task.kind != TaskKind.REVISION:
-            return _Refusal(DecisionRefused.WRONG_STAGE, "the project is not awaiting a revision")
-        if inp.actor.user_id != self._start.applicant_id:
-            return _Refusal(DecisionRefused.NOT_ELIGIBLE, "only the applicant may revise the application")
+        if task.kind != kind:
+            return _Refusal(DecisionRefused.WRONG_STAGE, f"the project is not awaiting {what}")
+        if actor.user_id != self._start.applicant_id:
+            return _Refusal(DecisionRefused.NOT_ELIGIBLE, f"only the applicant may submit {what}")
         return None
+
+    def _revision_refusal(self, inp: RevisionInput) -> _Refusal | None:
+        return self._applicant_task_refusal(inp.task_id, inp.actor, TaskKind.REVISION, "a revision")
 
     @revise_application.validator
     def _validate_revision(self, inp: RevisionInput) -> None:
@@ -907,13 +911,18 @@ class ProjectLifecycleWorkflow:
             self._last_percent = max(self._last_percent, inp.percent)
             return DecisionResult(task_id="", decision=colour, stage=self._stage.value)
 
-    def _progress_refusal(self, inp: ProgressInput) -> _Refusal | None:
+    def _construction_refusal(self, actor: Actor, what: str) -> _Refusal | None:
         if self._stage is not Stage.CONSTRUCTION or self._completion is not None:
             return _Refusal(
                 DecisionRefused.WRONG_STAGE, f"the project is at {self._stage.value}, not under construction"
             )
-        if inp.actor.user_id != self._start.applicant_id:
-            return _Refusal(DecisionRefused.NOT_ELIGIBLE, "only the project's manager (applicant) reports its progress")
+        if actor.user_id != self._start.applicant_id:
+            return _Refusal(DecisionRefused.NOT_ELIGIBLE, f"only the project's manager (applicant) reports {what}")
+        return None
+
+    def _progress_refusal(self, inp: ProgressInput) -> _Refusal | None:
+        if refusal := self._construction_refusal(inp.actor, "its progress"):
+            return refusal
         if inp.percent < self._last_percent:
             return _Refusal(DecisionRefused.WRONG_STAGE, f"percent may not fall below {self._last_percent}")
         return None
@@ -945,13 +954,7 @@ class ProjectLifecycleWorkflow:
             return DecisionResult(task_id=completion_id, decision="completed", stage=self._stage.value)
 
     def _completion_refusal(self, inp: CompletionInput) -> _Refusal | None:
-        if self._stage is not Stage.CONSTRUCTION or self._completion is not None:
-            return _Refusal(
-                DecisionRefused.WRONG_STAGE, f"the project is at {self._stage.value}, not under construction"
-            )
-        if inp.actor.user_id != self._start.applicant_id:
-            return _Refusal(DecisionRefused.NOT_ELIGIBLE, "only the project's manager (applicant) reports completion")
-        return None
+        return self._construction_refusal(inp.actor, "completion")
 
     @report_completion.validator
     def _validate_completion(self, inp: CompletionInput) -> None:
@@ -991,14 +994,9 @@ class ProjectLifecycleWorkflow:
             return DecisionResult(task_id=task.task_id, decision=Decision.REGISTER.value, stage=self._stage.value)
 
     def _registration_refusal(self, inp: RegisterAssetsInput) -> _Refusal | None:
-        task = self._open(inp.task_id)
-        if isinstance(task, _Refusal):
-            return task
-        if task.kind != TaskKind.ASSET_REGISTRATION:
-            return _Refusal(DecisionRefused.WRONG_STAGE, "the project is not awaiting its asset registration")
-        if inp.actor.user_id != self._start.applicant_id:
-            return _Refusal(DecisionRefused.NOT_ELIGIBLE, "only the project's manager (applicant) registers its assets")
-        return None
+        return self._applicant_task_refusal(
+            inp.task_id, inp.actor, TaskKind.ASSET_REGISTRATION, "its asset registration"
+        )
 
     @register_assets.validator
     def _validate_registration(self, inp: RegisterAssetsInput) -> None:
