@@ -40,41 +40,45 @@ async def quick_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+async def _to_confirmed(drive: Driver, world: World, sessions: Sessions) -> str:
+    """A project taken through approval, construction and acceptance to the county's confirmation."""
+    u = world.users
+    library = await add_library(sessions, world, eligible=3)
+    code = await drive.create(planned_start=(date.today() - timedelta(days=5)).isoformat())
+    await drive.approve(u["township"], code, "township_review")
+    await drive.score_all(code, library.eligible)
+    await drive.approve(u["county"], code, "county_approval")
+    await drive.approve(u["city"], code, "city_filing")
+    await drive.stage_is(code, "construction")
+    path = f"/api/v1/projects/{code}"
+    r = await drive.api.post(
+        f"{path}/completion",
+        json={"final_cost_fen": 95_000_000, "completion_date": date.today().isoformat()},
+        headers=await drive.headers(drive.pm),
+    )
+    assert r.status_code == 201, r.text
+    task = await drive.task_for(u["county"], code, "acceptance")
+    r = await drive.decide(u["county"], task["id"], decision="accept", opinion="合格")
+    assert r.status_code == 200, r.text
+    await drive.task_for(drive.pm, code, "asset_registration")
+    r = await drive.api.post(
+        f"{path}/asset-registration", json={"assets": _assets(world, 95_000_000)}, headers=await drive.headers(drive.pm)
+    )
+    assert r.status_code == 201, r.text
+    confirm = await drive.task_for(u["county"], code, "confirm_registration")
+    r = await drive.decide(u["county"], confirm["id"], decision="confirm", opinion="同意")
+    assert r.status_code == 200, r.text
+    return code
+
+
 async def test_platform_registration_survives_worker_restart_and_outage(
     quick_api: httpx.AsyncClient, world: World, sessions: Sessions, temporal_client: Client, task_queue: str
 ) -> None:
     drive = Driver(quick_api, world)
-    u = world.users
     server = PlatformServer(free_port())
     platform = HttpPlatform(server.url, token=TOKEN, timeout=2.0)
-    library = await add_library(sessions, world, eligible=3)
     async with build_worker(temporal_client, sessions, task_queue=task_queue, platform=platform):
-        code = await drive.create(planned_start=(date.today() - timedelta(days=5)).isoformat())
-        await drive.approve(u["township"], code, "township_review")
-        await drive.score_all(code, library.eligible)
-        await drive.approve(u["county"], code, "county_approval")
-        await drive.approve(u["city"], code, "city_filing")
-        await drive.stage_is(code, "construction")
-        path = f"/api/v1/projects/{code}"
-        r = await quick_api.post(
-            f"{path}/completion",
-            json={"final_cost_fen": 95_000_000, "completion_date": date.today().isoformat()},
-            headers=await drive.headers(drive.pm),
-        )
-        assert r.status_code == 201, r.text
-        task = await drive.task_for(u["county"], code, "acceptance")
-        r = await drive.decide(u["county"], task["id"], decision="accept", opinion="合格")
-        assert r.status_code == 200, r.text
-        await drive.task_for(drive.pm, code, "asset_registration")
-        r = await quick_api.post(
-            f"{path}/asset-registration",
-            json={"assets": _assets(world, 95_000_000)},
-            headers=await drive.headers(drive.pm),
-        )
-        assert r.status_code == 201, r.text
-        confirm = await drive.task_for(u["county"], code, "confirm_registration")
-        r = await drive.decide(u["county"], confirm["id"], decision="confirm", opinion="同意")
-        assert r.status_code == 200, r.text
+        code = await _to_confirmed(drive, world, sessions)
 
         async def waiting() -> bool:
             return (await drive.project(code))["waiting_for"] == PLATFORM_WAITING
@@ -99,3 +103,26 @@ async def test_platform_registration_survives_worker_restart_and_outage(
 
 async def _stage(drive: Driver, code: str, stage: str) -> bool:
     return (await drive.project(code))["stage"] == stage
+
+
+async def test_a_platform_refusal_waits_for_the_county_then_registers(
+    quick_api: httpx.AsyncClient, world: World, sessions: Sessions, temporal_client: Client, task_queue: str
+) -> None:
+    drive = Driver(quick_api, world)
+    server = PlatformServer(free_port())
+    await server.start()
+    try:
+        platform = HttpPlatform(server.url, token=TOKEN, timeout=2.0)
+        async with build_worker(temporal_client, sessions, task_queue=task_queue, platform=platform):
+            server.answer = (400, {"message": "value_fen does not match the accounting records"})
+            code = await _to_confirmed(drive, world, sessions)
+            rejected = await drive.task_for(world.users["county"], code, "platform_rejected")
+            assert "accounting records" in rejected["details"]["error"]
+            assert (await drive.project(code))["stage"] == "asset_registration"
+            server.answer = None  # the record is put right with the platform
+            r = await drive.decide(world.users["county"], rejected["id"], decision="retry", opinion="已与平台核对")
+            assert r.status_code == 200, r.text
+            await eventually(lambda: _stage(drive, code, "operation"), timeout=60)
+    finally:
+        await server.stop()
+    assert len(server.registrations) == 1
