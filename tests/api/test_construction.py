@@ -233,3 +233,31 @@ async def _colour_is(drive: Driver, code: str, colour: str) -> dict[str, Any] | 
 async def _notice_open(drive: Driver, code: str, kind: str) -> bool:
     detail = await drive.project(code)
     return any(n["kind"] == kind and n["status"] == "open" for n in detail["notices"])
+
+
+async def test_an_upheld_objection_to_the_acceptance_reopens_it(
+    skipping_api: httpx.AsyncClient, world: World, sessions: Sessions, skipping_env: WorkflowEnvironment
+) -> None:
+    drive = Driver(skipping_api, world)
+    u = world.users
+    code = await _to_construction(drive, world, sessions, skipping_env)
+    path = f"/api/v1/projects/{code}"
+    done = {"final_cost_fen": 95_000_000, "completion_date": date.today().isoformat()}
+    assert (await _post(drive, f"{path}/completion", done)).status_code == 201
+    first = await drive.task_for(u["county"], code, "acceptance")
+    assert (await drive.decide(u["county"], first["id"], decision="accept", opinion="合格")).status_code == 200
+    await eventually(lambda: _notice_open(drive, code, "acceptance"))
+    r = await _post(drive, f"{path}/objections", {"text": "大棚实际只建了 8 个"}, u["township2"])
+    assert r.status_code == 201, r.text
+    r = await drive.decide(u["county"], r.json()["task_id"], decision="uphold", opinion="经核实属实")
+    assert r.status_code == 200, r.text
+    assert r.json()["stage"] == "acceptance"
+    second = await drive.task_for(u["county"], code, "acceptance")
+    assert second["id"] != first["id"]
+    assert second["round"] == first["round"] + 1
+    detail = await drive.project(code)
+    assert [n["status"] for n in detail["notices"] if n["kind"] == "acceptance"] == ["interrupted"]
+    assert (await drive.decide(u["county"], second["id"], decision="accept", opinion="复验合格")).status_code == 200
+    await eventually(lambda: _notice_open(drive, code, "acceptance"))
+    await skipping_env.sleep(timedelta(days=10, hours=1))
+    await drive.task_for(drive.pm, code, "asset_registration")
