@@ -524,4 +524,7 @@ class AssetDetail(AssetSummary):
         None, description=_d("平台登记时间", "registered on the platform at")
     )
     project: AssetProjectRef = Field(description=_d("所属项目", "project"))
+    history: list[TimelineEntry] = Field(
+        default_factory=list, description=_d("项目全过程记录", "the project's history (audit timeline)")
+    )
     created_at: datetime = Field(description=_d("建档时间", "recorded at"))

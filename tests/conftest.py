@@ -316,7 +316,7 @@ def application(world: World, *, village: str | None = None, **overrides: Any) -
     return body
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 20.0, interval: float = 0.1) -> Any:
+async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 45.0, interval: float = 0.1) -> Any:
     """Poll until `check` returns a truthy value (workflow progress is asynchronous)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:

@@ -22,6 +22,7 @@ from api.schemas import (
     OwnerSharePublic,
     OwnershipRight,
 )
+from api.timeline import project_timeline
 from db.models import Asset, Project, Region
 from db.repositories.assets import (
     AssetFilter,
@@ -31,6 +32,7 @@ from db.repositories.assets import (
     list_asset_owners,
     list_assets,
 )
+from db.repositories.audit import list_audit_entries, project_chain
 from domain.assets import AssetClass, AssetStatus
 from domain.enums import RegionLevel, Role
 from domain.regions import region_prefix
@@ -170,5 +172,6 @@ async def detail(asset_id: str, user: CurrentUser, session: SessionDep) -> Asset
         supervision=dict(asset.supervision),
         platform_registered_at=asset.platform_registered_at,
         project=AssetProjectRef(code=project.code, name=project.name, stage=project.stage),
+        history=project_timeline(await list_audit_entries(session, chain=project_chain(project.code)), user.id),
         created_at=asset.created_at,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -31,12 +30,12 @@ from api.schemas import (
     ProjectDetail,
     ProjectsPublic,
     ProjectSummary,
-    TimelineEntry,
 )
+from api.timeline import project_timeline
 from api.updates import actor_for, execute_update
 from core.settings import Settings
 from core.temporal import project_workflow_id
-from db.models import AuditEntry, IdempotencyKey, Project, Region
+from db.models import IdempotencyKey, Project, Region
 from db.repositories.audit import create_audit_entry, list_audit_entries, project_chain, verify_audit_chains
 from db.repositories.households import list_households_by_codes
 from db.repositories.projects import (
@@ -91,29 +90,6 @@ def _summary(p: Project) -> ProjectSummary:
         overdue=p.overdue,
         colour=p.colour,
     )
-
-
-HIDDEN_UNTIL_PANEL = ("scores", "veto", "veto_other", "opinion", "panel")
-
-
-def _timeline(rows: Sequence[AuditEntry], viewer_id: int) -> list[TimelineEntry]:
-    """The audit entries as a timeline; an expert's scores stay hidden until the panel of that round is complete."""
-    complete = {r.payload.get("round") for r in rows if r.action == "panel_verdict"}
-    out = []
-    for r in rows:
-        payload = r.payload
-        hidden = (
-            r.action == "decision"
-            and payload.get("kind") == "expert_review"
-            and payload.get("round") not in complete
-            and r.actor_id != viewer_id
-        )
-        if hidden:
-            payload = {k: v for k, v in payload.items() if k not in HIDDEN_UNTIL_PANEL} | {
-                "hidden": "until the panel is complete"
-            }
-        out.append(TimelineEntry(seq=r.seq, at=r.at, actor=r.actor_name, action=r.action, payload=payload, hash=r.hash))
-    return out
 
 
 async def _validate(session: AsyncSession, user: Principal, body: ProjectCreate) -> None:
@@ -377,7 +353,7 @@ async def detail(code: str, user: CurrentUser, session: SessionDep) -> ProjectDe
         **_summary(project).model_dump(),
         application=project.application,
         open_tasks=[task_public(t, now, project.name) for t in tasks],
-        timeline=_timeline(timeline, user.id),
+        timeline=project_timeline(timeline, user.id),
         revision_round=project.revision_round,
         waiting_for=project.waiting_for,
         construction_colour=project.construction_colour,
@@ -433,7 +409,7 @@ async def history(code: str, user: CurrentUser, session: SessionDep) -> HistoryP
     rows = await list_audit_entries(session, chain=chain)
     [report] = await verify_audit_chains(session, chain=chain)
     return HistoryPublic(
-        items=_timeline(rows, user.id),
+        items=project_timeline(rows, user.id),
         verified=not report.problems,
         problems=[f"seq {p.seq}: {p.problem}" for p in report.problems],
     )

@@ -203,6 +203,7 @@ async def test_construction_to_operation(
     assert one["operating"]["contract_end"] == "2037-03-01"
     assert one["income"]["total_shares"] == 6
     assert one["supervision"]["supervisor"] == "张监督"
+    assert "assets_registered" in [e["action"] for e in one["history"]]
     detail = await drive.project(code)
     actions = [e["action"] for e in detail["timeline"]]
     for action in ("progress_reported", "completion_reported", "assets_registered", "platform_registered"):
