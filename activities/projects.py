@@ -14,9 +14,9 @@ from db.engine import Sessions
 from db.models import Project, Task
 from db.repositories.attachments import create_attachment_links
 from db.repositories.audit import create_audit_entry, project_chain
-from db.repositories.construction import update_completion, update_project_assets
+from db.repositories.construction import get_last_progress, update_completion, update_project_assets
 from db.repositories.notifications import create_notifications
-from db.repositories.projects import refresh_project_overdue, update_project_stage
+from db.repositories.projects import refresh_project_overdue, update_project_fields, update_project_stage
 from db.repositories.reviews import update_objection
 from db.repositories.tasks import create_decision, create_task
 from domain.application import yield_is_unusual
@@ -88,6 +88,18 @@ class ProjectActivities:
                             "task_id": inp.task_id,
                         },
                     )
+                    if inp.decision != "accept":
+                        # construction reopens: the completion's figures no longer stand
+                        last = await get_last_progress(session, project_code=inp.project_code)
+                        await update_project_fields(
+                            session,
+                            code=inp.project_code,
+                            values={
+                                "final_cost_fen": None,
+                                "completion_date": None,
+                                "progress_percent": last.percent if last else 0,
+                            },
+                        )
                 if inp.kind == TaskKind.CONFIRM_REGISTRATION:
                     status = "confirmed" if inp.decision == "confirm" else "draft"
                     await update_project_assets(

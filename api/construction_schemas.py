@@ -52,6 +52,9 @@ class CompletionIn(_In):
     """The completion report (竣工报告) that opens the county's acceptance."""
 
     final_cost_fen: int = Field(gt=0, le=10**13, description=_d("竣工决算（分）", "final cost, fen"))
+    over_budget_reason: str = Field(
+        "", max_length=2000, description=_d("决算超出批复预算的原因", "why the final cost exceeds the budget")
+    )
     completion_date: date = Field(description=_d("竣工日期", "completion date"))
     documents: list[Sha256] = Field(
         default_factory=list, max_length=50, description=_d("竣工资料（附件）", "completion documents")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -95,6 +97,20 @@ class Settings(BaseSettings):
         "postgresql+psycopg://postgres@/assetflow?host=.data/pg",
         description="SQLAlchemy URL (psycopg 3). `make run` points it at the embedded PostgreSQL.",
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _absolute_socket_dir(cls, value: str) -> str:
+        """A relative `host=` socket directory (the embedded default) is taken from the working directory:
+        libpq reads a host without a leading slash as a host name."""
+        parts = urlsplit(value)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        changed = [
+            (k, str(Path(v).resolve()) if k == "host" and v and not v.startswith("/") and "/" in v else v)
+            for k, v in query
+        ]
+        return urlunsplit(parts._replace(query=urlencode(changed, safe="/"))) if changed != query else value
+
     db_pool_size: int = Field(10, ge=1, le=200, description="Pooled database connections per process")
     db_max_overflow: int = Field(10, ge=0, le=200, description="Extra connections beyond the pool under load")
     temporal_address: str = "127.0.0.1:7233"

@@ -161,6 +161,7 @@ class ProjectLifecycleWorkflow:
         # construction and registration
         self._last_percent = 0
         self._completion: str | None = None
+        self._completion_facts: dict[str, Any] = {}
         self._registered: list[str] = []
         # set by the legacy path only (executions recorded before the approval chain)
         self._task: OpenedTask | None = None
@@ -590,7 +591,11 @@ class ProjectLifecycleWorkflow:
                 Role.COUNTY_REVIEWER.value,
                 self._start.county_code,
                 ACCEPTANCE_DECISIONS,
-                details={"completion_id": self._completion, "earlier_opinions": list(self._opinions)},
+                details={
+                    **self._completion_facts,
+                    "completion_id": self._completion,
+                    "earlier_opinions": list(self._opinions),
+                },
             )
             outcome = await self._closed(task)
             if outcome.decision == Decision.RECTIFY:
@@ -949,7 +954,13 @@ class ProjectLifecycleWorkflow:
             except ActivityError as err:
                 raise ApplicationError("the completion could not be stored", type="StoreFailed") from err
             self._completion = completion_id
-            self._last_percent = 100
+            self._completion_facts = {
+                "completion_id": completion_id,
+                "final_cost_fen": inp.final_cost_fen,
+                "completion_date": inp.completion_date,
+                "documents": list(inp.documents),
+                "note": inp.note,
+            }
             self._stage = Stage.ACCEPTANCE
             return DecisionResult(task_id=completion_id, decision="completed", stage=self._stage.value)
 

@@ -69,6 +69,10 @@ async def _read_back(sessions: SessionsDep, code: str) -> StagePublic:
     return StagePublic(code=code, stage=stored.stage, colour=stored.construction_colour)
 
 
+def _over_budget_note(reason: str) -> str:
+    return f"超预算原因 / over budget: {reason}" if reason.strip() else ""
+
+
 def _digest(body: object) -> str:
     return hashlib.sha256(canonical_json(body).encode()).hexdigest()[:16]
 
@@ -170,8 +174,30 @@ async def report_completion(
     if project.stage != Stage.CONSTRUCTION.value:
         raise conflict("wrong_stage", f"project {code} is at {project.stage}, not under construction")
     today = datetime.now(UTC).astimezone(ZoneInfo(settings.time_zone)).date()
+    problems = []
     if body.completion_date > today:
-        raise invalid([{"field": "completion_date", "rule": "not_future", "message": "completion lies in the past"}])
+        problems.append(
+            {"field": "completion_date", "rule": "not_future", "message": "a completion date is not in the future"}
+        )
+    filed = project.created_at.astimezone(ZoneInfo(settings.time_zone)).date()
+    if body.completion_date < filed:
+        problems.append(
+            {
+                "field": "completion_date",
+                "rule": "after_filing",
+                "message": f"a project is completed after it was filed ({filed.isoformat()})",
+            }
+        )
+    if body.final_cost_fen > project.total_budget_fen and not body.over_budget_reason.strip():
+        problems.append(
+            {
+                "field": "over_budget_reason",
+                "rule": "required_over_budget",
+                "message": f"the final cost exceeds the approved budget ({project.total_budget_fen} fen): say why",
+            }
+        )
+    if problems:
+        raise invalid(problems)
     await _own_uploads(session, user, "documents", list(body.documents))
     actor = await actor_for(session, user)
     workflow_id = project.workflow_id
@@ -185,7 +211,7 @@ async def report_completion(
             final_cost_fen=body.final_cost_fen,
             completion_date=body.completion_date.isoformat(),
             documents=list(body.documents),
-            note=body.note,
+            note="\n".join(x for x in (body.note, _over_budget_note(body.over_budget_reason)) if x),
         ),
         update_id=f"completion-{code}-{_digest(body.model_dump(mode='json'))}-{project.updated_at.isoformat()}",
         result_type=DecisionResult,
@@ -221,7 +247,9 @@ async def _registration_problems(session: AsyncSession, project: Project, body: 
     households = {h.household_code for a in body.assets for h in a.income} | {
         a.household_code for a in body.assets if a.household_code
     }
-    known = set((await session.scalars(select(Household.code).where(Household.code.in_(households)))).all())
+    rows = await session.execute(select(Household.code, Household.village_code).where(Household.code.in_(households)))
+    homes: dict[str, str] = {code: village for code, village in rows}
+    known = set(homes)
     for i, a in enumerate(body.assets):
         for j, o in enumerate(a.owners):
             if o.village_code not in found:
@@ -236,15 +264,14 @@ async def _registration_problems(session: AsyncSession, project: Project, body: 
                         "message": "owners are village collectives of the project's county",
                     }
                 )
+        villages_of_asset = {project.village_code, *(o.village_code for o in a.owners)}
         for j, h in enumerate(a.income):
-            if h.household_code not in known:
-                problems.append(
-                    {
-                        "field": f"assets[{i}].income[{j}].household_code",
-                        "rule": "exists",
-                        "message": "no such household",
-                    }
-                )
+            field = f"assets[{i}].income[{j}].household_code"
+            if h.household_code not in homes:
+                problems.append({"field": field, "rule": "exists", "message": "no such household"})
+            elif homes[h.household_code] not in villages_of_asset:
+                message = "a beneficiary lives in the project's village or an owning village"
+                problems.append({"field": field, "rule": "in_owner_village", "message": message})
         if a.household_code and a.household_code not in known:
             problems.append({"field": f"assets[{i}].household_code", "rule": "exists", "message": "no such household"})
         if a.asset_class is AssetClass.HOUSEHOLD and (a.operator or a.contract):
@@ -268,6 +295,9 @@ async def register_assets(
     tasks = await list_project_tasks(session, project_code=code, status=TaskStatus.OPEN.value)
     task = next((t for t in tasks if t.kind == TaskKind.ASSET_REGISTRATION), None)
     if task is None:
+        waiting = next((t for t in tasks if t.kind == TaskKind.CONFIRM_REGISTRATION), None)
+        if waiting is not None:
+            raise conflict("wrong_stage", "the registration is with the county for confirmation; wait for its answer")
         raise conflict("wrong_stage", f"project {code} is at {project.stage}, not awaiting its asset registration")
     problems = await _registration_problems(session, project, body)
     if problems:

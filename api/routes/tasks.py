@@ -16,7 +16,7 @@ from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, TemporalDe
 from api.errors import conflict, forbidden, invalid, not_found
 from api.schemas import DecisionIn, DecisionPublic, ReassignIn, TaskChangePublic, TaskPublic, TasksPublic
 from api.updates import actor_for, execute_update
-from db.models import Project, Region, Task, User
+from db.models import DecisionRecord, Project, Region, Task, User
 from db.repositories.attachments import attachments_exist, list_uploaded_by
 from db.repositories.experts import get_expert_by_user
 from db.repositories.projects import get_project
@@ -103,6 +103,8 @@ async def _visible_task(session: SessionDep, user: Principal, task_id: str) -> t
     if not (user.covers(task.region_code) or task.assignee_id == user.id or user.covers(project.village_code)):
         raise forbidden("this task belongs to a region outside yours", "region_forbidden")
     if not may_see(user, task, project):
+        if user.role.value == task.candidate_role and task.assignee_id not in (None, user.id):
+            raise forbidden("this task is assigned to another user", "not_eligible")
         raise forbidden(f"only a {task.candidate_role} (or a supervisor) may see this task", "role_forbidden")
     return task, project
 
@@ -112,6 +114,27 @@ async def detail(task_id: str, user: CurrentUser, session: SessionDep) -> TaskPu
     """One task with the earlier opinions, its deadline and what a decision needs (任务详情)."""
     task, project = await _visible_task(session, user, task_id)
     return task_public(task, datetime.now(UTC), project.name)
+
+
+FORM_TASKS = {
+    TaskKind.REVISION.value: "a revision is submitted with PUT /api/v1/projects/{code}/application",
+    TaskKind.ASSET_REGISTRATION.value: "assets are registered with POST /api/v1/projects/{code}/asset-registration",
+    TaskKind.PROGRESS_REPORT.value: "progress is reported with POST /api/v1/projects/{code}/progress-reports",
+}
+
+
+async def _same_decision(session: SessionDep, task: Task, body: DecisionIn) -> bool:
+    """True when `body` is exactly the stored decision (a retry), not a changed one."""
+    stored = await session.scalar(select(DecisionRecord).where(DecisionRecord.task_id == task.id))
+    if stored is None or stored.decision != body.decision.value or stored.opinion != body.opinion:
+        return False
+    details = stored.details or {}
+    return (
+        dict(details.get("scores", {})) == dict(body.scores)
+        and list(details.get("veto", [])) == list(body.veto)
+        and list(details.get("attachments", [])) == list(body.attachments)
+        and list(details.get("rectify_items", [])) == [i.strip() for i in body.items if i.strip()]
+    )
 
 
 def _update_id(prefix: str, task_id: str, user_id: int, body: object) -> str:
@@ -136,13 +159,24 @@ async def decide(
             f"only a {task.candidate_role} of region {task.region_code} (or the assigned user) may decide this task",
             "not_eligible",
         )
+    if task.kind in FORM_TASKS:
+        raise conflict("use_form", FORM_TASKS[task.kind])
     if user.id == project.applicant_id:
         raise forbidden("the applicant may not decide their own project", "separation_of_duties")
-    if task.status == TaskStatus.DECIDED.value and task.decided_by == user.id and task.decision == body.decision.value:
+    if (
+        task.status == TaskStatus.DECIDED.value
+        and task.decided_by == user.id
+        and await _same_decision(session, task, body)
+    ):
         # A retry of a decision whose answer was lost: the decision stands, answer as the first time.
-        return DecisionPublic(task_id=task_id, decision=task.decision, stage=project.stage)
+        return DecisionPublic(task_id=task_id, decision=task.decision or body.decision.value, stage=project.stage)
     if task.status != TaskStatus.OPEN.value:
-        raise conflict("task_not_open", f"this task is {task.status}", {"decided_by": task.decided_by})
+        decider = await session.get(User, task.decided_by) if task.decided_by else None
+        raise conflict(
+            "task_not_open",
+            f"this task is {task.status}; a decision is final and cannot be changed",
+            {"decided_by": decider.username if decider else None, "decision": task.decision},
+        )
     shas = list(body.attachments)
     missing = set(await attachments_exist(session, shas))
     mine = await list_uploaded_by(session, user_id=user.id, shas=shas)

@@ -43,6 +43,13 @@ async def test_full_chain_with_notice_and_dismissed_objection(
     r = await drive.decide(first, first_task["id"], decision="score", scores=GOOD_SCORES, opinion="模式可行")
     assert r.status_code == 200, r.text
     assert r.json()["stage"] == "expert_review"
+    # a retry is answered as the first time; a changed score is refused: a decision is final
+    r = await drive.decide(first, first_task["id"], decision="score", scores=GOOD_SCORES, opinion="模式可行")
+    assert r.status_code == 200
+    changed = dict(GOOD_SCORES, operating_model=5)
+    r = await drive.decide(first, first_task["id"], decision="score", scores=changed, opinion="模式可行")
+    assert r.status_code == 409
+    assert r.json()["details"]["decided_by"] == first.username
     history = (
         await drive.api.get(f"/api/v1/projects/{code}/history", headers=await drive.headers(u["supervisor"]))
     ).json()

@@ -128,6 +128,10 @@ async def test_construction_to_operation(
 
     # completion → rectify (items required) → completion → accept → notice → registration
     done = {"final_cost_fen": 95_000_000, "completion_date": date.today().isoformat()}
+    over = done | {"final_cost_fen": 100_000_001}
+    assert _fields(await _post(drive, f"{path}/completion", over)) == {"over_budget_reason"}
+    early = done | {"completion_date": "2020-01-01"}
+    assert _fields(await _post(drive, f"{path}/completion", early)) == {"completion_date"}
     r = await _post(drive, f"{path}/completion", done, u["pm2"])
     assert r.status_code == 403
     r = await _post(drive, f"{path}/completion", done)
@@ -173,6 +177,14 @@ async def test_construction_to_operation(
         "assets[0].operator",
         "assets[0].supervision",
     }
+    stranger = world.households[world.villages[2]][0]  # lives in the other township's village
+    foreign = [dict(assets[0], income=[{"household_code": stranger, "shares": 1}]), assets[1]]
+    assert _fields(await _post(drive, f"{path}/asset-registration", {"assets": foreign})) == {
+        "assets[0].income[0].household_code"
+    }
+    r = await drive.decide(drive.pm, registration["id"], decision="register")
+    assert r.status_code == 409
+    assert r.json()["code"] == "use_form"
     r = await _post(drive, f"{path}/asset-registration", {"assets": assets}, u["pm2"])
     assert r.status_code == 403
     r = await _post(drive, f"{path}/asset-registration", {"assets": assets})
