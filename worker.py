@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
@@ -29,7 +30,12 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 
 def build_worker(
-    client: Client, sessions: Sessions, *, task_queue: str, platform: ThreeAssetsPlatform | None = None
+    client: Client,
+    sessions: Sessions,
+    *,
+    task_queue: str,
+    platform: ThreeAssetsPlatform | None = None,
+    graceful_shutdown: timedelta = timedelta(0),
 ) -> Worker:
     """The worker with every workflow and activity of assetflow on one task queue."""
     projects = ProjectActivities(sessions)
@@ -62,6 +68,8 @@ def build_worker(
         ],
         interceptors=[LoggingInterceptor()],
         workflow_runner=workflow_runner(),
+        # on SIGTERM running activities may finish (each is one short transaction) before they are cancelled
+        graceful_shutdown_timeout=graceful_shutdown,
     )
 
 
@@ -72,7 +80,13 @@ async def run_worker(settings: Settings) -> None:
     runtime = make_runtime(settings.worker_metrics_bind or None)
     client = await connect(settings, runtime=runtime)
     sessions = make_sessions(engine)
-    worker = build_worker(client, sessions, task_queue=settings.task_queue, platform=make_platform(settings, sessions))
+    worker = build_worker(
+        client,
+        sessions,
+        task_queue=settings.task_queue,
+        platform=make_platform(settings, sessions),
+        graceful_shutdown=timedelta(seconds=settings.worker_shutdown_grace_seconds),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
         return urlunsplit(parts._replace(query=urlencode(changed, safe="/"))) if changed != query else value
 
     db_pool_size: int = Field(10, ge=1, le=200, description="Pooled database connections per process")
+    worker_shutdown_grace_seconds: float = Field(
+        20, ge=0, le=600, description="On SIGTERM, seconds running activities get to finish before cancellation"
+    )
     db_max_overflow: int = Field(10, ge=0, le=200, description="Extra connections beyond the pool under load")
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
