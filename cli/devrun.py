@@ -86,10 +86,15 @@ def run_dev_stack() -> int:
     names: dict[int, str] = {}
     pg: EmbeddedPostgres | None = None
     try:
-        pg = start_postgres(data / "pg")
-        pg.ensure_database("assetflow")
-        db_url = pg.url("assetflow")
-        log.info("postgres ready", socket=pg.socket_dir)
+        if external := os.environ.get("DATABASE_URL"):
+            # DATABASE_URL switches from the embedded server to a real one (DESIGN.md, components)
+            db_url = external
+            log.info("using the database of DATABASE_URL")
+        else:
+            pg = start_postgres(data / "pg")
+            pg.ensure_database("assetflow")
+            db_url = pg.url("assetflow")
+            log.info("postgres ready", socket=pg.socket_dir)
         temporal = start_temporal(
             data / "temporal.db",
             host=t_host,

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import os
 import random
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -52,6 +53,7 @@ def database_url() -> Iterator[str]:
     upgrade(url)
     yield url
     pg.server.cleanup()  # stops the server and deletes its data directory
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
