@@ -15,7 +15,7 @@ from db.models import Project, Task
 from db.repositories.attachments import create_attachment_links
 from db.repositories.audit import create_audit_entry, project_chain
 from db.repositories.construction import get_last_progress, update_completion, update_project_assets
-from db.repositories.notifications import create_notifications
+from db.repositories.notifications import create_notifications, list_users_covering
 from db.repositories.projects import refresh_project_overdue, update_project_fields, update_project_stage
 from db.repositories.reviews import update_objection
 from db.repositories.tasks import create_decision, create_task
@@ -223,10 +223,15 @@ async def open_task_in(session: AsyncSession, inp: OpenTaskInput) -> Task:
         },
         at=inp.opened_at,
     )
+    # the assignee, or everyone of the role in the task's region, hears of a new task in their inbox
     if inp.assignee_id is not None:
+        recipients = [inp.assignee_id]
+    else:
+        recipients = [u.id for u in await list_users_covering(session, role=inp.candidate_role, code=inp.region_code)]
+    if recipients:
         await create_notifications(
             session,
-            user_ids=[inp.assignee_id],
+            user_ids=recipients,
             event_key=f"task_opened:{inp.task_id}",
             kind="task",
             title=f"新任务 / new task: {inp.kind} {inp.project_code}",

@@ -52,7 +52,7 @@ async def _history(drive: Driver, code: str) -> list[dict[str, Any]]:
 async def _notifications(drive: Driver, user: User, task_id: str) -> list[dict[str, Any]]:
     r = await drive.api.get("/api/v1/notifications", headers=await drive.headers(user))
     assert r.status_code == 200, r.text
-    return [n for n in r.json()["items"] if n["task_id"] == task_id]
+    return [n for n in r.json()["items"] if n["task_id"] == task_id and not n["title"].startswith("新任务")]
 
 
 async def _upload_pdf(drive: Driver, user: User) -> str:

@@ -54,3 +54,21 @@ async def test_create_inbox_decide_moves_stage(
     assert actions[:4] == ["application_filed", "stage_changed", "task_opened", "decision"]
     assert detail["timeline"][3]["actor"] == world.users["township"].username
     assert await _inbox(api, reviewer) == []
+
+
+async def test_a_new_group_task_is_announced_to_the_role_in_its_region(
+    api: httpx.AsyncClient, worker: Worker, world: World, login: Login
+) -> None:
+    pm = await login(world.users["pm"])
+    r = await api.post("/api/v1/projects", json=application(world), headers=pm)
+    assert r.status_code == 201, r.text
+    code = r.json()["code"]
+
+    async def announced(user: str) -> list[dict[str, Any]]:
+        items = (await api.get("/api/v1/notifications", headers=await login(world.users[user]))).json()["items"]
+        return [n for n in items if n["project_code"] == code and n["kind"] == "task"]
+
+    assert len(await eventually(lambda: announced("township"))) == 1
+    assert len(await announced("township2")) == 1
+    assert await announced("township_other") == []  # another township's reviewer
+    assert await announced("county") == []  # another role
