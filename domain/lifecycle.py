@@ -4,13 +4,6 @@ from __future__ import annotations
 
 from domain.enums import Decision, Role, Stage, TaskKind
 
-# The "three reviews" with the expert panel between township and county, in order.
-APPROVAL_CHAIN: tuple[Stage, ...] = (
-    Stage.TOWNSHIP_REVIEW,
-    Stage.EXPERT_REVIEW,
-    Stage.COUNTY_APPROVAL,
-    Stage.CITY_FILING,
-)
 REVIEW_CHAIN: dict[Stage, Stage] = {
     Stage.TOWNSHIP_REVIEW: Stage.EXPERT_REVIEW,
     Stage.EXPERT_REVIEW: Stage.COUNTY_APPROVAL,

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -85,6 +86,8 @@ with workflow.unsafe.imports_passed_through():
 DB_TIMEOUT = timedelta(seconds=30)
 # A database outage must not lose a step: retry until it is back, backing off to a minute.
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+A = TypeVar("A")
+R = TypeVar("R")
 TERMINAL = frozenset({Stage.REJECTED, Stage.CLOSED})
 # Executions started before the approval chain existed keep their recorded command sequence.
 APPROVAL_CHAIN_PATCH = "approval-chain-v1"
@@ -96,6 +99,13 @@ PLATFORM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=10)
 )
 OVERSEERS = frozenset({Role.SUPERVISOR.value, Role.ADMIN.value})
+
+
+async def _db(activity_method: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
+    """Run a read-model activity: one transaction, retried until the database answers (never given up)."""
+    return await workflow.execute_activity_method(
+        activity_method, arg, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
+    )
 
 
 @dataclass(frozen=True)
@@ -210,15 +220,6 @@ class ProjectLifecycleWorkflow:
                 return outcome
         return Stage.APPROVAL_NOTICE
 
-    def _region_for(self, level: str) -> str:
-        s = self._start
-        return {
-            "village": s.village_code,
-            "township": s.township_code,
-            "county": s.county_code,
-            "city": s.city_code,
-        }[level]
-
     async def _review(self, stage: Stage, note: dict[str, Any]) -> Stage:
         kind, role = REVIEW_TASK[stage]
         region = {
@@ -242,11 +243,9 @@ class ProjectLifecycleWorkflow:
         assignee_id: int | None = None,
         details: dict[str, Any] | None = None,
     ) -> OpenedTask:
-        task = await workflow.execute_activity_method(
+        task = await _db(
             ProjectActivities.open_task,
             self._task_input(kind, stage, role, region, decisions, assignee_id=assignee_id, details=details),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
         )
         self._track(task)
         self._stage = stage
@@ -304,7 +303,7 @@ class ProjectLifecycleWorkflow:
             if task.task_id not in self._tasks:
                 return
             current = self._tasks[task.task_id]
-            await workflow.execute_activity_method(
+            await _db(
                 ReviewActivities.notify_deadline,
                 DeadlineEvent(
                     task_id=task.task_id,
@@ -316,8 +315,6 @@ class ProjectLifecycleWorkflow:
                     assignee_id=current.assignee_id,
                     at=workflow.now(),
                 ),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
             )
 
     # ---------------------------------------------------------------- the expert panel (专家论证)
@@ -349,7 +346,7 @@ class ProjectLifecycleWorkflow:
             if any(self._outcomes[t].to_stage is not Stage.EXPERT_REVIEW for t in decided):
                 break
         verdict = panel_verdict(list(self._scores.values()), cfg.pass_mark)
-        await workflow.execute_activity_method(
+        await _db(
             ReviewActivities.record_panel_verdict,
             PanelVerdictInput(
                 project_code=self._start.code,
@@ -369,8 +366,6 @@ class ProjectLifecycleWorkflow:
                 ],
                 at=workflow.now(),
             ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
         )
         return self._stage
 
@@ -380,7 +375,7 @@ class ProjectLifecycleWorkflow:
     async def _draw(self, seats: int, drawn: list[int], n: int) -> DrawResult:
         s = self._start
         excluded = sorted({u for stage, users in self._deciders.items() if stage != Stage.EXPERT_REVIEW for u in users})
-        return await workflow.execute_activity_method(
+        return await _db(
             ReviewActivities.draw_panel,
             DrawPanelInput(
                 draw_key=f"{s.code}:r{self._round}:d{n}",
@@ -396,8 +391,6 @@ class ProjectLifecycleWorkflow:
                 already_drawn=list(drawn),
                 excluded_users=[*excluded, s.applicant_id],
             ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
         )
 
     async def _open_seat(self, seat: PanelSeat) -> None:
@@ -406,7 +399,7 @@ class ProjectLifecycleWorkflow:
             "expert_name": seat.name,
             "earlier_opinions": list(self._opinions),
         }
-        task = await workflow.execute_activity_method(
+        task = await _db(
             ProjectActivities.open_task,
             self._task_input(
                 TaskKind.EXPERT_REVIEW,
@@ -417,8 +410,6 @@ class ProjectLifecycleWorkflow:
                 assignee_id=seat.user_id,
                 details=details,
             ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
         )
         self._seats[task.task_id] = seat
         self._track(task)
@@ -469,7 +460,7 @@ class ProjectLifecycleWorkflow:
         starts = workflow.now()
         ends = starts + timedelta(days=cfg.notice_days)
         notice_id = f"{self._start.code}-{kind}-r{self._round}"
-        await workflow.execute_activity_method(
+        await _db(
             ReviewActivities.open_notice,
             NoticeInput(
                 notice_id=notice_id,
@@ -480,8 +471,6 @@ class ProjectLifecycleWorkflow:
                 ends_at=ends,
                 stage=stage.value,
             ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
         )
         self._upheld = None
         self._objection_tasks = set()
@@ -495,7 +484,7 @@ class ProjectLifecycleWorkflow:
         )
         upheld = self._upheld
         self._notice_id = None
-        await workflow.execute_activity_method(
+        await _db(
             ReviewActivities.close_notice,
             CloseNoticeInput(
                 notice_id=notice_id,
@@ -503,13 +492,11 @@ class ProjectLifecycleWorkflow:
                 status="interrupted" if upheld else "completed",
                 at=workflow.now(),
             ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
         )
         if upheld:
             still_open = sorted(self._objection_tasks & set(self._tasks))
             if still_open:
-                await workflow.execute_activity_method(
+                await _db(
                     ReviewActivities.cancel_tasks,
                     CancelTasksInput(
                         project_code=self._start.code,
@@ -517,15 +504,13 @@ class ProjectLifecycleWorkflow:
                         reason="another objection was upheld; the project is reviewed again",
                         at=workflow.now(),
                     ),
-                    start_to_close_timeout=DB_TIMEOUT,
-                    retry_policy=DB_RETRY,
                 )
                 for task_id in still_open:
                     self._tasks.pop(task_id, None)
         return upheld
 
     async def _change_stage(self, to: Stage, reason: str) -> None:
-        await workflow.execute_activity_method(
+        await _db(
             ProjectActivities.change_stage,
             StageChange(
                 project_code=self._start.code,
@@ -534,8 +519,6 @@ class ProjectLifecycleWorkflow:
                 at=workflow.now(),
                 reason=reason,
             ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
         )
         self._stage = to
 
@@ -568,7 +551,7 @@ class ProjectLifecycleWorkflow:
             if self._completion is not None:
                 return
             s = self._start
-            await workflow.execute_activity_method(
+            await _db(
                 ConstructionActivities.check_construction,
                 ConstructionCheckInput(
                     project_code=s.code,
@@ -578,8 +561,6 @@ class ProjectLifecycleWorkflow:
                     village_code=s.village_code,
                     reminder_task_id=str(workflow.uuid4()),
                 ),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
             )
 
     async def _acceptance(self) -> bool:
@@ -736,7 +717,7 @@ class ProjectLifecycleWorkflow:
             decision = Decision(inp.decision)
             to_stage, details = self._consequence(task, inp)
             try:
-                result = await workflow.execute_activity_method(
+                result = await _db(
                     ProjectActivities.record_decision,
                     RecordDecisionInput(
                         task_id=task.task_id,
@@ -750,8 +731,6 @@ class ProjectLifecycleWorkflow:
                         kind=task.kind,
                         details=details,
                     ),
-                    start_to_close_timeout=DB_TIMEOUT,
-                    retry_policy=DB_RETRY,
                 )
             except ActivityError as err:
                 raise ApplicationError("the decision could not be stored", type="StoreFailed") from err
@@ -858,7 +837,7 @@ class ProjectLifecycleWorkflow:
             _refuse(self._revision_refusal(inp))
             task = self._tasks[inp.task_id]
             try:
-                await workflow.execute_activity_method(
+                await _db(
                     ReviewActivities.record_revision,
                     RecordRevisionInput(
                         task_id=task.task_id,
@@ -869,8 +848,6 @@ class ProjectLifecycleWorkflow:
                         next_stage=Stage.TOWNSHIP_REVIEW.value,
                         at=workflow.now(),
                     ),
-                    start_to_close_timeout=DB_TIMEOUT,
-                    retry_policy=DB_RETRY,
                 )
             except ActivityError as err:
                 raise ApplicationError("the revision could not be stored", type="StoreFailed") from err
@@ -903,13 +880,11 @@ class ProjectLifecycleWorkflow:
         async with self._lock:
             _refuse(self._progress_refusal(inp))
             try:
-                colour = await workflow.execute_activity_method(
+                colour = await _db(
                     ConstructionActivities.record_progress,
                     RecordProgressInput(
                         project_code=self._start.code, report=inp, at=workflow.now(), config=self._start.config
                     ),
-                    start_to_close_timeout=DB_TIMEOUT,
-                    retry_policy=DB_RETRY,
                 )
             except ActivityError as err:
                 raise ApplicationError("the report could not be stored", type="StoreFailed") from err
@@ -943,13 +918,11 @@ class ProjectLifecycleWorkflow:
             _refuse(self._completion_refusal(inp))
             completion_id = str(workflow.uuid4())
             try:
-                await workflow.execute_activity_method(
+                await _db(
                     ConstructionActivities.record_completion,
                     RecordCompletionInput(
                         completion_id=completion_id, project_code=self._start.code, completion=inp, at=workflow.now()
                     ),
-                    start_to_close_timeout=DB_TIMEOUT,
-                    retry_policy=DB_RETRY,
                 )
             except ActivityError as err:
                 raise ApplicationError("the completion could not be stored", type="StoreFailed") from err
@@ -979,7 +952,7 @@ class ProjectLifecycleWorkflow:
             task = self._tasks[inp.task_id]
             asset_ids = [str(workflow.uuid4()) for _ in inp.assets]
             try:
-                await workflow.execute_activity_method(
+                await _db(
                     ConstructionActivities.record_registration,
                     RecordRegistrationInput(
                         task_id=task.task_id,
@@ -989,8 +962,6 @@ class ProjectLifecycleWorkflow:
                         asset_ids=asset_ids,
                         at=workflow.now(),
                     ),
-                    start_to_close_timeout=DB_TIMEOUT,
-                    retry_policy=DB_RETRY,
                 )
             except ActivityError as err:
                 raise ApplicationError("the registration could not be stored", type="StoreFailed") from err
@@ -1028,7 +999,7 @@ class ProjectLifecycleWorkflow:
                 details={"objection_id": objection_id, "text": inp.text, "notice_id": self._notice_id},
             )
             try:
-                task = await workflow.execute_activity_method(
+                task = await _db(
                     ReviewActivities.record_objection,
                     RecordObjectionInput(
                         objection_id=objection_id,
@@ -1038,8 +1009,6 @@ class ProjectLifecycleWorkflow:
                         actor=inp.actor,
                         task=task_input,
                     ),
-                    start_to_close_timeout=DB_TIMEOUT,
-                    retry_policy=DB_RETRY,
                 )
             except ActivityError as err:
                 raise ApplicationError("the objection could not be stored", type="StoreFailed") from err
@@ -1071,7 +1040,7 @@ class ProjectLifecycleWorkflow:
         async with self._lock:
             _refuse(self._claim_refusal(inp))
             task = self._tasks[inp.task_id]
-            await workflow.execute_activity_method(
+            await _db(
                 ReviewActivities.record_claim,
                 RecordClaimInput(
                     task_id=task.task_id,
@@ -1080,8 +1049,6 @@ class ProjectLifecycleWorkflow:
                     claim=inp.claim,
                     at=workflow.now(),
                 ),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
             )
             claimed = replace(task, claimed_by=inp.actor.user_id if inp.claim else None)
             self._tasks[task.task_id] = claimed
@@ -1113,7 +1080,7 @@ class ProjectLifecycleWorkflow:
             if task.kind == TaskKind.EXPERT_REVIEW:
                 # the seat now belongs to another expert: their library id goes with their score
                 details.update(expert_id=inp.expert_id, expert_name=inp.to.username)
-            await workflow.execute_activity_method(
+            await _db(
                 ReviewActivities.record_reassign,
                 RecordReassignInput(
                     task_id=task.task_id,
@@ -1124,8 +1091,6 @@ class ProjectLifecycleWorkflow:
                     at=workflow.now(),
                     details=details if task.kind == TaskKind.EXPERT_REVIEW else None,
                 ),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
             )
             moved = replace(task, assignee_id=inp.to.user_id, claimed_by=None, details=details)
             self._tasks[task.task_id] = moved
@@ -1187,7 +1152,7 @@ class ProjectLifecycleWorkflow:
     async def _legacy_run(self) -> str:
         """The township review alone, exactly as first released (kept for replay of older histories)."""
         kind, role = REVIEW_TASK[Stage.TOWNSHIP_REVIEW]
-        self._task = await workflow.execute_activity_method(
+        self._task = await _db(
             ProjectActivities.open_task,
             OpenTaskInput(
                 task_id=str(workflow.uuid4()),
@@ -1202,8 +1167,6 @@ class ProjectLifecycleWorkflow:
                 time_zone=self._start.config.time_zone,
                 round=self._round,
             ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
         )
         self._stage = Stage.TOWNSHIP_REVIEW
         await workflow.wait_condition(lambda: self._stage is not Stage.TOWNSHIP_REVIEW)
@@ -1233,7 +1196,7 @@ class ProjectLifecycleWorkflow:
             from_stage = Stage(task.stage)
             to_stage = stage_after(from_stage, Decision(inp.decision))
             try:
-                result = await workflow.execute_activity_method(
+                result = await _db(
                     ProjectActivities.record_decision,
                     RecordDecisionInput(
                         task_id=task.task_id,
@@ -1245,8 +1208,6 @@ class ProjectLifecycleWorkflow:
                         to_stage=to_stage.value,
                         decided_at=workflow.now(),
                     ),
-                    start_to_close_timeout=DB_TIMEOUT,
-                    retry_policy=DB_RETRY,
                 )
             except ActivityError as err:
                 self._task = task
