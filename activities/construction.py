@@ -10,12 +10,10 @@ from zoneinfo import ZoneInfo
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.projects import open_task_in
+from activities.projects import audit, locked_project, open_task_in
 from db.engine import Sessions
 from db.models import Project
-from db.repositories.audit import create_audit_entry, project_chain
 from db.repositories.construction import (
     close_progress_reminders,
     count_open_reminders,
@@ -65,20 +63,13 @@ def _milestones(project: Project) -> list[Milestone]:
     return [Milestone(date.fromisoformat(m["on"]), int(m["percent"])) for m in raw]
 
 
-async def _project(session: AsyncSession, code: str) -> Project:
-    project = await session.get(Project, code, with_for_update=True)
-    if project is None:
-        raise ApplicationError(f"project {code} not found", type="NotFound", non_retryable=True)
-    return project
-
-
 async def _set_colour(session: AsyncSession, project: Project, colour: str, reason: str, at: datetime) -> None:
     """Keep the construction archive's colour; every change is audited."""
     if project.construction_colour == colour:
         return
-    await create_audit_entry(
+    await audit(
         session,
-        chain=project_chain(project.code),
+        project.code,
         action="colour_changed",
         event_key=f"colour:{project.code}:construction:{at.isoformat()}:{colour}",
         payload={
@@ -104,7 +95,7 @@ class ConstructionActivities:
         report = inp.report
         week = date.fromisoformat(report.week_start)
         async with self._sessions.begin() as session:
-            project = await _project(session, inp.project_code)
+            project = await locked_project(session, inp.project_code)
             today = inp.at.astimezone(ZoneInfo(inp.config.time_zone)).date()
             expected = expected_percent(project.planned_start, project.planned_end, today, _milestones(project))
             colour, reason = construction_colour(
@@ -140,9 +131,9 @@ class ConstructionActivities:
                 code=project.code,
                 values={"progress_percent": report.percent, "funds_paid_fen": report.funds_paid_fen},
             )
-            await create_audit_entry(
+            await audit(
                 session,
-                chain=project_chain(project.code),
+                project.code,
                 action="progress_reported",
                 event_key=f"progress:{project.code}:{week.isoformat()}",
                 payload={
@@ -153,8 +144,7 @@ class ConstructionActivities:
                     "over_budget_reason": report.over_budget_reason,
                     "attachments": list(report.attachments),
                 },
-                actor_id=report.actor.user_id,
-                actor_name=report.actor.username,
+                actor=report.actor,
                 at=inp.at,
             )
             await _set_colour(session, project, colour, reason, inp.at)
@@ -166,7 +156,7 @@ class ConstructionActivities:
     async def check_construction(self, inp: ConstructionCheckInput) -> ConstructionState:
         """The Monday look: the colour as of today, and a reminder task when last week went unreported."""
         async with self._sessions.begin() as session:
-            project = await _project(session, inp.project_code)
+            project = await locked_project(session, inp.project_code)
             zone = ZoneInfo(inp.config.time_zone)
             today = inp.at.astimezone(zone).date()
             last = await get_last_progress(session, project_code=project.code)
@@ -213,7 +203,7 @@ class ConstructionActivities:
         """Store the completion report; the project moves to acceptance (竣工验收)."""
         c = inp.completion
         async with self._sessions.begin() as session:
-            project = await _project(session, inp.project_code)
+            project = await locked_project(session, inp.project_code)
             first = await create_completion(
                 session,
                 values={
@@ -242,9 +232,9 @@ class ConstructionActivities:
             await update_project_stage(session, code=project.code, stage=Stage.ACCEPTANCE.value)
             await close_progress_reminders(session, project_code=project.code, at=inp.at, by=c.actor.user_id)
             await _set_colour(session, project, "green", "construction complete", inp.at)
-            await create_audit_entry(
+            await audit(
                 session,
-                chain=project_chain(project.code),
+                project.code,
                 action="completion_reported",
                 event_key=f"completion:{inp.completion_id}",
                 payload={
@@ -253,8 +243,7 @@ class ConstructionActivities:
                     "completion_date": c.completion_date,
                     "documents": list(c.documents),
                 },
-                actor_id=c.actor.user_id,
-                actor_name=c.actor.username,
+                actor=c.actor,
                 at=inp.at,
             )
 
@@ -262,7 +251,7 @@ class ConstructionActivities:
     async def record_registration(self, inp: RecordRegistrationInput) -> None:
         """Store the assets with their four rights and close the registration task, once."""
         async with self._sessions.begin() as session:
-            project = await _project(session, inp.project_code)
+            project = await locked_project(session, inp.project_code)
             first = await create_decision(
                 session,
                 task_id=inp.task_id,
@@ -285,9 +274,9 @@ class ConstructionActivities:
                     owners=[(o["village_code"], int(o["share_bp"])) for o in a.get("owners", [])],
                     income=[(h["household_code"], int(h.get("shares", 1))) for h in a.get("income", [])],
                 )
-            await create_audit_entry(
+            await audit(
                 session,
-                chain=project_chain(project.code),
+                project.code,
                 action="assets_registered",
                 event_key=f"registration:{inp.task_id}",
                 payload={
@@ -296,8 +285,7 @@ class ConstructionActivities:
                         for i, a in zip(inp.asset_ids, inp.assets, strict=True)
                     ]
                 },
-                actor_id=inp.actor.user_id,
-                actor_name=inp.actor.username,
+                actor=inp.actor,
                 at=inp.at,
             )
 

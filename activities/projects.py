@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -21,11 +23,42 @@ from db.repositories.reviews import update_objection
 from db.repositories.tasks import create_decision, create_task
 from domain.application import yield_is_unusual
 from domain.enums import Stage, TaskKind, TaskStatus
-from domain.payloads import DecisionResult, OpenedTask, OpenTaskInput, RecordDecisionInput, StageChange
+from domain.payloads import Actor, DecisionResult, OpenedTask, OpenTaskInput, RecordDecisionInput, StageChange
 from domain.workdays import due_at
 
 log = structlog.get_logger(__name__)
 TERMINAL_STATUS = {Stage.REJECTED.value: "rejected", Stage.CLOSED.value: "closed"}
+
+
+async def locked_project(session: AsyncSession, code: str) -> Project:
+    """The project row, locked for this transaction (one writer per project at a time); unknown is permanent."""
+    project = await session.get(Project, code, with_for_update=True)
+    if project is None:
+        raise ApplicationError(f"project {code} not found", type="NotFound", non_retryable=True)
+    return project
+
+
+async def audit(
+    session: AsyncSession,
+    code: str,
+    *,
+    action: str,
+    event_key: str,
+    payload: dict[str, Any],
+    at: datetime,
+    actor: Actor | None = None,
+) -> None:
+    """Append to the project's hash-chained audit log, once per event key; `actor` None is the system."""
+    await create_audit_entry(
+        session,
+        chain=project_chain(code),
+        action=action,
+        event_key=event_key,
+        payload=payload,
+        actor_id=actor.user_id if actor else None,
+        actor_name=actor.username if actor else "system",
+        at=at,
+    )
 
 
 class ProjectActivities:
@@ -46,9 +79,7 @@ class ProjectActivities:
     async def record_decision(self, inp: RecordDecisionInput) -> DecisionResult:
         """Store the decision, close the task, move the stage and audit it: one transaction, once per task."""
         async with self._sessions.begin() as session:
-            project = await session.get(Project, inp.project_code, with_for_update=True)
-            if project is None:
-                raise ApplicationError(f"project {inp.project_code} not found", type="NotFound", non_retryable=True)
+            await locked_project(session, inp.project_code)
             first = await create_decision(
                 session,
                 task_id=inp.task_id,
@@ -106,9 +137,9 @@ class ProjectActivities:
                         session, project_code=inp.project_code, values={"registration_status": status}
                     )
                 await refresh_project_overdue(session, code=inp.project_code)
-                await create_audit_entry(
+                await audit(
                     session,
-                    chain=project_chain(inp.project_code),
+                    inp.project_code,
                     action="decision",
                     event_key=f"decision:{inp.task_id}",
                     payload={
@@ -121,8 +152,7 @@ class ProjectActivities:
                         "to": inp.to_stage,
                         **inp.details,
                     },
-                    actor_id=inp.actor.user_id,
-                    actor_name=inp.actor.username,
+                    actor=inp.actor,
                     at=inp.decided_at,
                 )
         log.info("decision recorded", task_id=inp.task_id, decision=inp.decision, first=first)
@@ -132,12 +162,10 @@ class ProjectActivities:
     async def change_stage(self, inp: StageChange) -> None:
         """Move a project's stage outside a decision (idempotent: audited once per transition key)."""
         async with self._sessions.begin() as session:
-            project = await session.get(Project, inp.project_code, with_for_update=True)
-            if project is None:
-                raise ApplicationError(f"project {inp.project_code} not found", type="NotFound", non_retryable=True)
-            await create_audit_entry(
+            await locked_project(session, inp.project_code)
+            await audit(
                 session,
-                chain=project_chain(inp.project_code),
+                inp.project_code,
                 action="stage_changed",
                 event_key=f"stage:{inp.project_code}:{inp.from_stage}->{inp.to_stage}@{inp.at.isoformat()}",
                 payload={"from": inp.from_stage, "to": inp.to_stage, "reason": inp.reason},
@@ -171,9 +199,7 @@ async def open_task_in(session: AsyncSession, inp: OpenTaskInput) -> Task:
     due = due_at(inp.opened_at, inp.working_days, is_china_workday, zone)
     # "past twice the limit": twice the working days, counted on the same calendar
     escalate = due_at(inp.opened_at, 2 * inp.working_days, is_china_workday, zone)
-    project = await session.get(Project, inp.project_code, with_for_update=True)
-    if project is None:
-        raise ApplicationError(f"project {inp.project_code} not found", type="NotFound", non_retryable=True)
+    project = await locked_project(session, inp.project_code)
     details = dict(inp.details)
     if inp.kind == TaskKind.EXPERT_REVIEW:
         yield_percent = float(project.application.get("revenue", {}).get("expected_yield_percent", 0))
@@ -199,18 +225,18 @@ async def open_task_in(session: AsyncSession, inp: OpenTaskInput) -> Task:
         },
     )
     if project.stage != inp.stage:
-        await create_audit_entry(
+        await audit(
             session,
-            chain=project_chain(inp.project_code),
+            inp.project_code,
             action="stage_changed",
             event_key=f"stage:{inp.task_id}",
             payload={"from": project.stage, "to": inp.stage, "reason": f"task {inp.kind} opened"},
             at=inp.opened_at,
         )
         await update_project_stage(session, code=inp.project_code, stage=inp.stage)
-    await create_audit_entry(
+    await audit(
         session,
-        chain=project_chain(inp.project_code),
+        inp.project_code,
         action="task_opened",
         event_key=f"task_opened:{inp.task_id}",
         payload={

@@ -8,14 +8,11 @@ import random
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.projects import open_task_in, opened_task
+from activities.projects import audit, locked_project, open_task_in, opened_task
 from db.engine import Sessions
-from db.models import Project, Task
-from db.repositories.audit import create_audit_entry, project_chain
+from db.models import Task
 from db.repositories.notifications import create_notifications, list_users_covering
 from db.repositories.projects import refresh_project_overdue, update_project_fields, update_project_stage
 from db.repositories.reviews import (
@@ -52,13 +49,6 @@ from domain.regions import region_prefix
 log = structlog.get_logger(__name__)
 
 
-async def _project(session: AsyncSession, code: str) -> Project:
-    project = await session.get(Project, code, with_for_update=True)
-    if project is None:
-        raise ApplicationError(f"project {code} not found", type="NotFound", non_retryable=True)
-    return project
-
-
 def _seats(chosen: list[dict[str, Any]]) -> list[PanelSeat]:
     return [PanelSeat(c["expert_id"], c["user_id"], c["name"], c.get("affiliation", "")) for c in chosen]
 
@@ -73,7 +63,7 @@ class ReviewActivities:
     async def draw_panel(self, inp: DrawPanelInput) -> DrawResult:
         """Draw experts at random (seeded by the workflow) from the eligible pool, recording pool and exclusions."""
         async with self._sessions.begin() as session:
-            await _project(session, inp.project_code)
+            await locked_project(session, inp.project_code)
             stored = await get_draw(session, draw_key=inp.draw_key)
             if stored is None:
                 experts = await list_city_experts(session, city_prefix=region_prefix(inp.city_code, RegionLevel.CITY))
@@ -129,9 +119,9 @@ class ReviewActivities:
                         "drawn_at": inp.at,
                     },
                 )
-                await create_audit_entry(
+                await audit(
                     session,
-                    chain=project_chain(inp.project_code),
+                    inp.project_code,
                     action="expert_draw",
                     event_key=f"draw:{inp.draw_key}",
                     payload={
@@ -167,10 +157,10 @@ class ReviewActivities:
     async def record_panel_verdict(self, inp: PanelVerdictInput) -> None:
         """Audit the panel's verdict with every score (they become visible once the panel is complete)."""
         async with self._sessions.begin() as session:
-            await _project(session, inp.project_code)
-            await create_audit_entry(
+            await locked_project(session, inp.project_code)
+            await audit(
                 session,
-                chain=project_chain(inp.project_code),
+                inp.project_code,
                 action="panel_verdict",
                 event_key=f"panel:{inp.project_code}:r{inp.round}",
                 payload={
@@ -187,7 +177,7 @@ class ReviewActivities:
     async def record_revision(self, inp: RecordRevisionInput) -> None:
         """Store the revised application with its diff, close the revision task, restart the chain."""
         async with self._sessions.begin() as session:
-            project = await _project(session, inp.project_code)
+            project = await locked_project(session, inp.project_code)
             diff = application_diff(project.application, inp.application)
             first = await create_revision(
                 session,
@@ -230,14 +220,13 @@ class ReviewActivities:
             )
             await update_project_stage(session, code=inp.project_code, stage=inp.next_stage)
             await refresh_project_overdue(session, code=inp.project_code)
-            await create_audit_entry(
+            await audit(
                 session,
-                chain=project_chain(inp.project_code),
+                inp.project_code,
                 action="application_revised",
                 event_key=f"revision:{inp.task_id}",
                 payload={"task_id": inp.task_id, "round": inp.round, "diff": diff},
-                actor_id=inp.actor.user_id,
-                actor_name=inp.actor.username,
+                actor=inp.actor,
                 at=inp.at,
             )
 
@@ -245,7 +234,7 @@ class ReviewActivities:
     async def open_notice(self, inp: NoticeInput) -> None:
         """Open a public notice (village, township and county boards) and move the project to it."""
         async with self._sessions.begin() as session:
-            project = await _project(session, inp.project_code)
+            project = await locked_project(session, inp.project_code)
             await create_notice(
                 session,
                 values={
@@ -260,9 +249,9 @@ class ReviewActivities:
             )
             if project.stage != inp.stage:
                 await update_project_stage(session, code=inp.project_code, stage=inp.stage)
-            await create_audit_entry(
+            await audit(
                 session,
-                chain=project_chain(inp.project_code),
+                inp.project_code,
                 action="notice_opened",
                 event_key=f"notice_opened:{inp.notice_id}",
                 payload={
@@ -279,11 +268,11 @@ class ReviewActivities:
     async def close_notice(self, inp: CloseNoticeInput) -> None:
         """End a notice: completed, or interrupted by an upheld objection."""
         async with self._sessions.begin() as session:
-            await _project(session, inp.project_code)
+            await locked_project(session, inp.project_code)
             await update_notice(session, notice_id=inp.notice_id, status=inp.status)
-            await create_audit_entry(
+            await audit(
                 session,
-                chain=project_chain(inp.project_code),
+                inp.project_code,
                 action="notice_closed",
                 event_key=f"notice_closed:{inp.notice_id}",
                 payload={"notice_id": inp.notice_id, "status": inp.status},
@@ -294,7 +283,7 @@ class ReviewActivities:
     async def record_objection(self, inp: RecordObjectionInput) -> OpenedTask:
         """Store an objection and open the county's task to resolve it, in one transaction."""
         async with self._sessions.begin() as session:
-            await _project(session, inp.project_code)
+            await locked_project(session, inp.project_code)
             await create_objection(
                 session,
                 values={
@@ -310,14 +299,13 @@ class ReviewActivities:
                 },
             )
             task = await open_task_in(session, inp.task)
-            await create_audit_entry(
+            await audit(
                 session,
-                chain=project_chain(inp.project_code),
+                inp.project_code,
                 action="objection_filed",
                 event_key=f"objection:{inp.objection_id}",
                 payload={"objection_id": inp.objection_id, "text": inp.text, "task_id": inp.task.task_id},
-                actor_id=inp.actor.user_id,
-                actor_name=inp.actor.username,
+                actor=inp.actor,
                 at=inp.task.opened_at,
             )
             return opened_task(task)
@@ -326,7 +314,7 @@ class ReviewActivities:
     async def notify_deadline(self, inp: DeadlineEvent) -> int:
         """At the due time remind the assignees; at twice the limit tell the next level up and mark the project red."""
         async with self._sessions.begin() as session:
-            project = await _project(session, inp.project_code)
+            project = await locked_project(session, inp.project_code)
             task = await session.get(Task, inp.task_id, with_for_update=True)
             if task is None or task.status != TaskStatus.OPEN.value:
                 return 0
@@ -361,9 +349,9 @@ class ReviewActivities:
                 task_id=inp.task_id,
                 at=inp.at,
             )
-            await create_audit_entry(
+            await audit(
                 session,
-                chain=project_chain(inp.project_code),
+                inp.project_code,
                 action=f"task_{inp.event}",
                 event_key=f"{inp.event}:{inp.task_id}",
                 payload={"task_id": inp.task_id, "kind": inp.kind, "notified": sorted(set(users))},
@@ -376,12 +364,12 @@ class ReviewActivities:
     async def cancel_tasks(self, inp: CancelTasksInput) -> int:
         """Close tasks whose step was abandoned, and audit why."""
         async with self._sessions.begin() as session:
-            await _project(session, inp.project_code)
+            await locked_project(session, inp.project_code)
             n = await cancel_tasks(session, task_ids=inp.task_ids, at=inp.at)
             for task_id in inp.task_ids:
-                await create_audit_entry(
+                await audit(
                     session,
-                    chain=project_chain(inp.project_code),
+                    inp.project_code,
                     action="task_cancelled",
                     event_key=f"cancel:{task_id}",
                     payload={"task_id": task_id, "reason": inp.reason},
@@ -394,20 +382,17 @@ class ReviewActivities:
     async def record_claim(self, inp: RecordClaimInput) -> None:
         """Persist a claim (others see the task is taken) or its release."""
         async with self._sessions.begin() as session:
-            await _project(session, inp.project_code)
-            values = {"claimed_by": inp.actor.user_id, "claimed_at": inp.at} if inp.claim else {"claimed_by": None}
-            if not inp.claim:
-                values["claimed_at"] = None
-            await update_task(session, task_id=inp.task_id, values=values)
+            await locked_project(session, inp.project_code)
+            holder, since = (inp.actor.user_id, inp.at) if inp.claim else (None, None)
+            await update_task(session, task_id=inp.task_id, values={"claimed_by": holder, "claimed_at": since})
             action = "task_claimed" if inp.claim else "task_released"
-            await create_audit_entry(
+            await audit(
                 session,
-                chain=project_chain(inp.project_code),
+                inp.project_code,
                 action=action,
                 event_key=f"{action}:{inp.task_id}:{inp.actor.user_id}:{inp.at.isoformat()}",
                 payload={"task_id": inp.task_id},
-                actor_id=inp.actor.user_id,
-                actor_name=inp.actor.username,
+                actor=inp.actor,
                 at=inp.at,
             )
 
@@ -415,7 +400,7 @@ class ReviewActivities:
     async def record_reassign(self, inp: RecordReassignInput) -> None:
         """Persist a reassignment, tell the new assignee, audit who moved it and why."""
         async with self._sessions.begin() as session:
-            await _project(session, inp.project_code)
+            await locked_project(session, inp.project_code)
             task = await session.get(Task, inp.task_id, with_for_update=True)
             previous = task.assignee_id if task else None
             await update_task(
@@ -435,13 +420,12 @@ class ReviewActivities:
                 task_id=inp.task_id,
                 at=inp.at,
             )
-            await create_audit_entry(
+            await audit(
                 session,
-                chain=project_chain(inp.project_code),
+                inp.project_code,
                 action="task_reassigned",
                 event_key=f"reassign:{inp.task_id}:{inp.at.isoformat()}",
                 payload={"task_id": inp.task_id, "from": previous, "to": inp.to.user_id, "reason": inp.reason},
-                actor_id=inp.actor.user_id,
-                actor_name=inp.actor.username,
+                actor=inp.actor,
                 at=inp.at,
             )

@@ -62,6 +62,7 @@ class Principal:
     region_code: str
     region_level: RegionLevel
     region_name: str
+    organisation: str = ""
 
     @property
     def region_prefix(self) -> str:
@@ -110,6 +111,7 @@ async def _current_user(
         region_code=user.region_code,
         region_level=RegionLevel(region.level),
         region_name=region.name,
+        organisation=user.organisation,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,8 +12,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Principal
 from api.errors import ApiError, conflict, invalid
-from db.models import User
 from db.repositories.experts import get_expert_by_user
+from domain.audit import canonical_json
 from domain.enums import Role
 from domain.payloads import Actor
 from workflows.project_lifecycle import DecisionRefused, ProjectLifecycleWorkflow
@@ -33,15 +34,17 @@ REFUSAL_STATUS: dict[str, tuple[int, str, str]] = {
 }
 
 
+def body_digest(body: object) -> str:
+    """A short, stable digest of a request body: the same body retried gives the same Update id."""
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()[:16]
+
+
 async def actor_for(session: AsyncSession, user: Principal) -> Actor:
     """The workflow's view of the caller; an expert's organisation is their library affiliation."""
-    organisation = ""
+    organisation = user.organisation
     if user.role is Role.EXPERT:
         expert = await get_expert_by_user(session, user_id=user.id)
         organisation = expert.affiliation if expert else ""
-    else:
-        row = await session.get(User, user.id)
-        organisation = row.organisation if row else ""
     return Actor(
         user_id=user.id,
         username=user.username,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -21,14 +20,13 @@ from api.construction_schemas import (
 )
 from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.errors import conflict, forbidden, invalid, not_found
-from api.updates import actor_for, execute_update
+from api.updates import actor_for, body_digest, execute_update
 from db.models import Household, Project, Region
 from db.repositories.attachments import list_uploaded_by
 from db.repositories.construction import get_last_progress, get_progress_for_week, list_progress
 from db.repositories.projects import get_project
 from db.repositories.tasks import list_project_tasks
 from domain.assets import AssetClass, AssetFacts, IncomeShare, OwnerShare, registration_violations
-from domain.audit import canonical_json
 from domain.construction import ProgressFacts, progress_violations
 from domain.enums import RegionLevel, Role, Stage, TaskKind, TaskStatus
 from domain.payloads import CompletionInput, DecisionResult, ProgressInput, RegisterAssetsInput
@@ -71,10 +69,6 @@ async def _read_back(sessions: SessionsDep, code: str) -> StagePublic:
 
 def _over_budget_note(reason: str) -> str:
     return f"超预算原因 / over budget: {reason}" if reason.strip() else ""
-
-
-def _digest(body: object) -> str:
-    return hashlib.sha256(canonical_json(body).encode()).hexdigest()[:16]
 
 
 @router.post("/{code}/progress-reports", response_model=StagePublic, status_code=201)
@@ -122,7 +116,7 @@ async def report_progress(
             note=body.note,
             attachments=list(body.attachments),
         ),
-        update_id=f"progress-{code}-{body.week_start.isoformat()}-{_digest(body.model_dump(mode='json'))}",
+        update_id=f"progress-{code}-{body.week_start.isoformat()}-{body_digest(body.model_dump(mode='json'))}",
         result_type=DecisionResult,
     )
     log.info("progress reported", project_code=code, percent=body.percent)
@@ -213,7 +207,7 @@ async def report_completion(
             documents=list(body.documents),
             note="\n".join(x for x in (body.note, _over_budget_note(body.over_budget_reason)) if x),
         ),
-        update_id=f"completion-{code}-{_digest(body.model_dump(mode='json'))}-{project.updated_at.isoformat()}",
+        update_id=f"completion-{code}-{body_digest(body.model_dump(mode='json'))}-{project.updated_at.isoformat()}",
         result_type=DecisionResult,
     )
     return await _read_back(sessions, code)
@@ -310,7 +304,7 @@ async def register_assets(
         workflow_id,
         ProjectLifecycleWorkflow.register_assets,
         RegisterAssetsInput(task_id=task.id, actor=actor, assets=[a.model_dump(mode="json") for a in body.assets]),
-        update_id=f"register-{task.id}-{_digest(body.model_dump(mode='json'))}",
+        update_id=f"register-{task.id}-{body_digest(body.model_dump(mode='json'))}",
         result_type=DecisionResult,
     )
     return await _read_back(sessions, code)

@@ -32,7 +32,7 @@ from api.schemas import (
     ProjectSummary,
 )
 from api.timeline import project_timeline
-from api.updates import actor_for, execute_update
+from api.updates import actor_for, body_digest, execute_update
 from core.settings import Settings
 from core.temporal import project_workflow_id
 from db.models import IdempotencyKey, Project, Region
@@ -442,7 +442,7 @@ async def revise(
     actor = await actor_for(session, user)
     workflow_id = project.workflow_id
     await session.close()
-    digest = hashlib.sha256(canonical_json(application).encode()).hexdigest()[:16]
+    digest = body_digest(application)
     await execute_update(
         temporal,
         workflow_id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated
@@ -15,13 +14,12 @@ from api.access import may_decide, may_see
 from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, TemporalDep
 from api.errors import conflict, forbidden, invalid, not_found
 from api.schemas import DecisionIn, DecisionPublic, ReassignIn, TaskChangePublic, TaskPublic, TasksPublic
-from api.updates import actor_for, execute_update
+from api.updates import actor_for, body_digest, execute_update
 from db.models import DecisionRecord, Project, Region, Task, User
 from db.repositories.attachments import attachments_exist, list_uploaded_by
 from db.repositories.experts import get_expert_by_user
 from db.repositories.projects import get_project
 from db.repositories.tasks import get_task, list_inbox
-from domain.audit import canonical_json
 from domain.enums import RegionLevel, Role, TaskKind, TaskStatus
 from domain.lifecycle import decision_payload_help
 from domain.payloads import Actor, ClaimInput, DecisionResult, ReassignInput, SubmitDecisionInput, TaskChange
@@ -139,7 +137,7 @@ async def _same_decision(session: SessionDep, task: Task, body: DecisionIn) -> b
 
 def _update_id(prefix: str, task_id: str, user_id: int, body: object) -> str:
     # A retried request (same user, same body) reuses the update id, so Temporal returns the first result.
-    digest = hashlib.sha256(canonical_json(body).encode()).hexdigest()[:16]
+    digest = body_digest(body)
     return f"{prefix}-{task_id}-{user_id}-{digest}"
 
 
