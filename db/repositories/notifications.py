@@ -11,13 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Notification, Region, User
 from domain.enums import RegionLevel
-from domain.regions import covers
+from domain.regions import ancestors, covers
 
 
 async def list_users_covering(session: AsyncSession, *, role: str, code: str) -> Sequence[User]:
-    """Active users of `role` whose region contains `code`."""
+    """Active users of `role` whose region contains `code` (only the code's own ancestors can: ask for those)."""
+    regions = {*ancestors(code).values(), code}
     rows = await session.execute(
-        select(User, Region.level).join(Region, Region.code == User.region_code).where(User.role == role, User.active)
+        select(User, Region.level)
+        .join(Region, Region.code == User.region_code)
+        .where(User.role == role, User.active, User.region_code.in_(regions))
     )
     return [u for u, level in rows if covers(u.region_code, RegionLevel(level), code)]
 
