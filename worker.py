@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Sequence
 from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.construction import ConstructionActivities
+from activities.interceptors import HeartbeatInterceptor, PermanentFailuresInterceptor
 from activities.platform import PlatformActivities
 from activities.projects import ProjectActivities
 from activities.reviews import ReviewActivities
@@ -36,6 +38,7 @@ def build_worker(
     task_queue: str,
     platform: ThreeAssetsPlatform | None = None,
     graceful_shutdown: timedelta = timedelta(0),
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """The worker with every workflow and activity of assetflow on one task queue."""
     projects = ProjectActivities(sessions)
@@ -50,6 +53,7 @@ def build_worker(
             projects.open_task,
             projects.record_decision,
             projects.change_stage,
+            projects.mark_blocked,
             reviews.draw_panel,
             reviews.record_panel_verdict,
             reviews.record_revision,
@@ -66,7 +70,7 @@ def build_worker(
             construction.record_registration,
             registry.register_asset,
         ],
-        interceptors=[LoggingInterceptor()],
+        interceptors=[LoggingInterceptor(), PermanentFailuresInterceptor(), HeartbeatInterceptor(), *interceptors],
         workflow_runner=workflow_runner(),
         # on SIGTERM running activities may finish (each is one short transaction) before they are cancelled
         graceful_shutdown_timeout=graceful_shutdown,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,15 +18,30 @@ from db.repositories.attachments import create_attachment_links
 from db.repositories.audit import create_audit_entry, project_chain
 from db.repositories.construction import get_last_progress, update_completion, update_project_assets
 from db.repositories.notifications import create_notifications, list_users_covering
-from db.repositories.projects import refresh_project_overdue, update_project_fields, update_project_stage
+from db.repositories.projects import (
+    clear_project_waiting,
+    refresh_project_overdue,
+    update_project_fields,
+    update_project_stage,
+)
 from db.repositories.reviews import update_objection
 from db.repositories.tasks import create_decision, create_task
 from domain.application import yield_is_unusual
 from domain.enums import Stage, TaskKind, TaskStatus
-from domain.payloads import Actor, DecisionResult, OpenedTask, OpenTaskInput, RecordDecisionInput, StageChange
+from domain.payloads import (
+    Actor,
+    BlockedStep,
+    DecisionResult,
+    OpenedTask,
+    OpenTaskInput,
+    RecordDecisionInput,
+    StageChange,
+)
 from domain.workdays import due_at
 
 log = structlog.get_logger(__name__)
+BLOCKED_PREFIX = "operator: "
+"""`waiting_for` of a project whose workflow waits for an operator to retry a step."""
 TERMINAL_STATUS = {Stage.REJECTED.value: "rejected", Stage.CLOSED.value: "closed"}
 
 
@@ -174,6 +189,27 @@ class ProjectActivities:
             await update_project_stage(
                 session, code=inp.project_code, stage=inp.to_stage, status=TERMINAL_STATUS.get(inp.to_stage)
             )
+
+    @activity.defn
+    async def mark_blocked(self, inp: BlockedStep) -> None:
+        """Show what a blocked project waits for (an operator's retry), or clear it; audited once per event."""
+        cleared_at = datetime.now(UTC)
+        async with self._sessions.begin() as session:
+            await locked_project(session, inp.project_code)
+            if inp.cleared:
+                await clear_project_waiting(session, code=inp.project_code, prefix=BLOCKED_PREFIX)
+            else:
+                text = f"{BLOCKED_PREFIX}{inp.step} failed since {inp.since:%Y-%m-%d %H:%M} UTC — {inp.error}"
+                await update_project_fields(session, code=inp.project_code, values={"waiting_for": text[:200]})
+            await audit(
+                session,
+                inp.project_code,
+                action="step_unblocked" if inp.cleared else "step_blocked",
+                event_key=f"blocked:{inp.step}:{inp.since.isoformat()}:{'cleared' if inp.cleared else 'set'}",
+                payload={"step": inp.step, "error": inp.error, "permanent": inp.permanent},
+                at=cleared_at if inp.cleared else inp.since,
+            )
+        log.warning("step blocked" if not inp.cleared else "step unblocked", step=inp.step, error=inp.error)
 
 
 def opened_task(task: Task) -> OpenedTask:

@@ -35,9 +35,17 @@ def _sessions(request: Request) -> Sessions:
     return sessions
 
 
-def _temporal(request: Request) -> Client:
-    client: Client = request.app.state.temporal
-    return client
+@dataclass(frozen=True)
+class WorkflowEngine:
+    """The Temporal client and how long a request may wait on it (then 504, retry-safe)."""
+
+    client: Client
+    wait_seconds: float
+
+
+def _temporal(request: Request) -> WorkflowEngine:
+    engine: WorkflowEngine = request.app.state.temporal
+    return engine
 
 
 async def _session(sessions: Annotated[Sessions, Depends(_sessions)]) -> AsyncIterator[AsyncSession]:
@@ -48,7 +56,7 @@ async def _session(sessions: Annotated[Sessions, Depends(_sessions)]) -> AsyncIt
 SettingsDep = Annotated[Settings, Depends(_settings)]
 SessionsDep = Annotated[Sessions, Depends(_sessions)]
 SessionDep = Annotated[AsyncSession, Depends(_session)]
-TemporalDep = Annotated[Client, Depends(_temporal)]
+TemporalDep = Annotated[WorkflowEngine, Depends(_temporal)]
 
 
 @dataclass(frozen=True)

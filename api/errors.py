@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError, RPCStatusCode
 
 log = structlog.get_logger("api.errors")
 
@@ -81,6 +85,31 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code, "http_error"
         )
         return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RPCError)
+    async def _engine_unreachable(request: Request, exc: RPCError) -> JSONResponse:
+        # the workflow engine is down or restarting: the request changed nothing that a retry would repeat
+        log.warning("workflow engine unavailable", path=request.url.path, status=exc.status.name)
+        timed_out = exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+        code, status = ("update_timeout", 504) if timed_out else ("temporal_unavailable", 503)
+        message = "the workflow engine is unavailable; retry the request shortly"
+        return JSONResponse(_body(code, message), status_code=status, headers={"Retry-After": "5"})
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(psycopg.OperationalError)
+    async def _database_unreachable(request: Request, exc: Exception) -> JSONResponse:
+        # the database restarts or every pooled connection is busy: not ready, and safe to retry
+        log.warning("database unavailable", path=request.url.path, error=type(exc).__name__)
+        message = "the database is unavailable or busy; retry the request shortly"
+        return JSONResponse(_body("not_ready", message), status_code=503, headers={"Retry-After": "5"})
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> Response:
+        if exc.connection_invalidated:
+            return await _database_unreachable(request, exc)
+        return await _bug(request, exc)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:

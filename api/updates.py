@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import Principal
+from api.deps import Principal, WorkflowEngine
 from api.errors import ApiError, conflict, invalid
 from db.repositories.experts import get_expert_by_user
 from domain.audit import canonical_json
 from domain.enums import Role
+from domain.failures import STORE_FAILED, UNSTORABLE
 from domain.payloads import Actor
 from workflows.project_lifecycle import DecisionRefused, ProjectLifecycleWorkflow
 
 R = TypeVar("R")
+# a repeated Update id is answered with its first outcome: after so many stored failures, give up for now
+STALE_ATTEMPTS = 6
 # How a refusal from a workflow validator reaches the client: status, code and, for 422, the field.
 REFUSAL_STATUS: dict[str, tuple[int, str, str]] = {
     DecisionRefused.TASK_NOT_OPEN: (409, "task_not_open", ""),
@@ -55,27 +60,73 @@ async def actor_for(session: AsyncSession, user: Principal) -> Actor:
     )
 
 
-async def execute_update(
-    temporal: Client, workflow_id: str, update: Any, arg: Any, *, update_id: str, result_type: type[R]
-) -> R:
-    """Run an Update on a project's workflow; refusals become 403/409/422, a lost answer 504."""
-    handle = temporal.get_workflow_handle_for(ProjectLifecycleWorkflow.run, workflow_id)
+def temporal_unavailable(err: RPCError) -> ApiError:
+    """503 for an engine that cannot be reached (retry-safe), 504 for one that did not answer in time."""
+    if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+        return ApiError(504, "update_timeout", "the workflow engine did not answer in time; retry the request")
+    return ApiError(503, "temporal_unavailable", "the workflow engine is unavailable; retry the request shortly")
+
+
+def _stale_store_failure(err: WorkflowUpdateFailedError, sent: datetime) -> bool:
+    """True when the failure is the stored outcome of an earlier attempt with this Update id (Temporal answers a
+    repeated id with its first outcome), not a failure of this request: then the next id is tried."""
+    cause = err.cause
+    if not (isinstance(cause, ApplicationError) and cause.type == STORE_FAILED and cause.details):
+        return False
     try:
-        result: R = await handle.execute_update(update, arg, id=update_id, result_type=result_type)
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
-            status, code, field = REFUSAL_STATUS[cause.type]
-            if field:
-                raise invalid([{"field": field, "rule": code, "message": cause.message}]) from err
-            raise ApiError(status, code, cause.message) from err
-        if isinstance(cause, ApplicationError) and cause.type == "StoreFailed":
-            raise ApiError(503, "store_failed", f"{cause.message}; retry") from err
-        raise
-    except WorkflowUpdateRPCTimeoutOrCancelledError as err:
+        failed_at = datetime.fromisoformat(str(cause.details[0]))
+    except ValueError:
+        return False
+    return failed_at < sent
+
+
+def _refusal(err: WorkflowUpdateFailedError) -> Exception:
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
+        status, code, field = REFUSAL_STATUS[cause.type]
+        if field:
+            return invalid([{"field": field, "rule": code, "message": cause.message}])
+        return ApiError(status, code, cause.message)
+    if isinstance(cause, ApplicationError) and cause.type == STORE_FAILED:
+        return ApiError(503, "store_failed", f"{cause.message}; nothing was changed, retry the request")
+    if isinstance(cause, ApplicationError) and cause.type == UNSTORABLE:
+        return invalid([{"field": "body", "rule": "storable", "message": cause.message}])
+    return ApiError(503, "update_failed", "the workflow could not take the request; retry it shortly")
+
+
+async def execute_update(
+    engine: WorkflowEngine,
+    session: AsyncSession | None,
+    workflow_id: str,
+    update: Any,
+    arg: Any,
+    *,
+    update_id: str,
+    result_type: type[R],
+) -> R:
+    """Run an Update on a project's workflow and wait for it, at most the engine's wait: refusals become
+    403/409/422, an unreachable engine 503, no answer in time 504 (the same request again is safe).
+
+    The request's pooled connection is given back first: no request holds the pool while a workflow works."""
+    if session is not None:
+        await session.close()
+    handle = engine.client.get_workflow_handle_for(ProjectLifecycleWorkflow.run, workflow_id)
+    sent = datetime.now(UTC)
+    try:
+        async with asyncio.timeout(engine.wait_seconds):
+            for attempt in range(STALE_ATTEMPTS):
+                uid = update_id if attempt == 0 else f"{update_id}~{attempt}"
+                try:
+                    result: R = await handle.execute_update(update, arg, id=uid, result_type=result_type)
+                except WorkflowUpdateFailedError as err:
+                    if _stale_store_failure(err, sent):
+                        continue
+                    raise _refusal(err) from err
+                return result
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
         raise ApiError(504, "update_timeout", "the workflow did not confirm in time; retry the request") from err
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise conflict("process_ended", "the project's process has ended; nothing can be changed") from err
-        raise
-    return result
+        raise temporal_unavailable(err) from err
+    raise ApiError(503, "store_failed", "earlier attempts of this request failed to store; retry it shortly")

@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     )
     db_max_overflow: int = Field(10, ge=0, le=200, description="Extra connections beyond the pool under load")
     temporal_address: str = "127.0.0.1:7233"
+    store_budget_seconds: float = Field(
+        20.0, gt=0, le=120, description="Longest a workflow retries storing a decision before answering 503"
+    )
+    temporal_wait_seconds: float = Field(
+        30.0, gt=0, le=300, description="Longest a request waits on the workflow engine before a retry-safe 504"
+    )
     temporal_namespace: str = "default"
     task_queue: str = "assetflow"
     jwt_secret: str = DEV_JWT_SECRET

@@ -24,6 +24,8 @@ class LifecycleConfig:
     red_behind_points: int = 30
     not_started_yellow_months: int = 1
     not_started_red_months: int = 3
+    # how long a store inside an Update may take (retries included) before the caller is answered 503
+    store_budget_seconds: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,27 @@ class ProjectStatus:
     open_tasks: list[OpenedTask] = field(default_factory=list)
     revisions: int = 0
     notice_ends_at: datetime | None = None
+    blocked: BlockedStep | None = None
+    pending_tasks: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BlockedStep:
+    """A step of a project's workflow that could not be done: what, why, since when; `cleared` once retried."""
+
+    project_code: str
+    step: str
+    error: str
+    since: datetime
+    permanent: bool
+    cleared: bool = False
+
+
+@dataclass(frozen=True)
+class RetryInput:
+    """An operator asks a blocked project to retry its step."""
+
+    actor: Actor
 
 
 @dataclass(frozen=True)

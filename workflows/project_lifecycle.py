@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from domain.enums import Decision, RegionLevel, Role, Stage, TaskKind
 from domain.experts import ExpertScore, panel_verdict, score_problem
+from domain.failures import STORE_FAILED, UNSTORABLE
 from domain.lifecycle import (
     ACCEPTANCE_DECISIONS,
     CONFIRM_DECISIONS,
@@ -40,6 +41,7 @@ from domain.lifecycle import (
 )
 from domain.payloads import (
     Actor,
+    BlockedStep,
     CancelTasksInput,
     ClaimInput,
     CloseNoticeInput,
@@ -69,6 +71,7 @@ from domain.payloads import (
     RecordRegistrationInput,
     RecordRevisionInput,
     RegisterAssetsInput,
+    RetryInput,
     RevisionInput,
     StageChange,
     SubmitDecisionInput,
@@ -83,9 +86,20 @@ with workflow.unsafe.imports_passed_through():
     from activities.projects import ProjectActivities
     from activities.reviews import ReviewActivities
 
-DB_TIMEOUT = timedelta(seconds=30)
+# One transaction. Every activity heartbeats while it runs (the worker's HeartbeatInterceptor), so a killed
+# worker's attempt is retried by another within HEARTBEAT seconds, while a slow one under load is not duplicated.
+DB_TIMEOUT = timedelta(seconds=60)
+HEARTBEAT = timedelta(seconds=5)
 # A database outage must not lose a step: retry until it is back, backing off to a minute.
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+# A step of the run loop that fails for this long (or permanently) marks the project blocked: an operator
+# sees what it waits for and retries it; a transient outage is retried again on its own after BLOCKED_RETRY.
+STEP_BUDGET = timedelta(minutes=5)
+BLOCKED_RETRY = timedelta(minutes=15)
+# Inside an Update the caller waits: a store that cannot finish in its budget (config.store_budget_seconds) is
+# answered (503) and the workflow's lock released, never retried for ever while later Updates queue behind it.
+STORE_BUDGET = timedelta(seconds=20)
+STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=4))
 A = TypeVar("A")
 R = TypeVar("R")
 TERMINAL = frozenset({Stage.REJECTED, Stage.CLOSED})
@@ -99,13 +113,6 @@ PLATFORM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=10)
 )
 OVERSEERS = frozenset({Role.SUPERVISOR.value, Role.ADMIN.value})
-
-
-async def _db(activity_method: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
-    """Run a read-model activity: one transaction, retried until the database answers (never given up)."""
-    return await workflow.execute_activity_method(
-        activity_method, arg, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
-    )
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,21 @@ def _refuse(refusal: _Refusal | None) -> None:
         raise ApplicationError(refusal.message, type=refusal.type)
 
 
+def _provisional(inp: OpenTaskInput) -> OpenedTask:
+    """A task being opened, as the validators see it until its stored row comes back."""
+    return OpenedTask(
+        task_id=inp.task_id,
+        kind=inp.kind,
+        stage=inp.stage,
+        candidate_role=inp.candidate_role,
+        region_code=inp.region_code,
+        allowed_decisions=list(inp.allowed_decisions),
+        due_at=inp.opened_at,
+        assignee_id=inp.assignee_id,
+        details=dict(inp.details),
+    )
+
+
 @dataclass
 class _Outcome:
     """How a task was closed: the decision as submitted and the stage it led to."""
@@ -153,6 +175,11 @@ class ProjectLifecycleWorkflow:
         self._start = start
         self._stage = Stage.APPLICATION
         self._tasks: dict[str, OpenedTask] = {}
+        # tasks whose row is being written: known to the validators, decided once open
+        self._pending: dict[str, OpenedTask] = {}
+        # a run-loop step that could not be done, until it is retried
+        self._blocked: BlockedStep | None = None
+        self._retry_asked = False
         self._outcomes: dict[str, _Outcome] = {}
         self._deciders: dict[str, list[int]] = {}
         self._round = 1
@@ -243,13 +270,28 @@ class ProjectLifecycleWorkflow:
         assignee_id: int | None = None,
         details: dict[str, Any] | None = None,
     ) -> OpenedTask:
-        task = await _db(
-            ProjectActivities.open_task,
-            self._task_input(kind, stage, role, region, decisions, assignee_id=assignee_id, details=details),
+        task = await self._open_tracked(
+            self._task_input(kind, stage, role, region, decisions, assignee_id=assignee_id, details=details)
         )
-        self._track(task)
         self._stage = stage
         return task
+
+    async def _open_tracked(self, inp: OpenTaskInput) -> OpenedTask:
+        """Record a task and track it. From the moment its id exists the task is pending: the inbox may show
+        it before this workflow hears the activity's result, and a decision arriving then waits for it
+        instead of being refused as if the task were closed."""
+        self._pending[inp.task_id] = _provisional(inp)
+        try:
+            task = await self._step(ProjectActivities.open_task, inp)
+        finally:
+            self._pending.pop(inp.task_id, None)
+        self._track(task)
+        return task
+
+    async def _ready(self, task_id: str) -> None:
+        """Wait until a pending task is open (its row stored and its result back in this workflow)."""
+        if task_id in self._pending:  # no yield otherwise: recorded histories replay command for command
+            await workflow.wait_condition(lambda: task_id not in self._pending)
 
     def _task_input(
         self,
@@ -303,7 +345,7 @@ class ProjectLifecycleWorkflow:
             if task.task_id not in self._tasks:
                 return
             current = self._tasks[task.task_id]
-            await _db(
+            await self._step(
                 ReviewActivities.notify_deadline,
                 DeadlineEvent(
                     task_id=task.task_id,
@@ -346,7 +388,7 @@ class ProjectLifecycleWorkflow:
             if any(self._outcomes[t].to_stage is not Stage.EXPERT_REVIEW for t in decided):
                 break
         verdict = panel_verdict(list(self._scores.values()), cfg.pass_mark)
-        await _db(
+        await self._step(
             ReviewActivities.record_panel_verdict,
             PanelVerdictInput(
                 project_code=self._start.code,
@@ -369,13 +411,85 @@ class ProjectLifecycleWorkflow:
         )
         return self._stage
 
+    async def _store(self, activity_method: Callable[[Any, A], Awaitable[R]], arg: A, what: str) -> R:
+        """Run the read-model activity of an Update, bounded: a failure is answered as StoreFailed (or
+        Unstorable, when the database refuses the data itself) and nothing of the Update's state changes."""
+        try:
+            return await workflow.execute_activity_method(
+                activity_method,
+                arg,
+                start_to_close_timeout=DB_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT,
+                schedule_to_close_timeout=timedelta(seconds=self._start.config.store_budget_seconds),
+                retry_policy=STORE_RETRY,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            at = workflow.now().isoformat()
+            if isinstance(cause, ApplicationError) and cause.type == UNSTORABLE:
+                raise ApplicationError(f"{what} could not be stored: {cause.message}", at, type=UNSTORABLE) from err
+            reason = cause.message if isinstance(cause, FailureError) else str(cause or err)
+            raise ApplicationError(f"{what} could not be stored ({reason})", at, type=STORE_FAILED) from err
+
+    async def _step(self, activity_method: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
+        """Run a read-model activity of the run loop. A transient outage is ridden out; a step that fails
+        permanently, or for longer than STEP_BUDGET, blocks the project visibly until it is retried."""
+        while True:
+            try:
+                result = await workflow.execute_activity_method(
+                    activity_method,
+                    arg,
+                    start_to_close_timeout=DB_TIMEOUT,
+                    heartbeat_timeout=HEARTBEAT,
+                    schedule_to_close_timeout=STEP_BUDGET,
+                    retry_policy=DB_RETRY,
+                )
+            except ActivityError as err:
+                await self._blocked_on(getattr(activity_method, "__name__", "step"), err)
+                continue
+            if self._blocked is not None:
+                await self._mark_blocked(replace(self._blocked, cleared=True))
+                self._blocked = None
+            return result
+
+    async def _blocked_on(self, step: str, err: ActivityError) -> None:
+        """Say what the project waits for, then wait for an operator's retry (or, if transient, a while)."""
+        cause = err.cause
+        permanent = isinstance(cause, ApplicationError) and cause.non_retryable
+        reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+        self._blocked = BlockedStep(
+            project_code=self._start.code,
+            step=step,
+            error=reason.replace("\x00", "")[:300],
+            since=workflow.now(),
+            permanent=permanent,
+        )
+        await self._mark_blocked(self._blocked)
+        self._retry_asked = False
+        timeout = None if permanent else BLOCKED_RETRY.total_seconds()
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(lambda: self._retry_asked, timeout=timeout)
+        self._retry_asked = False
+
+    async def _mark_blocked(self, blocked: BlockedStep) -> None:
+        # best effort: when the database itself is down the query (get_status) still tells
+        with contextlib.suppress(ActivityError):
+            await workflow.execute_activity_method(
+                ProjectActivities.mark_blocked,
+                blocked,
+                start_to_close_timeout=DB_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT,
+                schedule_to_close_timeout=STORE_BUDGET,
+                retry_policy=STORE_RETRY,
+            )
+
     def _any_decided(self, task_ids: set[str]) -> bool:
         return any(t in self._outcomes for t in task_ids)
 
     async def _draw(self, seats: int, drawn: list[int], n: int) -> DrawResult:
         s = self._start
         excluded = sorted({u for stage, users in self._deciders.items() if stage != Stage.EXPERT_REVIEW for u in users})
-        return await _db(
+        return await self._step(
             ReviewActivities.draw_panel,
             DrawPanelInput(
                 draw_key=f"{s.code}:r{self._round}:d{n}",
@@ -399,8 +513,7 @@ class ProjectLifecycleWorkflow:
             "expert_name": seat.name,
             "earlier_opinions": list(self._opinions),
         }
-        task = await _db(
-            ProjectActivities.open_task,
+        task = await self._open_tracked(
             self._task_input(
                 TaskKind.EXPERT_REVIEW,
                 Stage.EXPERT_REVIEW,
@@ -409,10 +522,9 @@ class ProjectLifecycleWorkflow:
                 EXPERT_DECISIONS,
                 assignee_id=seat.user_id,
                 details=details,
-            ),
+            )
         )
         self._seats[task.task_id] = seat
-        self._track(task)
 
     async def _extend_library(self, result: DrawResult, n: int) -> None:
         """Too few eligible experts: the county extends the library, then the draw is repeated."""
@@ -460,7 +572,7 @@ class ProjectLifecycleWorkflow:
         starts = workflow.now()
         ends = starts + timedelta(days=cfg.notice_days)
         notice_id = f"{self._start.code}-{kind}-r{self._round}"
-        await _db(
+        await self._step(
             ReviewActivities.open_notice,
             NoticeInput(
                 notice_id=notice_id,
@@ -484,7 +596,7 @@ class ProjectLifecycleWorkflow:
         )
         upheld = self._upheld
         self._notice_id = None
-        await _db(
+        await self._step(
             ReviewActivities.close_notice,
             CloseNoticeInput(
                 notice_id=notice_id,
@@ -496,7 +608,7 @@ class ProjectLifecycleWorkflow:
         if upheld:
             still_open = sorted(self._objection_tasks & set(self._tasks))
             if still_open:
-                await _db(
+                await self._step(
                     ReviewActivities.cancel_tasks,
                     CancelTasksInput(
                         project_code=self._start.code,
@@ -510,7 +622,7 @@ class ProjectLifecycleWorkflow:
         return upheld
 
     async def _change_stage(self, to: Stage, reason: str) -> None:
-        await _db(
+        await self._step(
             ProjectActivities.change_stage,
             StageChange(
                 project_code=self._start.code,
@@ -551,7 +663,7 @@ class ProjectLifecycleWorkflow:
             if self._completion is not None:
                 return
             s = self._start
-            await _db(
+            await self._step(
                 ConstructionActivities.check_construction,
                 ConstructionCheckInput(
                     project_code=s.code,
@@ -624,6 +736,7 @@ class ProjectLifecycleWorkflow:
                         PlatformActivities.register_asset,
                         RegisterAssetInput(asset_id=asset_id, project_code=self._start.code, at=workflow.now()),
                         start_to_close_timeout=timedelta(minutes=2),
+                        heartbeat_timeout=HEARTBEAT,
                         retry_policy=PLATFORM_RETRY,
                     )
                     break
@@ -678,7 +791,7 @@ class ProjectLifecycleWorkflow:
         return None
 
     def _open(self, task_id: str) -> OpenedTask | _Refusal:
-        task = self._tasks.get(task_id)
+        task = self._tasks.get(task_id) or self._pending.get(task_id)
         if task is None or task_id in self._outcomes:
             return _Refusal(DecisionRefused.TASK_NOT_OPEN, "this task is not open")
         return task
@@ -711,29 +824,28 @@ class ProjectLifecycleWorkflow:
         """A reviewer, expert or the county decides an open task; the project moves on once it is stored."""
         if self._task is not None:
             return await self._legacy_submit_decision(inp)
+        await self._ready(inp.task_id)
         async with self._lock:
             _refuse(self._decision_refusal(inp))  # concurrent updates may both have passed the validator
             task = self._tasks[inp.task_id]
             decision = Decision(inp.decision)
             to_stage, details = self._consequence(task, inp)
-            try:
-                result = await _db(
-                    ProjectActivities.record_decision,
-                    RecordDecisionInput(
-                        task_id=task.task_id,
-                        project_code=self._start.code,
-                        decision=inp.decision,
-                        opinion=inp.opinion,
-                        actor=inp.actor,
-                        from_stage=task.stage,
-                        to_stage=to_stage.value,
-                        decided_at=workflow.now(),
-                        kind=task.kind,
-                        details=details,
-                    ),
-                )
-            except ActivityError as err:
-                raise ApplicationError("the decision could not be stored", type="StoreFailed") from err
+            result = await self._store(
+                ProjectActivities.record_decision,
+                RecordDecisionInput(
+                    task_id=task.task_id,
+                    project_code=self._start.code,
+                    decision=inp.decision,
+                    opinion=inp.opinion,
+                    actor=inp.actor,
+                    from_stage=task.stage,
+                    to_stage=to_stage.value,
+                    decided_at=workflow.now(),
+                    kind=task.kind,
+                    details=details,
+                ),
+                "the decision",
+            )
             # state changes only once the decision is stored, all at once, so the run loop never sees half of it
             self._outcomes[task.task_id] = _Outcome(inp.decision, to_stage, inp.actor.user_id, inp.opinion)
             self._tasks.pop(task.task_id, None)
@@ -833,24 +945,23 @@ class ProjectLifecycleWorkflow:
     @workflow.update
     async def revise_application(self, inp: RevisionInput) -> DecisionResult:
         """The applicant resubmits a returned application; the chain starts again at the township."""
+        await self._ready(inp.task_id)
         async with self._lock:
             _refuse(self._revision_refusal(inp))
             task = self._tasks[inp.task_id]
-            try:
-                await _db(
-                    ReviewActivities.record_revision,
-                    RecordRevisionInput(
-                        task_id=task.task_id,
-                        project_code=self._start.code,
-                        round=self._round + 1,
-                        actor=inp.actor,
-                        application=inp.application,
-                        next_stage=Stage.TOWNSHIP_REVIEW.value,
-                        at=workflow.now(),
-                    ),
-                )
-            except ActivityError as err:
-                raise ApplicationError("the revision could not be stored", type="StoreFailed") from err
+            await self._store(
+                ReviewActivities.record_revision,
+                RecordRevisionInput(
+                    task_id=task.task_id,
+                    project_code=self._start.code,
+                    round=self._round + 1,
+                    actor=inp.actor,
+                    application=inp.application,
+                    next_stage=Stage.TOWNSHIP_REVIEW.value,
+                    at=workflow.now(),
+                ),
+                "the revision",
+            )
             self._outcomes[task.task_id] = _Outcome(Decision.RESUBMIT.value, Stage.TOWNSHIP_REVIEW, inp.actor.user_id)
             self._tasks.pop(task.task_id, None)
             self._stage = Stage.TOWNSHIP_REVIEW
@@ -879,15 +990,13 @@ class ProjectLifecycleWorkflow:
         """The applicant reports the week's progress; the colour of the construction archive follows."""
         async with self._lock:
             _refuse(self._progress_refusal(inp))
-            try:
-                colour = await _db(
-                    ConstructionActivities.record_progress,
-                    RecordProgressInput(
-                        project_code=self._start.code, report=inp, at=workflow.now(), config=self._start.config
-                    ),
-                )
-            except ActivityError as err:
-                raise ApplicationError("the report could not be stored", type="StoreFailed") from err
+            colour = await self._store(
+                ConstructionActivities.record_progress,
+                RecordProgressInput(
+                    project_code=self._start.code, report=inp, at=workflow.now(), config=self._start.config
+                ),
+                "the report",
+            )
             self._last_percent = max(self._last_percent, inp.percent)
             return DecisionResult(task_id="", decision=colour, stage=self._stage.value)
 
@@ -917,15 +1026,13 @@ class ProjectLifecycleWorkflow:
         async with self._lock:
             _refuse(self._completion_refusal(inp))
             completion_id = str(workflow.uuid4())
-            try:
-                await _db(
-                    ConstructionActivities.record_completion,
-                    RecordCompletionInput(
-                        completion_id=completion_id, project_code=self._start.code, completion=inp, at=workflow.now()
-                    ),
-                )
-            except ActivityError as err:
-                raise ApplicationError("the completion could not be stored", type="StoreFailed") from err
+            await self._store(
+                ConstructionActivities.record_completion,
+                RecordCompletionInput(
+                    completion_id=completion_id, project_code=self._start.code, completion=inp, at=workflow.now()
+                ),
+                "the completion",
+            )
             self._completion = completion_id
             self._completion_facts = {
                 "completion_id": completion_id,
@@ -947,24 +1054,23 @@ class ProjectLifecycleWorkflow:
     @workflow.update
     async def register_assets(self, inp: RegisterAssetsInput) -> DecisionResult:
         """The applicant registers the assets the project produced; the county confirms next."""
+        await self._ready(inp.task_id)
         async with self._lock:
             _refuse(self._registration_refusal(inp))
             task = self._tasks[inp.task_id]
             asset_ids = [str(workflow.uuid4()) for _ in inp.assets]
-            try:
-                await _db(
-                    ConstructionActivities.record_registration,
-                    RecordRegistrationInput(
-                        task_id=task.task_id,
-                        project_code=self._start.code,
-                        actor=inp.actor,
-                        assets=inp.assets,
-                        asset_ids=asset_ids,
-                        at=workflow.now(),
-                    ),
-                )
-            except ActivityError as err:
-                raise ApplicationError("the registration could not be stored", type="StoreFailed") from err
+            await self._store(
+                ConstructionActivities.record_registration,
+                RecordRegistrationInput(
+                    task_id=task.task_id,
+                    project_code=self._start.code,
+                    actor=inp.actor,
+                    assets=inp.assets,
+                    asset_ids=asset_ids,
+                    at=workflow.now(),
+                ),
+                "the registration",
+            )
             # household assets belong to their household and need no platform card
             self._registered = [
                 i for i, a in zip(asset_ids, inp.assets, strict=True) if a.get("asset_class") != "household"
@@ -998,8 +1104,9 @@ class ProjectLifecycleWorkflow:
                 OBJECTION_DECISIONS,
                 details={"objection_id": objection_id, "text": inp.text, "notice_id": self._notice_id},
             )
+            self._pending[task_input.task_id] = _provisional(task_input)
             try:
-                task = await _db(
+                task = await self._store(
                     ReviewActivities.record_objection,
                     RecordObjectionInput(
                         objection_id=objection_id,
@@ -1009,9 +1116,10 @@ class ProjectLifecycleWorkflow:
                         actor=inp.actor,
                         task=task_input,
                     ),
+                    "the objection",
                 )
-            except ActivityError as err:
-                raise ApplicationError("the objection could not be stored", type="StoreFailed") from err
+            finally:
+                self._pending.pop(task_input.task_id, None)
             self._objection_tasks.add(task.task_id)
             self._track(task)
             return ObjectionResult(objection_id=objection_id, task_id=task.task_id)
@@ -1037,10 +1145,11 @@ class ProjectLifecycleWorkflow:
     @workflow.update
     async def claim_task(self, inp: ClaimInput) -> TaskChange:
         """Take a group task (others see it is taken) or release it."""
+        await self._ready(inp.task_id)
         async with self._lock:
             _refuse(self._claim_refusal(inp))
             task = self._tasks[inp.task_id]
-            await _db(
+            await self._store(
                 ReviewActivities.record_claim,
                 RecordClaimInput(
                     task_id=task.task_id,
@@ -1049,6 +1158,7 @@ class ProjectLifecycleWorkflow:
                     claim=inp.claim,
                     at=workflow.now(),
                 ),
+                "the claim",
             )
             claimed = replace(task, claimed_by=inp.actor.user_id if inp.claim else None)
             self._tasks[task.task_id] = claimed
@@ -1073,6 +1183,7 @@ class ProjectLifecycleWorkflow:
     @workflow.update
     async def reassign_task(self, inp: ReassignInput) -> TaskChange:
         """A county supervisor or an admin gives a task to another eligible user, with a reason."""
+        await self._ready(inp.task_id)
         async with self._lock:
             _refuse(self._reassign_refusal(inp))
             task = self._tasks[inp.task_id]
@@ -1080,7 +1191,7 @@ class ProjectLifecycleWorkflow:
             if task.kind == TaskKind.EXPERT_REVIEW:
                 # the seat now belongs to another expert: their library id goes with their score
                 details.update(expert_id=inp.expert_id, expert_name=inp.to.username)
-            await _db(
+            await self._store(
                 ReviewActivities.record_reassign,
                 RecordReassignInput(
                     task_id=task.task_id,
@@ -1091,6 +1202,7 @@ class ProjectLifecycleWorkflow:
                     at=workflow.now(),
                     details=details if task.kind == TaskKind.EXPERT_REVIEW else None,
                 ),
+                "the reassignment",
             )
             moved = replace(task, assignee_id=inp.to.user_id, claimed_by=None, details=details)
             self._tasks[task.task_id] = moved
@@ -1132,6 +1244,22 @@ class ProjectLifecycleWorkflow:
     def _validate_reassign(self, inp: ReassignInput) -> None:
         _refuse(self._reassign_refusal(inp))
 
+    @workflow.update
+    def retry_blocked(self, inp: RetryInput) -> str:
+        """An operator retries the step the project is blocked on (after fixing its cause)."""
+        self._retry_asked = True
+        return self._blocked.step if self._blocked else ""
+
+    @retry_blocked.validator
+    def _validate_retry(self, inp: RetryInput) -> None:
+        a = inp.actor
+        if a.role not in OVERSEERS or (a.role == Role.SUPERVISOR and a.region_level != RegionLevel.COUNTY):
+            _refuse(_Refusal(DecisionRefused.NOT_ELIGIBLE, "only a county supervisor or an admin may retry a step"))
+        if not covers(a.region_code, RegionLevel(a.region_level), self._start.village_code):
+            _refuse(_Refusal(DecisionRefused.NOT_ELIGIBLE, "this project lies outside your region"))
+        if self._blocked is None:
+            _refuse(_Refusal(DecisionRefused.WRONG_STAGE, "the project is not blocked; there is nothing to retry"))
+
     @workflow.query
     def get_status(self) -> ProjectStatus:
         """The workflow's own view: stage, open tasks, who decided which level."""
@@ -1145,6 +1273,8 @@ class ProjectLifecycleWorkflow:
             open_tasks=tasks,
             revisions=self._revisions,
             notice_ends_at=self._notice_ends if self._notice_id else None,
+            blocked=self._blocked,
+            pending_tasks=sorted(self._pending),
         )
 
     # ---------------------------------------------------------------- executions recorded before approval-chain-v1
@@ -1152,7 +1282,7 @@ class ProjectLifecycleWorkflow:
     async def _legacy_run(self) -> str:
         """The township review alone, exactly as first released (kept for replay of older histories)."""
         kind, role = REVIEW_TASK[Stage.TOWNSHIP_REVIEW]
-        self._task = await _db(
+        self._task = await self._step(
             ProjectActivities.open_task,
             OpenTaskInput(
                 task_id=str(workflow.uuid4()),
@@ -1196,7 +1326,7 @@ class ProjectLifecycleWorkflow:
             from_stage = Stage(task.stage)
             to_stage = stage_after(from_stage, Decision(inp.decision))
             try:
-                result = await _db(
+                result = await self._store(
                     ProjectActivities.record_decision,
                     RecordDecisionInput(
                         task_id=task.task_id,
@@ -1208,10 +1338,11 @@ class ProjectLifecycleWorkflow:
                         to_stage=to_stage.value,
                         decided_at=workflow.now(),
                     ),
+                    "the decision",
                 )
-            except ActivityError as err:
+            except ApplicationError:
                 self._task = task
-                raise ApplicationError("the decision could not be stored", type="StoreFailed") from err
+                raise
             self._deciders[from_stage.value] = [inp.actor.user_id]
             self._task = None
             self._stage = to_stage

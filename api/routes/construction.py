@@ -102,9 +102,9 @@ async def report_progress(
     await _own_uploads(session, user, "attachments", list(body.attachments))
     actor = await actor_for(session, user)
     workflow_id = project.workflow_id
-    await session.close()
     await execute_update(
         temporal,
+        session,
         workflow_id,
         ProjectLifecycleWorkflow.report_progress,
         ProgressInput(
@@ -195,9 +195,9 @@ async def report_completion(
     await _own_uploads(session, user, "documents", list(body.documents))
     actor = await actor_for(session, user)
     workflow_id = project.workflow_id
-    await session.close()
     await execute_update(
         temporal,
+        session,
         workflow_id,
         ProjectLifecycleWorkflow.report_completion,
         CompletionInput(
@@ -298,9 +298,9 @@ async def register_assets(
         raise invalid(problems)
     actor = await actor_for(session, user)
     workflow_id = project.workflow_id
-    await session.close()
     await execute_update(
         temporal,
+        session,
         workflow_id,
         ProjectLifecycleWorkflow.register_assets,
         RegisterAssetsInput(task_id=task.id, actor=actor, assets=[a.model_dump(mode="json") for a in body.assets]),

@@ -33,7 +33,7 @@ async def readyz(sessions: SessionsDep, temporal: TemporalDep) -> JSONResponse:
         parts["database"] = f"unreachable: {type(err).__name__}"
     try:
         async with asyncio.timeout(3):
-            await temporal.service_client.check_health()
+            await temporal.client.service_client.check_health()
         parts["temporal"] = "ok"
     except Exception as err:  # readiness reports any failure as "not ready"
         parts["temporal"] = f"unreachable: {type(err).__name__}"

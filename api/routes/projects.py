@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import hashlib
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import structlog
 from fastapi import APIRouter, Header, Query, Response, status
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDep, TemporalDep
+from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDep, TemporalDep, WorkflowEngine
 from api.errors import ApiError, conflict, forbidden, invalid, not_found
 from api.routes.tasks import task_public
 from api.schemas import (
@@ -32,10 +30,11 @@ from api.schemas import (
     ProjectSummary,
 )
 from api.timeline import project_timeline
-from api.updates import actor_for, body_digest, execute_update
+from api.updates import actor_for, body_digest, execute_update, temporal_unavailable
 from core.settings import Settings
 from core.temporal import project_workflow_id
-from db.models import IdempotencyKey, Project, Region
+from db.engine import Sessions
+from db.models import Project, Region
 from db.repositories.audit import create_audit_entry, list_audit_entries, project_chain, verify_audit_chains
 from db.repositories.households import list_households_by_codes
 from db.repositories.projects import (
@@ -46,6 +45,7 @@ from db.repositories.projects import (
     get_project,
     list_projects,
     next_project_code,
+    update_project_stage,
 )
 from db.repositories.reviews import list_draws, list_notices, list_objections, list_revisions
 from db.repositories.tasks import list_project_tasks
@@ -161,7 +161,7 @@ async def _validate(session: AsyncSession, user: Principal, body: ProjectCreate)
         raise invalid(errors)
 
 
-async def _start_workflow(temporal: Client, settings: Settings, project: Project) -> None:
+async def _start_workflow(temporal: WorkflowEngine, settings: Settings, project: Project) -> None:
     start = ProjectStart(
         code=project.code,
         applicant_id=project.applicant_id,
@@ -181,18 +181,24 @@ async def _start_workflow(temporal: Client, settings: Settings, project: Project
             red_behind_points=settings.construction.red_behind_points,
             not_started_yellow_months=settings.construction.not_started_yellow_months,
             not_started_red_months=settings.construction.not_started_red_months,
+            store_budget_seconds=settings.store_budget_seconds,
         ),
         implementing_entity=project.implementing_entity,
     )
     # A retried create finds the workflow of this project running already: that is success.
-    with contextlib.suppress(WorkflowAlreadyStartedError):
-        await temporal.start_workflow(
-            ProjectLifecycleWorkflow.run,
-            start,
-            id=project.workflow_id,
-            task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
+    try:
+        async with asyncio.timeout(temporal.wait_seconds):
+            await temporal.client.start_workflow(
+                ProjectLifecycleWorkflow.run,
+                start,
+                id=project.workflow_id,
+                task_queue=settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+    except WorkflowAlreadyStartedError:
+        return
+    except TimeoutError as err:
+        raise RPCError("the workflow engine did not answer in time", RPCStatusCode.DEADLINE_EXCEEDED, b"") from err
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ProjectCreated)
@@ -270,18 +276,48 @@ async def create(
     try:
         await _start_workflow(temporal, settings, project)
     except RPCError as err:
-        # Without its workflow the project would never move: take the filing back and say so.
-        log.error("workflow start failed; application withdrawn", project_code=code, error=str(err))
-        async with sessions.begin() as cleanup:
-            await cleanup.execute(delete(IdempotencyKey).where(IdempotencyKey.project_code == code))
-            await cleanup.execute(delete(Project).where(Project.code == code))
-        raise ApiError(503, "temporal_unavailable", "the workflow engine is unavailable; try again") from err
+        await _filing_not_started(sessions, user, code, idempotency_key, now, err)
     log.info("project filed", project_code=code)
     return ProjectCreated(code=code, stage=project.stage, workflow_id=project.workflow_id)
 
 
+async def _filing_not_started(
+    sessions: Sessions, user: Principal, code: str, key: str | None, at: datetime, err: RPCError
+) -> NoReturn:
+    """The filing is stored but its workflow did not start. With an Idempotency-Key the filing stands and the
+    same request again starts it (one application, one filing); without one it is withdrawn, in the audit log
+    too, so a retry files anew and the log still tells only what happened."""
+    log.error("workflow start failed", project_code=code, error=str(err), keyed=key is not None)
+    if key is None:
+        async with sessions.begin() as tx:
+            await update_project_stage(tx, code=code, stage=Stage.APPLICATION.value, status="withdrawn")
+            await create_audit_entry(
+                tx,
+                chain=project_chain(code),
+                action="application_withdrawn",
+                event_key=f"withdrawn:{code}",
+                payload={"reason": "the workflow engine was unavailable; the application was not started"},
+                actor_id=user.id,
+                actor_name=user.username,
+                at=datetime.now(UTC),
+            )
+    unavailable = temporal_unavailable(err)
+    retry = "repeat the request with the same Idempotency-Key" if key else "file the application again"
+    raise ApiError(
+        unavailable.status,
+        unavailable.code,
+        f"{unavailable.message}; {retry}",
+        {"project_code": code if key else None, "withdrawn": key is None},
+    ) from err
+
+
 async def _replay(
-    session: AsyncSession, temporal: Client, settings: Settings, user: Principal, key: str, request_hash: str
+    session: AsyncSession,
+    temporal: WorkflowEngine,
+    settings: Settings,
+    user: Principal,
+    key: str,
+    request_hash: str,
 ) -> ProjectCreated | None:
     stored = await get_idempotency_key(session, user_id=user.id, key=key)
     if stored is None:
@@ -445,6 +481,7 @@ async def revise(
     digest = body_digest(application)
     await execute_update(
         temporal,
+        session,
         workflow_id,
         ProjectLifecycleWorkflow.revise_application,
         RevisionInput(task_id=revision.id, actor=actor, application=application),
@@ -480,9 +517,9 @@ async def object_(
     key = idempotency_key or uuid.uuid4().hex
     actor = await actor_for(session, user)
     workflow_id = project.workflow_id
-    await session.close()
     result = await execute_update(
         temporal,
+        session,
         workflow_id,
         ProjectLifecycleWorkflow.file_objection,
         ObjectionInput(text=body.text, actor=actor),

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from api.access import may_decide, may_see
 from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, TemporalDep
-from api.errors import conflict, forbidden, invalid, not_found
+from api.errors import ApiError, conflict, forbidden, invalid, not_found
 from api.schemas import DecisionIn, DecisionPublic, ReassignIn, TaskChangePublic, TaskPublic, TasksPublic
 from api.updates import actor_for, body_digest, execute_update
 from db.models import DecisionRecord, Project, Region, Task, User
@@ -188,33 +188,43 @@ async def decide(
     if problems:
         raise invalid(problems)
     actor = await actor_for(session, user)
-    workflow_id, code = project.workflow_id, project.code
-    await session.close()  # hold no pooled connection while the workflow decides (the read-back takes one)
-    await execute_update(
-        temporal,
-        workflow_id,
-        ProjectLifecycleWorkflow.submit_decision,
-        SubmitDecisionInput(
-            task_id=task_id,
-            decision=body.decision.value,
-            opinion=body.opinion,
-            actor=actor,
-            scores=dict(body.scores),
-            veto=list(body.veto),
-            veto_other=body.veto_other,
-            attachments=list(body.attachments),
-            items=[i.strip() for i in body.items if i.strip()],
-        ),
-        update_id=_update_id("decision", task_id, user.id, body.model_dump(mode="json")),
-        result_type=DecisionResult,
-    )
-    async with sessions() as fresh:
-        stored = await fresh.get(Project, code)
-        decided = await fresh.get(Task, task_id)
-    assert stored is not None
-    assert decided is not None
-    log.info("task decided", task_id=task_id, decision=decided.decision, stage=stored.stage)
-    return DecisionPublic(task_id=task_id, decision=decided.decision or body.decision.value, stage=stored.stage)
+    try:
+        result = await execute_update(
+            temporal,
+            session,
+            project.workflow_id,
+            ProjectLifecycleWorkflow.submit_decision,
+            SubmitDecisionInput(
+                task_id=task_id,
+                decision=body.decision.value,
+                opinion=body.opinion,
+                actor=actor,
+                scores=dict(body.scores),
+                veto=list(body.veto),
+                veto_other=body.veto_other,
+                attachments=list(body.attachments),
+                items=[i.strip() for i in body.items if i.strip()],
+            ),
+            update_id=_update_id("decision", task_id, user.id, body.model_dump(mode="json")),
+            result_type=DecisionResult,
+        )
+    except ApiError as err:
+        if err.code != "task_not_open":
+            raise
+        # the same decision, sent twice at once, was stored by the other request: answer as it was answered
+        async with sessions() as fresh:
+            stored_task = await get_task(fresh, task_id=task_id)
+            stored_project = await get_project(fresh, code=project.code)
+            if not (
+                stored_task is not None
+                and stored_project is not None
+                and stored_task.decided_by == user.id
+                and await _same_decision(fresh, stored_task, body)
+            ):
+                raise
+            return DecisionPublic(task_id=task_id, decision=body.decision.value, stage=stored_project.stage)
+    log.info("task decided", task_id=task_id, decision=result.decision, stage=result.stage)
+    return DecisionPublic(task_id=task_id, decision=result.decision, stage=result.stage)
 
 
 async def _claim(
@@ -227,6 +237,7 @@ async def _claim(
         raise forbidden(f"only a {task.candidate_role} who may decide this task may claim it", "not_eligible")
     change = await execute_update(
         temporal,
+        session,
         project.workflow_id,
         ProjectLifecycleWorkflow.claim_task,
         ClaimInput(task_id=task_id, actor=await actor_for(session, user), claim=claim),
@@ -286,6 +297,7 @@ async def reassign(
     )
     change = await execute_update(
         temporal,
+        session,
         project.workflow_id,
         ProjectLifecycleWorkflow.reassign_task,
         ReassignInput(

@@ -169,3 +169,12 @@ async def refresh_project_overdue(session: AsyncSession, *, code: str) -> bool:
 async def update_project_fields(session: AsyncSession, *, code: str, values: dict[str, Any]) -> None:
     """Change indexed columns of a project (a revision, the waiting-for note)."""
     await session.execute(update(Project).where(Project.code == code).values(**values))
+
+
+async def clear_project_waiting(session: AsyncSession, *, code: str, prefix: str) -> None:
+    """Clear the project's `waiting_for` if (and only if) it is the note starting with `prefix`."""
+    await session.execute(
+        update(Project)
+        .where(Project.code == code, Project.waiting_for.startswith(prefix, autoescape=True))
+        .values(waiting_for="")
+    )

@@ -150,10 +150,13 @@ class Driver:
         return dict(r.json())
 
     async def stage_is(self, code: str, stage: str) -> dict[str, Any]:
-        """Wait until the project reaches `stage`."""
+        """Wait until the project reaches `stage` (a notice stage: until its notice is open, which the workflow
+        does right after the decision that led there is answered)."""
 
         async def check() -> dict[str, Any] | None:
             p = await self.project(code)
+            if stage == "approval_notice" and not any(n["status"] == "open" for n in p["notices"]):
+                return None
             return p if p["stage"] == stage else None
 
         found: dict[str, Any] = await eventually(check)

@@ -1,0 +1,72 @@
+"""Activity interceptors: which failures are permanent (the database refusing the data itself is not retried),
+and a heartbeat from every running activity (a killed worker's work is retried elsewhere within seconds, a slow
+but living one is left to finish)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+
+from domain.failures import UNSTORABLE
+
+# A data error (a NUL in text, a value out of range), a broken constraint or a malformed statement fails the
+# same way on every attempt; connection loss, deadlocks and serialization failures (OperationalError) do not.
+PERMANENT = (DataError, IntegrityError, ProgrammingError)
+
+
+def refusal_message(err: Exception) -> str:
+    """The database's own first line (never the statement or its parameters, which may hold personal data)."""
+    orig = getattr(err, "orig", None) or err
+    first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return first.replace("\x00", "")[:200]
+
+
+class _PermanentFailures(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        try:
+            return await super().execute_activity(input)
+        except PERMANENT as err:
+            raise ApplicationError(
+                f"the database refused the data: {refusal_message(err)}", type=UNSTORABLE, non_retryable=True
+            ) from None  # the chained DBAPI error would carry the statement's parameters into the history
+
+
+class PermanentFailuresInterceptor(Interceptor):
+    """Turns the database's refusals of data into non-retryable ApplicationErrors (type Unstorable)."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _PermanentFailures(next)
+
+
+HEARTBEAT_EVERY = 1.0
+"""Seconds between heartbeats of a running activity; workflows give activities a heartbeat timeout of a few."""
+
+
+class _Heartbeat(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        beating = asyncio.create_task(_beat())
+        try:
+            return await super().execute_activity(input)
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+
+
+async def _beat() -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_EVERY)
+        activity.heartbeat()
+
+
+class HeartbeatInterceptor(Interceptor):
+    """Every activity heartbeats while it runs (quick ones finish before the first beat and send none)."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _Heartbeat(next)
