@@ -222,6 +222,13 @@ class DecisionPublic(BaseModel):
     stage: str = Field(description=_d("项目当前阶段", "project stage now"))
 
 
+class RetryPublic(BaseModel):
+    """The blocked step an operator asked the project's workflow to try again."""
+
+    project_code: str = Field(description=_d("项目编号", "project code"))
+    step: str = Field(description=_d("重试的步骤", "the step retried"))
+
+
 class ProjectCreated(BaseModel):
     """The new project's code and stage."""
 
@@ -279,7 +286,13 @@ class ProjectDetail(ProjectSummary):
     progress_percent: int = Field(0, description=_d("施工完成百分比", "percent complete"))
     funds_paid_fen: int = Field(0, description=_d("累计支付资金（分）", "funds paid to date, fen"))
     final_cost_fen: int | None = Field(None, description=_d("竣工决算（分）", "accepted final cost, fen"))
-    waiting_for: str = Field("", description=_d("等待事项", "what the project waits for"))
+    waiting_for: str = Field(
+        "",
+        description=_d(
+            "等待事项；以 operator: 开头表示某步骤失败，需管理员排除原因后重试",
+            "what the project waits for; `operator: …` names a failed step an operator retries (POST …/retry)",
+        ),
+    )
     draws: list[dict[str, Any]] = Field(default_factory=list, description=_d("专家抽取记录", "expert draws"))
     notices: list[dict[str, Any]] = Field(default_factory=list, description=_d("公示", "public notices"))
     objections: list[dict[str, Any]] = Field(default_factory=list, description=_d("异议", "objections"))

@@ -28,6 +28,7 @@ from api.schemas import (
     ProjectDetail,
     ProjectsPublic,
     ProjectSummary,
+    RetryPublic,
 )
 from api.timeline import project_timeline
 from api.updates import actor_for, body_digest, execute_update, temporal_unavailable
@@ -58,6 +59,7 @@ from domain.payloads import (
     ObjectionInput,
     ObjectionResult,
     ProjectStart,
+    RetryInput,
     RevisionInput,
 )
 from domain.regions import ancestors
@@ -528,3 +530,26 @@ async def object_(
     )
     log.info("objection filed", project_code=code, objection_id=result.objection_id)
     return ObjectionPublic(objection_id=result.objection_id, task_id=result.task_id)
+
+
+@router.post("/{code}/retry", response_model=RetryPublic)
+async def retry_blocked(code: str, user: CurrentUser, session: SessionDep, temporal: TemporalDep) -> RetryPublic:
+    """Retry the step a blocked project waits on, once its cause is fixed (county supervisor or admin; 重试)."""
+    if not (user.role is Role.ADMIN or (user.role is Role.SUPERVISOR and user.region_level is RegionLevel.COUNTY)):
+        raise forbidden("only a county supervisor or an admin may retry a blocked step", "role_forbidden")
+    project = await get_project(session, code=code)
+    if project is None:
+        raise not_found(f"project {code}")
+    user.require_region(project.village_code, f"project {code}")
+    actor = await actor_for(session, user)
+    step = await execute_update(
+        temporal,
+        session,
+        project.workflow_id,
+        ProjectLifecycleWorkflow.retry_blocked,
+        RetryInput(actor=actor),
+        update_id=f"retry-{code}-{uuid.uuid4().hex}",  # each retry is a new request of the operator
+        result_type=str,
+    )
+    log.info("blocked step retried", project_code=code, step=step)
+    return RetryPublic(project_code=code, step=step)
