@@ -12,9 +12,10 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -36,6 +37,12 @@ from domain.households import with_check_digit
 from worker import build_worker
 
 PASSWORD = "test-Pass-1234"
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+def china_today() -> date:
+    """Today where the product counts days (Asia/Shanghai): from 16:00 UTC on it is already tomorrow there."""
+    return datetime.now(CHINA).date()
 
 
 @pytest.fixture(scope="session")

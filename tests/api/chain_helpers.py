@@ -149,6 +149,16 @@ class Driver:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
+    async def with_verdict(self, code: str) -> dict[str, Any]:
+        """Project detail once the panel's verdict is recorded (the workflow records it after the last score)."""
+
+        async def check() -> dict[str, Any] | None:
+            p = await self.project(code)
+            return p if any(e["action"] == "panel_verdict" for e in p["timeline"]) else None
+
+        found: dict[str, Any] = await eventually(check)
+        return found
+
     async def stage_is(self, code: str, stage: str) -> dict[str, Any]:
         """Wait until the project reaches `stage` (a notice stage: until its notice is open, which the workflow
         does right after the decision that led there is answered)."""

@@ -60,7 +60,7 @@ async def test_full_chain_with_notice_and_dismissed_objection(
 
     stage = await drive.score_all(code, [e for e in library.eligible if e.id != first_uid], seats_open=2)
     assert stage == "county_approval"
-    detail = await drive.project(code)
+    detail = await drive.with_verdict(code)
     verdict = next(e for e in detail["timeline"] if e["action"] == "panel_verdict")
     assert verdict["payload"]["passed"] is True
     assert verdict["payload"]["average_total"] == 80
@@ -243,7 +243,7 @@ async def test_decline_draws_a_replacement_and_veto_returns(drive: Driver, world
     assert stage == "returned"
     revision = await drive.task_for(drive.pm, code, "revision")
     assert any(o["opinion"] == "村级举债" for o in revision["details"]["opinions"])
-    verdict = next(e for e in (await drive.project(code))["timeline"] if e["action"] == "panel_verdict")
+    verdict = next(e for e in (await drive.with_verdict(code))["timeline"] if e["action"] == "panel_verdict")
     assert verdict["payload"]["passed"] is False
     assert "village_borrowing" in verdict["payload"]["reason"]
 
