@@ -23,6 +23,7 @@ from api.throttle import client_address
 from core.settings import LoginThrottleSettings, Settings
 from db.engine import Sessions
 from db.models import AuditEntry, LoginThrottle
+from db.repositories.audit import verify_audit_chains
 from tests.conftest import PASSWORD, World
 
 TOKEN = "/api/v1/auth/token"
@@ -105,6 +106,9 @@ async def test_a_burst_of_wrong_passwords_locks_the_username(
     assert (entry.actor_id, entry.actor_name, entry.payload["failures"]) == (world.users["pm"].id, pm, 5)
     assert "guess-" not in json.dumps(entry.payload)
     assert PASSWORD not in json.dumps(entry.payload)
+    async with sessions() as s:
+        [report] = await verify_audit_chains(s, chain="security:login")
+    assert report.problems == []
 
 
 async def test_many_usernames_from_one_address_lock_the_address(
