@@ -101,7 +101,7 @@ class LoginThrottleSettings(BaseModel):
         description="Failed logins from one client address within the window before it is locked",
     )
     window_seconds: int = Field(
-        15 * 60, ge=1, le=7 * 24 * 3600, description="The window failures are counted in; a lock ends with its window"
+        15 * 60, ge=1, le=7 * 24 * 3600, description="The window failures are counted in, and how long a lock lasts"
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,

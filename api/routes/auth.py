@@ -57,7 +57,7 @@ async def login(
     # can never verify more passwords than the limit, and what remains counted is exactly the failures.
     async with sessions.begin() as tx:
         user = None if "\x00" in form.username else await get_user_by_username(tx, username=form.username)
-        counts = await update_login_attempts(tx, keys=keys, window_seconds=limits.window_seconds)
+        counts = await update_login_attempts(tx, keys=keys, limits=maxima, window_seconds=limits.window_seconds)
         locked = [c for c in counts.values() if c.failures > maxima[c.scope]]
         for count in locked:
             if count.failures == maxima[count.scope] + 1:  # the first refusal of this window: audit the lock once

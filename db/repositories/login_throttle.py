@@ -25,14 +25,20 @@ class ThrottleCount:
 
 
 async def update_login_attempts(
-    session: AsyncSession, *, keys: dict[ThrottleScope, str], window_seconds: int
+    session: AsyncSession, *, keys: dict[ThrottleScope, str], limits: dict[ThrottleScope, int], window_seconds: int
 ) -> dict[ThrottleScope, ThrottleCount]:
     """Count one attempt against each key (a new window when the old one ended); the counts after it.
 
+    The attempt that first goes past a key's limit starts its window afresh, so a lock lasts a whole window
+    however late in the window it began (no double allowance across a window's edge).
     One INSERT … ON CONFLICT DO UPDATE per call, so concurrent attempts on any replica are counted exactly;
     the clock is the database's, the one clock all replicas share. Rows are locked in scope order (username
     before address), so two attempts never wait on each other in a cycle."""
     window = literal(timedelta(seconds=window_seconds), Interval())
+    limit = case(
+        (LoginThrottle.scope == ThrottleScope.USERNAME.value, limits[ThrottleScope.USERNAME]),
+        else_=limits[ThrottleScope.ADDRESS],
+    )
     rows = [{"scope": s.value, "key": keys[s], "failures": 1, "window_started_at": func.now()} for s in sorted(keys)]
     insert_stmt = insert(LoginThrottle).values(rows)
     ended = LoginThrottle.window_started_at <= func.now() - window
@@ -40,7 +46,9 @@ async def update_login_attempts(
         index_elements=[LoginThrottle.scope, LoginThrottle.key],
         set_={
             "failures": case((ended, 1), else_=LoginThrottle.failures + 1),
-            "window_started_at": case((ended, func.now()), else_=LoginThrottle.window_started_at),
+            "window_started_at": case(
+                (ended | (LoginThrottle.failures == limit), func.now()), else_=LoginThrottle.window_started_at
+            ),
         },
     ).returning(
         LoginThrottle.scope,
@@ -51,7 +59,9 @@ async def update_login_attempts(
     )
     counts: dict[ThrottleScope, ThrottleCount] = {}
     for scope, key, failures, started, left in (await session.execute(stmt)).all():
-        counts[ThrottleScope(scope)] = ThrottleCount(ThrottleScope(scope), key, failures, started, max(1, int(left)))
+        # now() is each transaction's start: one that waited on the row lock may see a window begun "after" it
+        left = min(window_seconds, max(1, int(left)))
+        counts[ThrottleScope(scope)] = ThrottleCount(ThrottleScope(scope), key, failures, started, left)
     return counts
 
 
