@@ -34,6 +34,29 @@ TOO_MANY: dict[int | str, dict[str, Any]] = {
     429: {
         "description": "登录失败次数过多，稍后再试 / too many failed logins: wait `Retry-After` seconds",
         "headers": {"Retry-After": {"description": "等待秒数 / seconds to wait", "schema": {"type": "integer"}}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["code", "message", "details"],
+                    "properties": {
+                        "code": {"type": "string", "enum": ["too_many_attempts"], "description": "错误代码 / code"},
+                        "message": {"type": "string", "description": "说明 / message"},
+                        "details": {
+                            "type": "object",
+                            "properties": {
+                                "retry_after_seconds": {"type": "integer", "description": "等待秒数 / seconds"},
+                                "limits": {
+                                    "type": "array",
+                                    "items": {"type": "string", "enum": ["username", "address"]},
+                                    "description": "触发的限制 / the limits reached",
+                                },
+                            },
+                        },
+                    },
+                }
+            }
+        },
     }
 }
 

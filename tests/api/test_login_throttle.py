@@ -208,3 +208,11 @@ def test_client_address_honours_forwarded_for_only_from_trusted_proxies(
 def test_trusted_proxies_must_be_addresses() -> None:
     with pytest.raises(ValueError, match="not an IP address or network"):
         LoginThrottleSettings(trusted_proxies=["proxy.internal"])
+
+
+async def test_openapi_documents_the_429(throttled: Throttled) -> None:
+    async with throttled() as api:
+        operation = (await api.get("/openapi.json")).json()["paths"]["/api/v1/auth/token"]["post"]
+    answer = operation["responses"]["429"]
+    assert "Retry-After" in answer["headers"]
+    assert answer["content"]["application/json"]["schema"]["required"] == ["code", "message", "details"]
