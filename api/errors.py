@@ -115,3 +115,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", path=request.url.path)
         return JSONResponse(_body("internal_error", "internal error; it has been logged"), status_code=500)
+
+
+def too_many_attempts(message: str, retry_after: int, details: Any = None) -> JSONResponse:
+    """429 `too_many_attempts` with `Retry-After` (seconds), in the one error shape."""
+    return JSONResponse(
+        _body("too_many_attempts", message, details),
+        status_code=429,
+        headers={"Retry-After": str(max(1, retry_after))},
+    )

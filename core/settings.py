@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -87,6 +88,38 @@ class PlatformSettings(BaseModel):
         return self
 
 
+class LoginThrottleSettings(BaseModel):
+    """Login rate limits, counted in PostgreSQL so every API replica sees the same counts."""
+
+    max_failures_per_username: int = Field(
+        5, ge=1, le=10_000, description="Failed logins of one username within the window before it is locked"
+    )
+    max_failures_per_address: int = Field(
+        20,
+        ge=1,
+        le=1_000_000,
+        description="Failed logins from one client address within the window before it is locked",
+    )
+    window_seconds: int = Field(
+        15 * 60, ge=1, le=7 * 24 * 3600, description="The window failures are counted in, and how long a lock lasts"
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of our reverse proxies; only a request from one of them may name "
+        "its client in X-Forwarded-For. JSON list, e.g. LOGIN_THROTTLE__TRUSTED_PROXIES='[\"10.0.0.0/8\"]'",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as err:
+                raise ValueError(f"trusted proxy {item!r} is not an IP address or network: {err}") from err
+        return value
+
+
 class Settings(BaseSettings):
     """assetflow settings. Nested groups use `__`, e.g. `REVIEW__WORKING_DAYS=7`."""
 
@@ -138,17 +171,25 @@ class Settings(BaseSettings):
         "127.0.0.1:9465",
         description="loopback host:port where the API's Temporal client exports metrics; empty = off",
     )
+    metrics_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token /metrics requires; empty = open in dev and test, not served at all in production",
+    )
     time_zone: str = "Asia/Shanghai"
     review: ReviewSettings = ReviewSettings()
     construction: ConstructionSettings = ConstructionSettings()
     attachments: AttachmentSettings = AttachmentSettings()
     platform: PlatformSettings = PlatformSettings()
+    login_throttle: LoginThrottleSettings = LoginThrottleSettings()
 
     @model_validator(mode="after")
     def _production_refuses_dev_defaults(self) -> Settings:
         if self.environment is Environment.PRODUCTION:
             if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
                 raise ValueError("JWT_SECRET must be set to a private value of at least 32 characters in production")
+            token = self.metrics_token.get_secret_value()
+            if token and len(token) < 24:
+                raise ValueError("METRICS_TOKEN must be at least 24 characters in production (or empty: no /metrics)")
             if self.log_format != "json":
                 self.log_format = "json"
         return self

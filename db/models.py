@@ -287,16 +287,12 @@ class Notification(Base):
 
 
 class Attachment(Base):
-    """An uploaded file, stored content-addressed by SHA-256."""
+    """An uploaded file's content, stored once by SHA-256; who uploaded it under which name is per upload."""
 
     __tablename__ = "attachments"
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(Integer)
-    content_type: Mapped[str] = mapped_column(String(100))
-    filename: Mapped[str] = mapped_column(String(255))
     data: Mapped[bytes] = mapped_column(LargeBinary)
-    uploaded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class AttachmentLink(Base):
@@ -308,11 +304,15 @@ class AttachmentLink(Base):
 
 
 class AttachmentUpload(Base):
-    """Who uploaded which content: the same file uploaded by two users is stored once but owned by both."""
+    """One user's upload of some content, with their file name and type: the same bytes uploaded by two users are
+    stored once, yet each sees only their own upload's name and metadata."""
 
     __tablename__ = "attachment_uploads"
     sha256: Mapped[str] = mapped_column(ForeignKey("attachments.sha256"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class ProgressReport(Base):
@@ -408,3 +408,13 @@ class PlatformCard(Base):
     asset_id: Mapped[str] = mapped_column(String(64), unique=True)
     payload: Mapped[dict[str, Any]] = mapped_column()
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LoginThrottle(Base):
+    """Failed logins of one username or one client address in its current window, shared by every API replica."""
+
+    __tablename__ = "login_throttles"
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

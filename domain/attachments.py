@@ -33,7 +33,11 @@ SIGNATURE_NAMES: dict[bytes, str] = {
     ZIP: "ZIP (OOXML)",
 }
 HEAD_BYTES = max(len(s) for s in SIGNATURES.values())
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\/]')
+MAX_FILENAME = 255
+_QUOTES = re.compile(r'"')
+# Unicode categories a file name never needs: control (Cc), format (Cf: bidi, zero-width), surrogate, private
+# use, unassigned, and the line and paragraph separators.
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 def normalise_content_type(declared: str | None) -> str:
@@ -60,10 +64,18 @@ def content_problem(content_type: str, head: bytes, allowed: Collection[str]) ->
 
 
 def safe_filename(name: str | None, fallback: str = "attachment") -> str:
-    """A file name without directories or control characters, at most 255 characters."""
-    base = re.split(r"[\\/]", name or "")[-1]
-    cleaned = _UNSAFE.sub("_", unicodedata.normalize("NFC", base)).strip(" .")
-    return cleaned[:255] or fallback
+    """A file name without directories, control or format characters, at most MAX_FILENAME characters.
+
+    Control characters (NUL …) break storage and headers; format characters (bidi overrides such as U+202E,
+    isolates, marks, zero-width) let `invoice\u202efdp.exe` display as `invoiceexe.pdf`: both are removed."""
+    base = re.split(r"[\\/]", unicodedata.normalize("NFC", name or ""))[-1]
+    visible = "".join(c for c in base if unicodedata.category(c) not in _INVISIBLE)
+    cleaned = _QUOTES.sub("_", visible).strip(" .")
+    if len(cleaned) > MAX_FILENAME:
+        stem, dot, ext = cleaned.rpartition(".")
+        keep = dot + ext if stem and len(ext) <= 16 else ""  # the extension survives the cut: it says the type
+        cleaned = cleaned[: MAX_FILENAME - len(keep)].rstrip(" .") + keep
+    return cleaned or fallback
 
 
 def content_disposition(filename: str) -> str:

@@ -29,7 +29,7 @@ from api.main import create_app
 from api.security import hash_password
 from core.devstack import free_port, start_postgres, temporal_binary, test_server_binary
 from core.logging import configure_logging
-from core.settings import Environment, Settings
+from core.settings import Environment, LoginThrottleSettings, Settings
 from db.engine import Sessions, make_engine, make_sessions
 from db.migrate import upgrade
 from db.models import Household, Region, User
@@ -123,6 +123,9 @@ def settings(database_url: str, temporal_env: WorkflowEnvironment, task_queue: s
         task_queue=task_queue,
         api_sdk_metrics_bind=f"127.0.0.1:{free_port()}",
         log_format="console",
+        # every test client comes from 127.0.0.1: one address for the whole suite, so its limit is lifted here
+        # (tests/api/test_login_throttle.py sets its own limits and addresses)
+        login_throttle=LoginThrottleSettings(max_failures_per_address=1_000_000),
     )
 
 

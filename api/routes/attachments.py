@@ -1,4 +1,4 @@
-"""Attachments (附件): upload once, stored by the SHA-256 of the content; download by who may see them."""
+"""Attachments (附件): content stored once by its SHA-256; file name and metadata per upload, read by who may."""
 
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ from api.access import may_see
 from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDep
 from api.errors import ApiError, forbidden, invalid, not_found
 from api.schemas import AttachmentMeta, AttachmentPublic
-from db.models import Attachment, Project, Task
+from db.models import Project, Task
 from db.repositories.attachments import (
+    UploadView,
     create_attachment,
     create_attachment_upload,
     get_attachment,
     get_attachment_data,
+    get_attachment_upload,
     list_linked_tasks,
-    list_uploaded_by,
 )
 from domain.attachments import HEAD_BYTES, content_disposition, content_problem, normalise_content_type, safe_filename
 
@@ -106,23 +107,28 @@ async def _read_upload(request: Request, max_bytes: int) -> tuple[UploadFile, by
     return upload, data
 
 
-def _public(a: Attachment) -> AttachmentPublic:
+def _public(a: UploadView) -> AttachmentPublic:
     return AttachmentPublic(sha256=a.sha256, size=a.size, content_type=a.content_type, filename=a.filename)
 
 
-async def _downloadable(session: AsyncSession, user: Principal, sha256: str) -> Attachment:
-    """The attachment when the user uploaded it or may see a task it is linked to; else 404 or 403."""
-    attachment = await get_attachment(session, sha256=sha256.lower())
-    if attachment is None:
+async def _readable(session: AsyncSession, user: Principal, sha256: str) -> UploadView:
+    """The upload this user may read: their own, else the one attached to a task they may see by whoever decided
+    it; 404 for unknown content, 403 otherwise. Never another uploader's record of the same bytes."""
+    sha = sha256.lower()
+    if (own := await get_attachment_upload(session, sha256=sha, user_id=user.id)) is not None:
+        return own
+    if await get_attachment(session, sha256=sha) is None:
         raise not_found(f"attachment {sha256}")
-    if not await list_uploaded_by(session, user_id=user.id, shas=[attachment.sha256]):
-        linked: Sequence[tuple[Task, Project]] = await list_linked_tasks(session, sha256=attachment.sha256)
-        if not any(may_see(user, task, project) for task, project in linked):
-            raise forbidden(
-                "only the uploader or someone who may see a task it belongs to may read this attachment",
-                "attachment_forbidden",
-            )
-    return attachment
+    linked: Sequence[tuple[Task, Project, int | None]] = await list_linked_tasks(session, sha256=sha)
+    for task, project, decider in linked:
+        if decider is not None and may_see(user, task, project):
+            attached = await get_attachment_upload(session, sha256=sha, user_id=decider)
+            if attached is not None:
+                return attached
+    raise forbidden(
+        "only the uploader or someone who may see a task it belongs to may read this attachment",
+        "attachment_forbidden",
+    )
 
 
 @router.post(
@@ -130,12 +136,12 @@ async def _downloadable(session: AsyncSession, user: Principal, sha256: str) -> 
     status_code=status.HTTP_201_CREATED,
     response_model=AttachmentPublic,
     openapi_extra=UPLOAD_BODY,
-    responses={200: {"model": AttachmentPublic, "description": "the same content was stored already"}},
+    responses={200: {"model": AttachmentPublic, "description": "you uploaded the same content already"}},
 )
 async def upload(
     request: Request, response: Response, user: CurrentUser, sessions: SessionsDep, settings: SettingsDep
 ) -> AttachmentPublic:
-    """Upload a file (multipart field `file`); the same content twice is the same attachment (上传附件)."""
+    """Upload a file (multipart field `file`); uploading the same content again is the same upload (上传附件)."""
     limits = settings.attachments
     part, data = await _read_upload(request, limits.max_bytes)
     content_type = normalise_content_type(part.content_type)
@@ -144,16 +150,11 @@ async def upload(
         raise invalid([{"field": "file", "rule": rule, "message": message}])
     sha256 = hashlib.sha256(data).hexdigest()
     async with sessions.begin() as tx:
-        stored, created = await create_attachment(
-            tx,
-            sha256=sha256,
-            size=len(data),
-            content_type=content_type,
-            filename=safe_filename(part.filename),
-            data=data,
-            uploaded_by=user.id,
+        await create_attachment(tx, sha256=sha256, size=len(data), data=data)
+        # 201 or 200 says whether *this user* uploaded it before, never whether anyone else holds the same bytes
+        stored, created = await create_attachment_upload(
+            tx, sha256=sha256, user_id=user.id, filename=safe_filename(part.filename), content_type=content_type
         )
-        await create_attachment_upload(tx, sha256=sha256, user_id=user.id)
     if not created:
         response.status_code = status.HTTP_200_OK
     return _public(stored)
@@ -166,7 +167,7 @@ async def upload(
 )
 async def download(sha256: Sha256, user: CurrentUser, session: SessionDep) -> Response:
     """Download an attachment you uploaded or that belongs to a task you may see (下载附件)."""
-    attachment = await _downloadable(session, user, sha256)
+    attachment = await _readable(session, user, sha256)
     data = await get_attachment_data(session, sha256=attachment.sha256)
     if data is None:
         raise not_found(f"attachment {sha256}")
@@ -185,7 +186,7 @@ async def download(sha256: Sha256, user: CurrentUser, session: SessionDep) -> Re
 @router.get("/{sha256}/meta", response_model=AttachmentMeta)
 async def meta(sha256: Sha256, user: CurrentUser, session: SessionDep) -> AttachmentMeta:
     """An attachment's size, type, name and uploader, for who may download it (附件信息)."""
-    a = await _downloadable(session, user, sha256)
+    a = await _readable(session, user, sha256)
     return AttachmentMeta(
         sha256=a.sha256,
         size=a.size,

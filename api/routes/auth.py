@@ -3,33 +3,109 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import random
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import CurrentUser, SessionDep, SettingsDep
-from api.errors import unauthorized
+from api.deps import CurrentUser, SessionsDep, SettingsDep
+from api.errors import too_many_attempts, unauthorized
 from api.schemas import MePublic, TokenPublic
 from api.security import create_token, verify_dummy, verify_password
+from api.throttle import client_address
+from db.repositories.audit import create_audit_entry
+from db.repositories.login_throttle import (
+    ThrottleCount,
+    delete_ended_login_throttles,
+    update_login_attempts,
+    update_login_succeeded,
+)
 from db.repositories.users import get_user_by_username
+from domain.login_throttle import ThrottleScope, audit_key, printable, throttle_key
 
 router = APIRouter(tags=["auth"])
+SECURITY_CHAIN = "security:login"
+# One login in this many also sweeps counters whose window ended, so the table stays small without a job.
+SWEEP_ONE_IN = 100
+TOO_MANY: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "登录失败次数过多，稍后再试 / too many failed logins: wait `Retry-After` seconds",
+        "headers": {"Retry-After": {"description": "等待秒数 / seconds to wait", "schema": {"type": "integer"}}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["code", "message", "details"],
+                    "properties": {
+                        "code": {"type": "string", "enum": ["too_many_attempts"], "description": "错误代码 / code"},
+                        "message": {"type": "string", "description": "说明 / message"},
+                        "details": {
+                            "type": "object",
+                            "properties": {
+                                "retry_after_seconds": {"type": "integer", "description": "等待秒数 / seconds"},
+                                "limits": {
+                                    "type": "array",
+                                    "items": {"type": "string", "enum": ["username", "address"]},
+                                    "description": "触发的限制 / the limits reached",
+                                },
+                            },
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
 
 
-@router.post("/auth/token", response_model=TokenPublic)
+@router.post("/auth/token", response_model=TokenPublic, responses=TOO_MANY)
 async def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep
-) -> TokenPublic:
-    """Exchange username and password for a bearer token (登录)."""
-    user = await get_user_by_username(session, username=form.username)
-    await session.close()  # argon2 takes a quarter second: hold no pooled connection meanwhile
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    sessions: SessionsDep,
+    settings: SettingsDep,
+) -> TokenPublic | JSONResponse:
+    """Exchange username and password for a bearer token; failed logins are rate-limited (登录)."""
+    limits = settings.login_throttle
+    address = client_address(request, limits.trusted_proxies)
+    keys = {ThrottleScope.USERNAME: throttle_key(form.username), ThrottleScope.ADDRESS: throttle_key(address)}
+    maxima = {
+        ThrottleScope.USERNAME: limits.max_failures_per_username,
+        ThrottleScope.ADDRESS: limits.max_failures_per_address,
+    }
+    # The attempt is counted before the password is checked and handed back on success: concurrent guesses
+    # can never verify more passwords than the limit, and what remains counted is exactly the failures.
+    async with sessions.begin() as tx:
+        user = None if "\x00" in form.username else await get_user_by_username(tx, username=form.username)
+        counts = await update_login_attempts(tx, keys=keys, limits=maxima, window_seconds=limits.window_seconds)
+        locked = [c for c in counts.values() if c.failures > maxima[c.scope]]
+        for count in locked:
+            if count.failures == maxima[count.scope] + 1:  # the first refusal of this window: audit the lock once
+                await _audit_lock(tx, count, username=form.username, address=address, user_id=user.id if user else None)
+        if random.randrange(SWEEP_ONE_IN) == 0:  # spreading the sweep, not a secret
+            await delete_ended_login_throttles(tx, window_seconds=limits.window_seconds)
+    if locked:
+        # Refused before the password is looked at, so a correct password while locked is refused alike.
+        wait = max(c.seconds_left for c in locked)
+        return too_many_attempts(
+            f"too many failed logins; try again in {wait} seconds",
+            wait,
+            {"retry_after_seconds": wait, "limits": sorted(c.scope.value for c in locked)},
+        )
+    # argon2 takes a quarter second: the transaction above is over, so no pooled connection is held meanwhile
     if user is None:
         # argon2 is deliberately slow CPU work: off the event loop, so other requests go on
         await asyncio.to_thread(verify_dummy, form.password)
         raise unauthorized("wrong username or password")
     if not await asyncio.to_thread(verify_password, user.password_hash, form.password) or not user.active:
         raise unauthorized("wrong username or password")
+    async with sessions.begin() as tx:
+        await update_login_succeeded(
+            tx, username_key=keys[ThrottleScope.USERNAME], address_key=keys[ThrottleScope.ADDRESS]
+        )
     token = create_token(
         user_id=user.id,
         role=user.role,
@@ -38,6 +114,27 @@ async def login(
         ttl_minutes=settings.jwt_ttl_minutes,
     )
     return TokenPublic(access_token=token, expires_in=settings.jwt_ttl_minutes * 60)
+
+
+async def _audit_lock(
+    tx: AsyncSession, count: ThrottleCount, *, username: str, address: str, user_id: int | None
+) -> None:
+    """Record that a username or address was locked out (never the password)."""
+    await create_audit_entry(
+        tx,
+        chain=SECURITY_CHAIN,
+        action="login_locked",
+        event_key=audit_key(count.scope, count.key, int(count.window_started_at.timestamp())),
+        payload={
+            "scope": count.scope.value,
+            "username": printable(username, 64),
+            "address": printable(address, 64),
+            "failures": count.failures - 1,
+            "locked_seconds": count.seconds_left,
+        },
+        actor_id=user_id,
+        actor_name=printable(username, 100) or "anonymous",
+    )
 
 
 @router.get("/me", response_model=MePublic)

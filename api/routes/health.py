@@ -1,16 +1,20 @@
-"""Liveness, readiness and Prometheus metrics (no authentication)."""
+"""Liveness and readiness (no authentication), and Prometheus metrics (a bearer token, or dev and test only)."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import SessionsDep, SettingsDep, TemporalDep
+from api.errors import unauthorized
+from core.settings import Environment, Settings
 
 router = APIRouter(tags=["health"])
 
@@ -50,9 +54,31 @@ async def readyz(sessions: SessionsDep, temporal: TemporalDep) -> JSONResponse:
     return JSONResponse({"status": "ready", "details": parts})
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
+def _require_metrics_access(request: Request, settings: Settings) -> None:
+    """With METRICS_TOKEN set, only `Authorization: Bearer <token>` reads the metrics; without it, production does
+    not serve them at all (404, as if there were no such route), while dev and test keep them open."""
+    token = settings.metrics_token.get_secret_value()
+    if not token:
+        if settings.environment is Environment.PRODUCTION:
+            raise StarletteHTTPException(status_code=404, detail="Not Found")
+        return
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    # compare_digest: the time taken says nothing about how much of a guess was right
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
+        raise unauthorized("metrics need the bearer token configured as METRICS_TOKEN")
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={
+        401: {"description": "缺少或错误的指标令牌 / missing or wrong METRICS_TOKEN bearer token"},
+        404: {"description": "生产环境未配置令牌时不提供 / not served in production without METRICS_TOKEN"},
+    },
+)
 async def metrics(request: Request, settings: SettingsDep) -> PlainTextResponse:
-    """Prometheus metrics: HTTP metrics of this process and the Temporal SDK's client metrics."""
+    """Prometheus metrics: HTTP metrics of this process and the Temporal SDK's client metrics (监控指标)."""
+    _require_metrics_access(request, settings)
     body = generate_latest(REGISTRY).decode()
     if settings.api_sdk_metrics_bind:
         try:

@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 from api.main import create_app
 from core.settings import AttachmentSettings, Settings
 from db.engine import Sessions
-from db.models import Attachment, User
+from db.models import Attachment, AttachmentUpload, User
 from db.repositories.attachments import attachments_exist, create_attachment_links
 from tests.conftest import PASSWORD, Login, World, application, eventually
 
@@ -51,6 +51,12 @@ async def _upload(
 async def _stored(sessions: Sessions, sha: str) -> list[Attachment]:
     async with sessions() as s:
         return list((await s.scalars(select(Attachment).where(Attachment.sha256 == sha))).all())
+
+
+async def _uploads(sessions: Sessions, sha: str) -> list[AttachmentUpload]:
+    async with sessions() as s:
+        stmt = select(AttachmentUpload).where(AttachmentUpload.sha256 == sha).order_by(AttachmentUpload.uploaded_at)
+        return list((await s.scalars(stmt)).all())
 
 
 def _problem(r: httpx.Response) -> tuple[int, str, str]:
@@ -102,7 +108,10 @@ async def test_each_allowed_type_is_stored_and_downloads_as_uploaded(
     stored_type = content_type.split(";")[0].lower()
     assert r.json() == {"sha256": sha, "size": len(data), "content_type": stored_type, "filename": name}
     [row] = await _stored(sessions, sha)
-    assert (row.data, row.uploaded_by, row.filename) == (data, world.users["pm"].id, name)
+    assert row.data == data
+    assert [(u.user_id, u.filename, u.content_type) for u in await _uploads(sessions, sha)] == [
+        (world.users["pm"].id, name, stored_type)
+    ]
 
     r = await api.get(f"/api/v1/attachments/{sha}", headers=pm)
     assert r.status_code == 200
@@ -150,11 +159,88 @@ async def test_same_content_twice_is_one_row(
     again = await _upload(api, pm, data, PDF_TYPE, "a.pdf")
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json() == again.json()
-    # another user with the same bytes gets the same attachment; the first upload's name and uploader stand
+    # another user with the same bytes: the content is stored once, but the upload is theirs (201, their name)
     other = await _upload(api, await login(world.users["township"]), data, PDF_TYPE, "renamed.pdf")
-    assert (other.status_code, other.json()) == (200, first.json())
-    rows = await _stored(sessions, first.json()["sha256"])
-    assert [(r.uploaded_by, r.filename) for r in rows] == [(world.users["pm"].id, "a.pdf")]
+    assert (other.status_code, other.json()) == (201, first.json() | {"filename": "renamed.pdf"})
+    assert len(await _stored(sessions, first.json()["sha256"])) == 1
+    uploads = await _uploads(sessions, first.json()["sha256"])
+    assert sorted((u.user_id, u.filename) for u in uploads) == sorted(
+        [(world.users["pm"].id, "a.pdf"), (world.users["township"].id, "renamed.pdf")]
+    )
+
+
+async def test_identical_bytes_of_another_user_reveal_nothing_of_theirs(
+    api: httpx.AsyncClient, world: World, login: Login
+) -> None:
+    pm, township = await login(world.users["pm"]), await login(world.users["township"])
+    data = _content("zip")
+    assert (await _upload(api, pm, data, DOCX_TYPE, "机密-合同.docx")).status_code == 201
+    # the same bytes as another type and name: a new upload (201: nothing says someone else holds them)
+    r = await _upload(api, township, data, XLSX_TYPE, "mine.xlsx")
+    assert r.status_code == 201, r.text
+    assert (r.json()["filename"], r.json()["content_type"]) == ("mine.xlsx", XLSX_TYPE)
+    sha = r.json()["sha256"]
+
+    meta = (await api.get(f"/api/v1/attachments/{sha}/meta", headers=township)).json()
+    assert (meta["filename"], meta["content_type"], meta["uploaded_by"]) == (
+        "mine.xlsx",
+        XLSX_TYPE,
+        world.users["township"].id,
+    )
+    r = await api.get(f"/api/v1/attachments/{sha}", headers=township)
+    assert (r.status_code, r.content, r.headers["content-type"]) == (200, data, XLSX_TYPE)
+    assert "mine.xlsx" in r.headers["content-disposition"]
+    assert quote("机密", safe="") not in r.headers["content-disposition"]
+    # the first uploader still sees exactly their own upload
+    meta = (await api.get(f"/api/v1/attachments/{sha}/meta", headers=pm)).json()
+    assert (meta["filename"], meta["content_type"], meta["uploaded_by"]) == (
+        "机密-合同.docx",
+        DOCX_TYPE,
+        world.users["pm"].id,
+    )
+    # someone who uploaded neither still reads nothing
+    r = await api.get(f"/api/v1/attachments/{sha}/meta", headers=await login(world.users["pm2"]))
+    assert (r.status_code, r.json()["code"]) == (403, "attachment_forbidden")
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("invoice\u202efdp.exe", "invoicefdp.exe"),  # right-to-left override: would display as invoiceexe.pdf
+        ("\u2066报告\u2069\u200f.pdf", "报告.pdf"),  # isolates and a direction mark
+        ("a\u200bb\ufeff.pdf", "ab.pdf"),  # zero-width space and BOM
+        ("..\\..\\windows\\system.ini", "system.ini"),
+        ("../../etc/passwd", "passwd"),
+        ("x" * 300 + ".pdf", "x" * 251 + ".pdf"),
+        ("\u202e", "attachment"),
+    ],
+)
+async def test_file_names_are_cleaned_of_control_and_bidi_characters(
+    api: httpx.AsyncClient, world: World, login: Login, sent: str, stored: str
+) -> None:
+    pm = await login(world.users["pm"])
+    r = await _upload(api, pm, _content("pdf"), PDF_TYPE, sent)
+    assert (r.status_code, r.json()["filename"]) == (201, stored), r.text
+    r = await api.get(f"/api/v1/attachments/{r.json()['sha256']}/meta", headers=pm)
+    assert r.json()["filename"] == stored
+
+
+async def test_nul_and_control_characters_in_the_file_name_are_removed(
+    api: httpx.AsyncClient, world: World, login: Login
+) -> None:
+    pm = await login(world.users["pm"])
+    # sent raw: httpx would percent-encode control characters in a file name, a hostile client does not
+    body = (
+        b"--XyZ\r\n"
+        + 'Content-Disposition: form-data; name="file"; filename="inv\x00oi\tce\x7f\u202efdp.exe"\r\n'.encode()
+        + b"Content-Type: application/pdf\r\n\r\n"
+        + _content("pdf")
+        + b"\r\n--XyZ--\r\n"
+    )
+    r = await api.post(
+        "/api/v1/attachments", content=body, headers=pm | {"Content-Type": "multipart/form-data; boundary=XyZ"}
+    )
+    assert (r.status_code, r.json()["filename"]) == (201, "invoicefdp.exe"), r.text
 
 
 @pytest.mark.parametrize(
@@ -310,14 +396,22 @@ async def test_whoever_may_see_a_linked_task_may_download(
     task: dict[str, Any] = await eventually(open_task)
     assert (task["candidate_role"], task["region_code"]) == ("township_reviewer", world.townships[0])
 
-    # the township reviewer uploads evidence; before it is linked only they may read it
+    # the applicant happens to hold the same bytes under a name of their own
     data = _content("pdf")
+    assert (await _upload(api, pm, data, PDF_TYPE, "私人备份.pdf")).status_code == 201
+    # the township reviewer uploads them as evidence; before a decision links it only uploaders may read it
     sha = (await _upload(api, township, data, PDF_TYPE, "初审意见.pdf")).json()["sha256"]
-    assert (await api.get(f"/api/v1/attachments/{sha}", headers=pm)).status_code == 403
+    assert (
+        await api.get(f"/api/v1/attachments/{sha}", headers=await login(world.users["supervisor"]))
+    ).status_code == 403
+    r = await api.post(
+        f"/api/v1/tasks/{task['id']}/decision",
+        json={"decision": "approve", "opinion": "同意，见附件", "attachments": [sha]},
+        headers=township,
+    )
+    assert r.status_code == 200, r.text
     async with sessions.begin() as s:
-        assert await create_attachment_links(s, task_id=task["id"], shas=[sha, sha]) == 1
-    async with sessions.begin() as s:
-        assert await create_attachment_links(s, task_id=task["id"], shas=[sha]) == 0  # a retry adds nothing
+        assert await create_attachment_links(s, task_id=task["id"], shas=[sha, sha]) == 0  # a retry adds nothing
 
     may = {
         "township": "the reviewer of the task's role and region",
@@ -330,7 +424,11 @@ async def test_whoever_may_see_a_linked_task_may_download(
         headers = await login(world.users[key])
         r = await api.get(f"/api/v1/attachments/{sha}", headers=headers)
         assert (r.status_code, r.content) == (200, data), who
-        assert (await api.get(f"/api/v1/attachments/{sha}/meta", headers=headers)).status_code == 200, who
+        meta = (await api.get(f"/api/v1/attachments/{sha}/meta", headers=headers)).json()
+        # each reader sees the decider's upload, except an uploader, who sees their own
+        own = key == "pm"
+        expected = ("私人备份.pdf", "pm") if own else ("初审意见.pdf", "township")
+        assert (meta["filename"], meta["uploaded_by"]) == (expected[0], world.users[expected[1]].id), who
     may_not = {
         "township_other": "a township reviewer of the other township",
         "pm2": "a project manager of the other township",
