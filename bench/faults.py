@@ -112,6 +112,7 @@ class Record:
     stages: dict[str, str] = field(default_factory=dict)
     timeouts: Counter[str] = field(default_factory=Counter)
     timeline: list[str] = field(default_factory=list)
+    longest_workflow_task: float = 0.0
     decided: int = 0
     reached: dict[int, asyncio.Event] = field(default_factory=dict)
 
@@ -349,7 +350,7 @@ async def drive(
                 record.failures.append(f"worker {slot} exited on its own with code {code}")
             record.stages.update(await _stages(api, desks, headers))
             codes = sorted({c.timing.project for c in record.calls if c.timing.step == CREATE})
-            record.timeouts.update(await _timeouts(env.client, codes))
+            await _timeouts(env.client, codes, record)
             slowest = max(record.decisions, key=lambda d: d.timing.seconds, default=None)
             if slowest is not None:
                 record.timeline = await _timeline(env.client, slowest, record)
@@ -374,16 +375,21 @@ async def _stages(api: httpx.AsyncClient, desks: list[Desk], headers: dict[int, 
     return stages
 
 
-async def _timeouts(client: Client, codes: Sequence[str]) -> Counter[str]:
+async def _timeouts(client: Client, codes: Sequence[str], record: Record) -> None:
     """Timeouts in the projects' workflow histories, by kind: a killed worker's workflow tasks (sticky queue
-    schedule-to-start, or start-to-close of a task it had taken) and activities (heartbeat, start-to-close)."""
-    found: Counter[str] = Counter()
+    schedule-to-start, or start-to-close of a task it had taken) and activities (heartbeat, start-to-close); and
+    the longest workflow task that completed (started to completed), the floor of a safe workflow task timeout."""
     for code in codes:
+        started: datetime | None = None
         async for event in client.get_workflow_handle(project_workflow_id(code)).fetch_history_events():
             kind = _timeout(event)
             if kind:
-                found[kind] += 1
-    return found
+                record.timeouts[kind] += 1
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                started = event.event_time.ToDatetime(tzinfo=UTC)
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and started is not None:
+                took = (event.event_time.ToDatetime(tzinfo=UTC) - started).total_seconds()
+                record.longest_workflow_task = max(record.longest_workflow_task, took)
 
 
 def _timeout(event: HistoryEvent) -> str:
@@ -466,6 +472,7 @@ def figures(options: Options, record: Record, *, wall: float, warnings: int) -> 
             "warnings": warnings,
             "wall_seconds": round(wall, 1),
             "history_timeouts": dict(sorted(record.timeouts.items())),
+            "longest_workflow_task_s": round(record.longest_workflow_task, 2),
             "kill_log": [
                 {
                     "worker": k.slot,
@@ -511,6 +518,7 @@ def render(options: Options, record: Record, console: Console, *, tally: LogTall
         )
         table.add_row("decision wait p50 / p99 (ms)", f"{run['p50_ms']:.0f} / {run['p99_ms']:.0f}")
     table.add_row("longest wait for a task to open (s)", f"{run['longest_task_open_s']:.2f}")
+    table.add_row("longest workflow task, started → completed (s)", f"{run['longest_workflow_task_s']:.2f}")
     table.add_row("HTTP 5xx", flag(run["http_5xx"] == 0, str(run["http_5xx"])))
     table.add_row("409 refusals", str(run["refusals"]))
     for answer, count in run["answers"].items():
