@@ -529,7 +529,7 @@ def render(options: Options, record: Record, console: Console, *, tally: LogTall
         slowest = max(near, key=lambda d: d.timing.seconds, default=None)
         console.print(
             f"kill at {kill.at:.1f} s (worker {kill.slot}, after {kill.decisions} decisions): "
-            f"{len(near)} decisions in flight, the slowest "
+            f"{len(near)} decisions in flight or sent within 1 s, the slowest "
             + (
                 f"{slowest.timing.seconds:.1f} s ({slowest.timing.step} of {slowest.timing.project})"
                 if slowest
@@ -596,6 +596,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 except BenchError as err:
                     status.print(Text.assemble(("fault run stopped", "bold red"), f" — {err}"))
                     raise SystemExit(1) from err
+                except (KeyboardInterrupt, asyncio.CancelledError) as err:  # Ctrl-C, or SIGTERM (see _run)
+                    status.print(
+                        Text.assemble(("fault run interrupted", "bold red"), "; everything it started is stopped")
+                    )
+                    raise SystemExit(130) from err
         finally:
             pg.server.cleanup()  # stops the server and deletes its data directory
     finally:
