@@ -24,11 +24,11 @@ from core.temporal import LoggingInterceptor, connect, make_runtime
 from db.engine import Sessions, make_engine, make_sessions
 from workflows import WORKFLOWS
 
-STICKY_SCHEDULE_TO_START = timedelta(seconds=3)
+STICKY_SCHEDULE_TO_START = timedelta(seconds=5)
 """How long a workflow task waits on this worker's own (sticky) queue before the server hands it to any worker.
 A SIGKILLed worker never says it is gone, so its workflows' next tasks wait this long (the SDK's default is 10 s,
-which `make faults` measured as 10 s stalls of decisions after each kill); a live worker that misses it only
-costs one history replay elsewhere."""
+which `make faults` measured as 10 s stalls of decisions after each kill). A live worker that misses it costs a
+history replay elsewhere: at 3 s, on two loaded cores, that happened often enough to slow every workflow task."""
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
