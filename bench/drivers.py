@@ -100,6 +100,12 @@ def mint(person: Person, *, secret: str, ttl_minutes: int) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def _repeatable(status: int) -> bool:
+    """A conflict (a task not open yet), a rate limit or a server-side failure may pass; any other 4xx is the
+    driver's own mistake, and repeating it would only hide it."""
+    return status in (409, 429) or status >= 500
+
+
 def _code(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -157,7 +163,7 @@ class AssetflowDriver:
                     time.monotonic(),
                 )
             )
-            if time.perf_counter() - started > RETRY_TIMEOUT:
+            if not _repeatable(response.status_code) or time.perf_counter() - started > RETRY_TIMEOUT:
                 _expect(response, status)
             await asyncio.sleep(RETRY_PAUSE)
 
