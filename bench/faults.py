@@ -60,6 +60,7 @@ from core.settings import Environment, Settings
 from core.temporal import project_workflow_id
 from db.engine import make_engine, make_sessions
 from db.migrate import upgrade
+from worker import STICKY_SCHEDULE_TO_START
 
 DATABASE = "assetflow_faults"
 ROOT = Path(__file__).resolve().parents[1]  # where worker.py lives
@@ -473,6 +474,8 @@ def figures(options: Options, record: Record, *, wall: float, warnings: int) -> 
             "wall_seconds": round(wall, 1),
             "history_timeouts": dict(sorted(record.timeouts.items())),
             "longest_workflow_task_s": round(record.longest_workflow_task, 2),
+            "sticky_schedule_to_start_s": STICKY_SCHEDULE_TO_START.total_seconds(),
+            "load_average_1m": round(os.getloadavg()[0], 2),
             "kill_log": [
                 {
                     "worker": k.slot,
