@@ -15,7 +15,7 @@ from temporalio.client import Client
 
 from core.settings import Settings
 from tests.conftest import Login, World, application, eventually
-from tests.e2e.conditions import settled, waits_for_worker
+from tests.e2e.conditions import project_handle, settled, waits_for_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,7 @@ async def test_decision_completes_after_worker_process_is_killed(
             return items[0] if items else None
 
         open_task = await eventually(task, timeout=60)
-        await eventually(lambda: settled(temporal_client, code))
+        await eventually(lambda: settled(project_handle(temporal_client, code)))
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(10)
@@ -60,7 +60,7 @@ async def test_decision_completes_after_worker_process_is_killed(
             headers=reviewer,
         )
     )
-    await eventually(lambda: waits_for_worker(temporal_client, code))
+    await eventually(lambda: waits_for_worker(project_handle(temporal_client, code)))
     assert not decision.done()
     second = _start_worker(settings, log)
     try:
