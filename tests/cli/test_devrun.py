@@ -3,9 +3,11 @@ loop stops the stack, and SIGTERM still leaves no process behind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,7 +22,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from cli.devrun import GaveUp, Supervisor
-from core.devstack import check_port_free, free_port
+from core.devstack import check_port_free
 from tests.conftest import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,21 +97,31 @@ def test_a_child_that_exits_is_back_after_its_backoff_and_stop_all_leaves_none(t
     assert _gone(second.pid)
 
 
+def _free_ports(n: int) -> list[int]:
+    """`n` distinct unused loopback ports (held together while chosen, so none is handed out twice)."""
+    with contextlib.ExitStack() as held:
+        socks = [held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+
+
 class DevStack:
     """`assetflow dev run` as a subprocess on ports and a data directory of its own, logging JSON."""
 
     def __init__(self, tmp: Path) -> None:
         self.data = tmp / "data"
-        self.api_url = f"http://127.0.0.1:{free_port()}"
-        self.temporal = f"127.0.0.1:{free_port()}"
+        api_port, temporal_port, ui_port = _free_ports(3)
+        self.api_url = f"http://127.0.0.1:{api_port}"
+        self.temporal = f"127.0.0.1:{temporal_port}"
         self.out = tmp / "stdout.log"
         self.err = tmp / "stderr.log"
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TASK_QUEUE")}
         env |= {
             "DATA_DIR": str(self.data),
-            "API_PORT": self.api_url.rsplit(":", 1)[1],
+            "API_PORT": str(api_port),
             "TEMPORAL_ADDRESS": self.temporal,
-            "TEMPORAL_UI_PORT": str(free_port()),
+            "TEMPORAL_UI_PORT": str(ui_port),
             "WORKER_METRICS_BIND": "",
             "API_SDK_METRICS_BIND": "",
             "LOG_FORMAT": "json",
