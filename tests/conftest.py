@@ -12,9 +12,10 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -36,6 +37,12 @@ from domain.households import with_check_digit
 from worker import build_worker
 
 PASSWORD = "test-Pass-1234"
+
+
+def local_today() -> date:
+    """Today where the projects are (the zone the API judges dates in), not on the machine running the tests:
+    from 16:00 UTC Shanghai is a day ahead, and a Sunday there is already a Monday."""
+    return datetime.now(ZoneInfo(Settings.model_fields["time_zone"].default)).date()
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
 
 from tests.api.chain_helpers import Driver
-from tests.conftest import World
+from tests.conftest import World, local_today
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -19,9 +19,10 @@ async def test_construction_endpoints_check_role_region_and_stage(api: httpx.Asy
     code = await drive.create()
     await drive.task_for(u["township"], code, "township_review")
     path = f"/api/v1/projects/{code}"
-    monday = date.today() - timedelta(days=date.today().weekday())
+    today = local_today()
+    monday = today - timedelta(days=today.weekday())
     progress = {"week_start": monday.isoformat(), "percent": 5, "funds_paid_fen": 1}
-    completion = {"final_cost_fen": 1, "completion_date": date.today().isoformat()}
+    completion = {"final_cost_fen": 1, "completion_date": today.isoformat()}
     asset = {
         "name": "大棚",
         "asset_class": "public_welfare",
