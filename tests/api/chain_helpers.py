@@ -149,6 +149,17 @@ class Driver:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
+    async def recorded(self, code: str, action: str) -> dict[str, Any]:
+        """Project detail once its timeline holds an `action` entry: entries the workflow writes after an
+        Update answered (the panel verdict) are recorded by a later activity, not by the time of the answer."""
+
+        async def check() -> dict[str, Any] | None:
+            p = await self.project(code)
+            return p if any(e["action"] == action for e in p["timeline"]) else None
+
+        found: dict[str, Any] = await eventually(check)
+        return found
+
     async def stage_is(self, code: str, stage: str) -> dict[str, Any]:
         """Wait until the project reaches `stage`."""
 

@@ -60,7 +60,7 @@ async def test_full_chain_with_notice_and_dismissed_objection(
 
     stage = await drive.score_all(code, [e for e in library.eligible if e.id != first_uid], seats_open=2)
     assert stage == "county_approval"
-    detail = await drive.project(code)
+    detail = await drive.recorded(code, "panel_verdict")
     verdict = next(e for e in detail["timeline"] if e["action"] == "panel_verdict")
     assert verdict["payload"]["passed"] is True
     assert verdict["payload"]["average_total"] == 80

@@ -279,6 +279,6 @@ async def test_a_reassigned_seat_is_scored_under_the_new_experts_id(
     assert r.status_code == 200, r.text
     scorers = [spare, *(e for e in library.eligible if e.id in {s.assignee_id for s in seats[1:]})]
     assert await drive.score_all(code, scorers) == "county_approval"
-    detail = await drive.project(code)
+    detail = await drive.recorded(code, "panel_verdict")
     verdict = next(e for e in detail["timeline"] if e["action"] == "panel_verdict")
     assert {s["expert_id"] for s in verdict["payload"]["scores"]} == {library.ids[e.id] for e in scorers}
