@@ -160,6 +160,17 @@ class Driver:
         found: dict[str, Any] = await eventually(check)
         return found
 
+    async def notice_open(self, code: str, kind: str = "approval") -> dict[str, Any]:
+        """Project detail once a notice of `kind` is open: the stage changes with the decision that ends the
+        step before, the notice (and with it the right to object) opens by the workflow's next activity."""
+
+        async def check() -> dict[str, Any] | None:
+            p = await self.project(code)
+            return p if any(n["kind"] == kind and n["status"] == "open" for n in p["notices"]) else None
+
+        found: dict[str, Any] = await eventually(check)
+        return found
+
     async def stage_is(self, code: str, stage: str) -> dict[str, Any]:
         """Wait until the project reaches `stage`."""
 

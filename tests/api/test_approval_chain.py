@@ -75,7 +75,8 @@ async def test_full_chain_with_notice_and_dismissed_objection(
 
     assert await drive.approve(u["county"], code, "county_approval") == "city_filing"
     assert await drive.approve(u["city"], code, "city_filing") == "approval_notice"
-    detail = await drive.stage_is(code, "approval_notice")
+    detail = await drive.notice_open(code)
+    assert detail["stage"] == "approval_notice"
     [notice] = detail["notices"]
     assert notice["levels"] == ["village", "township", "county"]
     assert notice["status"] == "open"
@@ -266,7 +267,7 @@ async def test_objection_upheld_restarts_at_township_review(drive: Driver, world
     await drive.score_all(code, library.eligible)
     await drive.approve(u["county"], code, "county_approval")
     await drive.approve(u["city"], code, "city_filing")
-    await drive.stage_is(code, "approval_notice")
+    await drive.notice_open(code)
     ids = []
     for text in ("资金重复申报", "选址存在争议"):
         r = await drive.api.post(

@@ -29,7 +29,7 @@ async def _to_construction(drive: Driver, world: World, sessions: Sessions, env:
     await drive.score_all(code, library.eligible)
     await drive.approve(u["county"], code, "county_approval")
     await drive.approve(u["city"], code, "city_filing")
-    await drive.stage_is(code, "approval_notice")
+    await drive.notice_open(code)
     await env.sleep(timedelta(days=10, hours=1))
     await drive.stage_is(code, "construction")
     return code
