@@ -1,4 +1,5 @@
-"""`make run`: the whole system on one machine from pip-installed parts, stopped cleanly on Ctrl-C/SIGTERM."""
+"""`make run`: the whole system on one machine from pip-installed parts, stopped cleanly on Ctrl-C/SIGTERM;
+a worker or API that dies is restarted."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -39,8 +44,119 @@ class _Stop(Exception):
     pass
 
 
-def _on_signal(signum: int, _: FrameType | None) -> None:
-    raise _Stop(signal.Signals(signum).name)
+class _Signals:
+    """SIGINT/SIGTERM become _Stop, except inside `deferred()`, where they wait for its end."""
+
+    deferring = False
+    pending: str | None = None
+
+    @classmethod
+    def handle(cls, signum: int, _: FrameType | None) -> None:
+        """The handler of SIGINT and SIGTERM."""
+        name = signal.Signals(signum).name
+        if cls.deferring:
+            cls.pending = name
+            return
+        raise _Stop(name)
+
+    @classmethod
+    @contextmanager
+    def deferred(cls) -> Iterator[None]:
+        """Hold a stop until the block is done, so a Ctrl-C cannot land between a child's start and its
+        registration (a child of its own session, unregistered, would outlive the stack). Not a signal mask:
+        children inherit masks, and one with SIGTERM blocked could not be stopped."""
+        cls.deferring = True
+        try:
+            yield
+        finally:
+            cls.deferring = False
+            if cls.pending is not None:
+                name, cls.pending = cls.pending, None
+                raise _Stop(name)
+
+
+class GaveUp(RuntimeError):
+    """A supervised process died too often within the window; the stack stops instead of looping."""
+
+
+@dataclass
+class Supervised:
+    """A child process that is started again when it exits without being asked to."""
+
+    name: str
+    args: list[str]
+    env: Mapping[str, str]
+    log_file: Path
+    stop_timeout: float = 10.0
+    proc: subprocess.Popen[bytes] | None = None
+    exits: deque[float] = field(default_factory=deque)
+    restart_at: float | None = None
+
+
+@dataclass
+class Supervisor:
+    """Starts children, restarts those that exit with a growing backoff, and gives up on one that exits
+    `max_exits` times within `window` seconds (a crash loop is a bug to read in its log, not to hide)."""
+
+    max_exits: int = 5
+    window: float = 60.0
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    children: list[Supervised] = field(default_factory=list)
+
+    def start(
+        self, name: str, args: list[str], *, env: Mapping[str, str], log_file: Path, stop_timeout: float = 10.0
+    ) -> subprocess.Popen[bytes]:
+        """Start a child whose output goes to `log_file`, and supervise it."""
+        child = Supervised(name, args, env, log_file, stop_timeout)
+        self.children.append(child)
+        return self._spawn(child)
+
+    def _spawn(self, child: Supervised) -> subprocess.Popen[bytes]:
+        with _Signals.deferred(), child.log_file.open("ab") as out:
+            # a session of its own: the terminal's Ctrl-C reaches only us, and we stop the children in order
+            child.proc = subprocess.Popen(  # noqa: S603
+                child.args, env=dict(child.env), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            child.restart_at = None
+        log.info("process started", process=child.name, pid=child.proc.pid, log_file=str(child.log_file))
+        return child.proc
+
+    def check(self) -> None:
+        """One look at every child: note the ones that exited, restart those whose backoff is over."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    self._spawn(child)
+                continue
+            if child.proc is None or (code := child.proc.poll()) is None:
+                continue
+            child.exits.append(now)
+            while child.exits and child.exits[0] < now - self.window:
+                child.exits.popleft()
+            if len(child.exits) >= self.max_exits:
+                raise GaveUp(
+                    f"{child.name} exited {len(child.exits)} times within {self.window:.0f} s "
+                    f"(last exit code {code}); see {child.log_file}"
+                )
+            delay = min(self.backoff * 2 ** (len(child.exits) - 1), self.max_backoff)
+            child.restart_at = now + delay
+            log.warning(
+                "process exited; restarting",
+                process=child.name,
+                exit_code=code,
+                log_file=str(child.log_file),
+                restart_in=delay,
+                exits_in_window=len(child.exits),
+            )
+
+    def stop_all(self) -> None:
+        """Stop every child, the last started first."""
+        for child in reversed(self.children):
+            child.restart_at = None
+            if child.proc is not None:
+                stop_process(child.proc, timeout=child.stop_timeout)
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float, log_file: Path) -> None:
@@ -79,11 +195,11 @@ def run_dev_stack() -> int:
         print(f"assetflow: {err}", file=sys.stderr)
         return 2
 
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _Signals.handle)
+    signal.signal(signal.SIGINT, _Signals.handle)
     started = time.monotonic()
-    children: list[subprocess.Popen[bytes]] = []
-    names: dict[int, str] = {}
+    temporal: subprocess.Popen[bytes] | None = None
+    supervisor = Supervisor()
     pg: EmbeddedPostgres | None = None
     try:
         if external := os.environ.get("DATABASE_URL"):
@@ -95,15 +211,14 @@ def run_dev_stack() -> int:
             pg.ensure_database("assetflow")
             db_url = pg.url("assetflow")
             log.info("postgres ready", socket=pg.socket_dir)
-        temporal = start_temporal(
-            data / "temporal.db",
-            host=t_host,
-            port=int(t_port),
-            ui_port=settings.temporal_ui_port,
-            log_file=data / "temporal.log",
-        )
-        children.append(temporal)
-        names[temporal.pid] = "temporal"
+        with _Signals.deferred():
+            temporal = start_temporal(
+                data / "temporal.db",
+                host=t_host,
+                port=int(t_port),
+                ui_port=settings.temporal_ui_port,
+                log_file=data / "temporal.log",
+            )
         upgrade(db_url)
         log.info("migrated")
         env = os.environ | {"DATABASE_URL": db_url, "TEMPORAL_ADDRESS": settings.temporal_address}
@@ -121,23 +236,25 @@ def run_dev_stack() -> int:
 
         log.info("demo reference data", **asyncio.run(reference()))
         wait_for_port(t_host, int(t_port), timeout=60, what="Temporal dev server", proc=temporal)
-        for args, name in (
-            ([sys.executable, "worker.py"], "worker"),
-            ([sys.executable, "-m", "api.main"], "api"),
-        ):
-            with (data / f"{name}.log").open("ab") as out:
-                proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603
-            children.append(proc)
-            names[proc.pid] = name
+        supervisor.start(
+            "worker",
+            [sys.executable, "worker.py"],
+            env=env,
+            log_file=data / "worker.log",
+            # SIGTERM lets running activities finish within the worker's grace; only then is it killed
+            stop_timeout=settings.worker_shutdown_grace_seconds + 5,
+        )
+        api = supervisor.start("api", [sys.executable, "-m", "api.main"], env=env, log_file=data / "api.log")
         api_url = f"http://{settings.api_host}:{settings.api_port}"
-        _wait_ready(api_url, children[-1], timeout=90, log_file=data / "api.log")
+        _wait_ready(api_url, api, timeout=90, log_file=data / "api.log")
         demo = asyncio.run(load_demo_projects(api_url))
         _banner(api_url, settings.temporal_ui_port, t_host, demo, time.monotonic() - started)
         while True:
-            for proc in children:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{names[proc.pid]} exited ({proc.returncode}); see {data}/*.log")
-            time.sleep(0.5)
+            # the Temporal server keeps the state of every workflow: if it dies the stack stops, not restarts
+            if temporal.poll() is not None:
+                raise RuntimeError(f"the Temporal dev server exited ({temporal.returncode}); see {data}/temporal.log")
+            supervisor.check()
+            time.sleep(0.2)
     except _Stop as stop:
         log.info("stopping", signal=str(stop))
         return 0
@@ -147,8 +264,9 @@ def run_dev_stack() -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for proc in reversed(children):
-            stop_process(proc)
+        supervisor.stop_all()
+        if temporal is not None:
+            stop_process(temporal)
         if pg is not None:
             pg.stop()
         log.info("stopped; data kept in " + str(data))

@@ -37,12 +37,12 @@ from domain.households import with_check_digit
 from worker import build_worker
 
 PASSWORD = "test-Pass-1234"
-CHINA = ZoneInfo("Asia/Shanghai")
 
 
-def china_today() -> date:
-    """Today where the product counts days (Asia/Shanghai): from 16:00 UTC on it is already tomorrow there."""
-    return datetime.now(CHINA).date()
+def local_today() -> date:
+    """Today where the projects are (the zone the API judges dates in), not on the machine running the tests:
+    from 16:00 UTC Shanghai is a day ahead, and a Sunday there is already a Monday."""
+    return datetime.now(ZoneInfo(Settings.model_fields["time_zone"].default)).date()
 
 
 @pytest.fixture(scope="session")

@@ -488,7 +488,12 @@ async def test_workflow_retries_until_the_platform_is_up(
             return asset.registration_status == "waiting_for_platform" and proj.waiting_for == PLATFORM_WAITING
 
         await eventually(waiting, timeout=10)
-        await asyncio.sleep(1.0)  # the platform stays down for another second of retries
+
+        async def retried() -> bool:
+            pending = (await handle.describe()).raw_description.pending_activities
+            return bool(pending) and pending[0].attempt >= 3
+
+        await eventually(retried, timeout=10)  # the platform stays down for further retries
         await server.start()
         result: RegisterAssetResult = await asyncio.wait_for(handle.result(), timeout=30)
     assert result.asset_id == asset_id

@@ -149,19 +149,30 @@ class Driver:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
-    async def with_verdict(self, code: str) -> dict[str, Any]:
-        """Project detail once the panel's verdict is recorded (the workflow records it after the last score)."""
+    async def recorded(self, code: str, action: str) -> dict[str, Any]:
+        """Project detail once its timeline holds an `action` entry: entries the workflow writes after an
+        Update answered (the panel verdict) are recorded by a later activity, not by the time of the answer."""
 
         async def check() -> dict[str, Any] | None:
             p = await self.project(code)
-            return p if any(e["action"] == "panel_verdict" for e in p["timeline"]) else None
+            return p if any(e["action"] == action for e in p["timeline"]) else None
+
+        found: dict[str, Any] = await eventually(check)
+        return found
+
+    async def notice_open(self, code: str, kind: str = "approval") -> dict[str, Any]:
+        """Project detail once a notice of `kind` is open: the stage changes with the decision that ends the
+        step before, the notice (and with it the right to object) opens by the workflow's next activity."""
+
+        async def check() -> dict[str, Any] | None:
+            p = await self.project(code)
+            return p if any(n["kind"] == kind and n["status"] == "open" for n in p["notices"]) else None
 
         found: dict[str, Any] = await eventually(check)
         return found
 
     async def stage_is(self, code: str, stage: str) -> dict[str, Any]:
-        """Wait until the project reaches `stage` (a notice stage: until its notice is open, which the workflow
-        does right after the decision that led there is answered)."""
+        """Wait until the project reaches `stage` (the approval notice: until the notice is open, too)."""
 
         async def check() -> dict[str, Any] | None:
             p = await self.project(code)

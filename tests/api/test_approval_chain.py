@@ -60,7 +60,7 @@ async def test_full_chain_with_notice_and_dismissed_objection(
 
     stage = await drive.score_all(code, [e for e in library.eligible if e.id != first_uid], seats_open=2)
     assert stage == "county_approval"
-    detail = await drive.with_verdict(code)
+    detail = await drive.recorded(code, "panel_verdict")
     verdict = next(e for e in detail["timeline"] if e["action"] == "panel_verdict")
     assert verdict["payload"]["passed"] is True
     assert verdict["payload"]["average_total"] == 80
@@ -75,7 +75,8 @@ async def test_full_chain_with_notice_and_dismissed_objection(
 
     assert await drive.approve(u["county"], code, "county_approval") == "city_filing"
     assert await drive.approve(u["city"], code, "city_filing") == "approval_notice"
-    detail = await drive.stage_is(code, "approval_notice")
+    detail = await drive.notice_open(code)
+    assert detail["stage"] == "approval_notice"
     [notice] = detail["notices"]
     assert notice["levels"] == ["village", "township", "county"]
     assert notice["status"] == "open"
@@ -243,7 +244,9 @@ async def test_decline_draws_a_replacement_and_veto_returns(drive: Driver, world
     assert stage == "returned"
     revision = await drive.task_for(drive.pm, code, "revision")
     assert any(o["opinion"] == "村级举债" for o in revision["details"]["opinions"])
-    verdict = next(e for e in (await drive.with_verdict(code))["timeline"] if e["action"] == "panel_verdict")
+    verdict = next(
+        e for e in (await drive.recorded(code, "panel_verdict"))["timeline"] if e["action"] == "panel_verdict"
+    )
     assert verdict["payload"]["passed"] is False
     assert "village_borrowing" in verdict["payload"]["reason"]
 
@@ -266,7 +269,7 @@ async def test_objection_upheld_restarts_at_township_review(drive: Driver, world
     await drive.score_all(code, library.eligible)
     await drive.approve(u["county"], code, "county_approval")
     await drive.approve(u["city"], code, "city_filing")
-    await drive.stage_is(code, "approval_notice")
+    await drive.notice_open(code)
     ids = []
     for text in ("资金重复申报", "选址存在争议"):
         r = await drive.api.post(

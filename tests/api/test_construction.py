@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from db.engine import Sessions
 from domain.construction import week_start_of
 from tests.api.chain_helpers import Driver, add_library
-from tests.conftest import World, china_today, eventually
+from tests.conftest import World, eventually, local_today
 from tests.replay.test_replay import _replayer, record_history
 
 pytestmark = pytest.mark.usefixtures("skipping_worker")
@@ -29,7 +29,7 @@ async def _to_construction(drive: Driver, world: World, sessions: Sessions, env:
     await drive.score_all(code, library.eligible)
     await drive.approve(u["county"], code, "county_approval")
     await drive.approve(u["city"], code, "city_filing")
-    await drive.stage_is(code, "approval_notice")
+    await drive.notice_open(code)
     await env.sleep(timedelta(days=10, hours=1))
     await drive.stage_is(code, "construction")
     return code
@@ -84,7 +84,7 @@ async def test_construction_to_operation(
     u = world.users
     code = await _to_construction(drive, world, sessions, skipping_env)
     path = f"/api/v1/projects/{code}"
-    monday = week_start_of(china_today())
+    monday = week_start_of(local_today())
 
     # progress: every bad value is a 422 naming the rule, and nothing is stored
     good = {"week_start": monday.isoformat(), "percent": 10, "funds_paid_fen": 10_000_000}
@@ -127,7 +127,7 @@ async def test_construction_to_operation(
     assert len(reminders) == 1
 
     # completion → rectify (items required) → completion → accept → notice → registration
-    done = {"final_cost_fen": 95_000_000, "completion_date": china_today().isoformat()}
+    done = {"final_cost_fen": 95_000_000, "completion_date": local_today().isoformat()}
     over = done | {"final_cost_fen": 100_000_001}
     assert _fields(await _post(drive, f"{path}/completion", over)) == {"over_budget_reason"}
     early = done | {"completion_date": "2020-01-01"}
@@ -255,7 +255,7 @@ async def test_an_upheld_objection_to_the_acceptance_reopens_it(
     u = world.users
     code = await _to_construction(drive, world, sessions, skipping_env)
     path = f"/api/v1/projects/{code}"
-    done = {"final_cost_fen": 95_000_000, "completion_date": china_today().isoformat()}
+    done = {"final_cost_fen": 95_000_000, "completion_date": local_today().isoformat()}
     assert (await _post(drive, f"{path}/completion", done)).status_code == 201
     first = await drive.task_for(u["county"], code, "acceptance")
     assert (await drive.decide(u["county"], first["id"], decision="accept", opinion="合格")).status_code == 200

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.api.chain_helpers import Driver
-from tests.conftest import World, china_today
+from tests.conftest import World, local_today
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -19,9 +19,10 @@ async def test_construction_endpoints_check_role_region_and_stage(api: httpx.Asy
     code = await drive.create()
     await drive.task_for(u["township"], code, "township_review")
     path = f"/api/v1/projects/{code}"
-    monday = china_today() - timedelta(days=china_today().weekday())
+    today = local_today()
+    monday = today - timedelta(days=today.weekday())
     progress = {"week_start": monday.isoformat(), "percent": 5, "funds_paid_fen": 1}
-    completion = {"final_cost_fen": 1, "completion_date": china_today().isoformat()}
+    completion = {"final_cost_fen": 1, "completion_date": today.isoformat()}
     asset = {
         "name": "大棚",
         "asset_class": "public_welfare",

@@ -23,7 +23,7 @@ from domain.platform_payloads import PLATFORM_WAITING
 from tests.activities.test_platform import TOKEN, PlatformServer
 from tests.api.chain_helpers import Driver, add_library
 from tests.api.test_construction import _assets
-from tests.conftest import World, china_today, eventually
+from tests.conftest import World, eventually, local_today
 from worker import build_worker
 
 NOTICE_DAYS = 2.0 / 86400  # two seconds
@@ -44,7 +44,7 @@ async def _to_confirmed(drive: Driver, world: World, sessions: Sessions) -> str:
     """A project taken through approval, construction and acceptance to the county's confirmation."""
     u = world.users
     library = await add_library(sessions, world, eligible=3)
-    code = await drive.create(planned_start=(china_today() - timedelta(days=5)).isoformat())
+    code = await drive.create(planned_start=(local_today() - timedelta(days=5)).isoformat())
     await drive.approve(u["township"], code, "township_review")
     await drive.score_all(code, library.eligible)
     await drive.approve(u["county"], code, "county_approval")
@@ -53,7 +53,7 @@ async def _to_confirmed(drive: Driver, world: World, sessions: Sessions) -> str:
     path = f"/api/v1/projects/{code}"
     r = await drive.api.post(
         f"{path}/completion",
-        json={"final_cost_fen": 95_000_000, "completion_date": china_today().isoformat()},
+        json={"final_cost_fen": 95_000_000, "completion_date": local_today().isoformat()},
         headers=await drive.headers(drive.pm),
     )
     assert r.status_code == 201, r.text

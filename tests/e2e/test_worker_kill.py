@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from temporalio.client import Client
 
 from core.settings import Settings
 from tests.conftest import Login, World, application, eventually
+from tests.e2e.conditions import project_handle, settled, waits_for_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +33,7 @@ def _start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
 
 
 async def test_decision_completes_after_worker_process_is_killed(
-    api: httpx.AsyncClient, world: World, login: Login, settings: Settings, tmp_path: Path
+    api: httpx.AsyncClient, world: World, login: Login, settings: Settings, temporal_client: Client, tmp_path: Path
 ) -> None:
     log = tmp_path / "worker.log"
     pm = await login(world.users["pm"])
@@ -45,6 +47,7 @@ async def test_decision_completes_after_worker_process_is_killed(
             return items[0] if items else None
 
         open_task = await eventually(task, timeout=60)
+        await eventually(lambda: settled(project_handle(temporal_client, code)))
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(10)
@@ -57,7 +60,8 @@ async def test_decision_completes_after_worker_process_is_killed(
             headers=reviewer,
         )
     )
-    await asyncio.sleep(1)
+    await eventually(lambda: waits_for_worker(project_handle(temporal_client, code)))
+    assert not decision.done()
     second = _start_worker(settings, log)
     try:
         r = await asyncio.wait_for(decision, timeout=60)

@@ -10,6 +10,7 @@ from temporalio.client import Client
 
 from db.engine import Sessions
 from tests.conftest import Login, World, application, eventually
+from tests.e2e.conditions import project_handle, settled, waits_for_worker
 from worker import build_worker
 
 
@@ -26,6 +27,7 @@ async def test_decision_survives_worker_restart(
             return items[0] if items else None
 
         open_task = await eventually(task)
+        await eventually(lambda: settled(project_handle(temporal_client, code)))
     # no worker now: the decision is sent and waits for one
     decision = asyncio.create_task(
         api.post(
@@ -34,7 +36,7 @@ async def test_decision_survives_worker_restart(
             headers=reviewer,
         )
     )
-    await asyncio.sleep(1.5)
+    await eventually(lambda: waits_for_worker(project_handle(temporal_client, code)))
     assert not decision.done()
     async with build_worker(temporal_client, sessions, task_queue=task_queue):
         r = await asyncio.wait_for(decision, timeout=30)

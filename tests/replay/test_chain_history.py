@@ -36,7 +36,7 @@ async def test_full_chain_history_replays(
     assert await drive.score_all(code, library.eligible) == "county_approval"
     await drive.approve(u["county"], code, "county_approval")
     await drive.approve(u["city"], code, "city_filing")
-    await drive.stage_is(code, "approval_notice")
+    await drive.notice_open(code)
     r = await skipping_api.post(
         f"/api/v1/projects/{code}/objections",
         json={"text": "公示内容有误"},

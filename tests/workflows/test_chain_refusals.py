@@ -4,7 +4,6 @@ no event in the workflow's history."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -17,6 +16,7 @@ from db.models import User
 from domain.payloads import Actor, ClaimInput, OpenedTask, ReassignInput, SubmitDecisionInput
 from tests.api.chain_helpers import GOOD_SCORES, Driver, Experts, add_library
 from tests.conftest import World, eventually
+from tests.e2e.conditions import settled
 from workflows.project_lifecycle import DecisionRefused, ProjectLifecycleWorkflow
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -63,15 +63,9 @@ async def _history_length(handle: Handle) -> int:
 
 
 async def _settled_history(handle: Handle) -> int:
-    """The history's length once the workflow has stopped adding events (it then waits for people)."""
-    last = -1
-    for _ in range(100):
-        n = await _history_length(handle)
-        if n == last:
-            return n
-        last = n
-        await asyncio.sleep(0.3)
-    raise AssertionError("the workflow history kept growing")
+    """The history's length once the workflow has no work outstanding (it then waits for people)."""
+    await eventually(lambda: settled(handle))
+    return await _history_length(handle)
 
 
 async def _refused(handle: Handle, update: Any, arg: Any, expected: str) -> str:
@@ -285,6 +279,6 @@ async def test_a_reassigned_seat_is_scored_under_the_new_experts_id(
     assert r.status_code == 200, r.text
     scorers = [spare, *(e for e in library.eligible if e.id in {s.assignee_id for s in seats[1:]})]
     assert await drive.score_all(code, scorers) == "county_approval"
-    detail = await drive.with_verdict(code)
+    detail = await drive.recorded(code, "panel_verdict")
     verdict = next(e for e in detail["timeline"] if e["action"] == "panel_verdict")
     assert {s["expert_id"] for s in verdict["payload"]["scores"]} == {library.ids[e.id] for e in scorers}
