@@ -9,12 +9,13 @@ from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.edge import EdgeRoute
 from api.errors import unauthorized
 from api.schemas import MePublic, TokenPublic
 from api.security import create_token, verify_dummy, verify_password
 from db.repositories.users import get_user_by_username
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], route_class=EdgeRoute)
 
 
 @router.post("/auth/token", response_model=TokenPublic)

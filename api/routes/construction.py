@@ -19,6 +19,7 @@ from api.construction_schemas import (
     StagePublic,
 )
 from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDep, TemporalDep
+from api.edge import CodePath, EdgeRoute
 from api.errors import conflict, forbidden, invalid, not_found
 from api.updates import actor_for, body_digest, execute_update
 from db.models import Household, Project, Region
@@ -32,7 +33,7 @@ from domain.enums import RegionLevel, Role, Stage, TaskKind, TaskStatus
 from domain.payloads import CompletionInput, DecisionResult, ProgressInput, RegisterAssetsInput
 from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
-router = APIRouter(prefix="/projects", tags=["construction"])
+router = APIRouter(prefix="/projects", tags=["construction"], route_class=EdgeRoute)
 log = structlog.get_logger("api.construction")
 
 
@@ -73,7 +74,7 @@ def _over_budget_note(reason: str) -> str:
 
 @router.post("/{code}/progress-reports", response_model=StagePublic, status_code=201)
 async def report_progress(
-    code: str,
+    code: CodePath,
     body: ProgressIn,
     user: CurrentUser,
     session: SessionDep,
@@ -124,7 +125,7 @@ async def report_progress(
 
 
 @router.get("/{code}/progress-reports", response_model=ProgressListPublic)
-async def progress_reports(code: str, user: CurrentUser, session: SessionDep) -> ProgressListPublic:
+async def progress_reports(code: CodePath, user: CurrentUser, session: SessionDep) -> ProgressListPublic:
     """A project's weekly progress reports against its plan, and the construction colour (施工进度)."""
     project = await get_project(session, code=code)
     if project is None:
@@ -155,7 +156,7 @@ async def progress_reports(code: str, user: CurrentUser, session: SessionDep) ->
 
 @router.post("/{code}/completion", response_model=StagePublic, status_code=201)
 async def report_completion(
-    code: str,
+    code: CodePath,
     body: CompletionIn,
     user: CurrentUser,
     session: SessionDep,
@@ -277,7 +278,7 @@ async def _registration_problems(session: AsyncSession, project: Project, body: 
 
 @router.post("/{code}/asset-registration", response_model=StagePublic, status_code=201)
 async def register_assets(
-    code: str,
+    code: CodePath,
     body: RegistrationIn,
     user: CurrentUser,
     session: SessionDep,

@@ -11,8 +11,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 
 from api.deps import SessionsDep, SettingsDep, TemporalDep
+from api.edge import EdgeRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=EdgeRoute)
 
 
 @router.get("/healthz")

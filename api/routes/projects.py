@@ -17,7 +17,8 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDep, TemporalDep
+from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDep, TemporalDep, region_filter
+from api.edge import CodePath, EdgeRoute, Offset
 from api.errors import ApiError, conflict, forbidden, invalid, not_found
 from api.routes.tasks import task_public
 from api.schemas import (
@@ -63,7 +64,7 @@ from domain.payloads import (
 from domain.regions import ancestors
 from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
-router = APIRouter(prefix="/projects", tags=["projects"])
+router = APIRouter(prefix="/projects", tags=["projects"], route_class=EdgeRoute)
 # Stages during which a public notice may run (approval, acceptance, registration); the workflow decides.
 NOTICE_STAGES = {Stage.APPROVAL_NOTICE.value, Stage.ACCEPTANCE.value, Stage.ASSET_REGISTRATION.value}
 log = structlog.get_logger("api.projects")
@@ -303,17 +304,26 @@ async def list_(
     user: CurrentUser,
     session: SessionDep,
     stage: Annotated[Stage | None, Query(description="阶段 / stage")] = None,
-    county: Annotated[str | None, Query(pattern=r"^\d{6}$", description="县代码 / county code")] = None,
-    township: Annotated[str | None, Query(pattern=r"^\d{9}$", description="乡镇代码 / township code")] = None,
-    project_type: Annotated[str | None, Query(alias="type", description="项目类型 / project type")] = None,
+    county: Annotated[
+        str | None, Query(pattern=r"^[0-9]{6}$", description="县代码（本辖区内）/ county code inside your region")
+    ] = None,
+    township: Annotated[
+        str | None, Query(pattern=r"^[0-9]{9}$", description="乡镇代码（本辖区内）/ township code inside your region")
+    ] = None,
+    project_type: Annotated[
+        str | None, Query(alias="type", max_length=32, description="项目类型 / project type")
+    ] = None,
     text: Annotated[str | None, Query(max_length=100, description="名称或编号 / name or code contains")] = None,
     overdue: Annotated[bool | None, Query(description="审核超期 / a review past twice its limit")] = None,
     colour: Annotated[str | None, Query(pattern="^(red|yellow|blue|green)$", description="颜色 / colour")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ProjectsPublic:
     """Projects in your region, newest first, with filters and paging (项目库)."""
     user.require_role(*READERS)
+    for name, code in (("county", county), ("township", township)):
+        if code is not None:
+            await region_filter(session, user, name, code)
     rows, total = await list_projects(
         session,
         filters=ProjectFilter(
@@ -343,7 +353,7 @@ async def _readable(session: AsyncSession, user: Principal, code: str) -> Projec
 
 
 @router.get("/{code}", response_model=ProjectDetail)
-async def detail(code: str, user: CurrentUser, session: SessionDep) -> ProjectDetail:
+async def detail(code: CodePath, user: CurrentUser, session: SessionDep) -> ProjectDetail:
     """One project: stage, application, open tasks and timeline (项目详情)."""
     project = await _readable(session, user, code)
     tasks = await list_project_tasks(session, project_code=code, status=TaskStatus.OPEN.value)
@@ -402,7 +412,7 @@ async def detail(code: str, user: CurrentUser, session: SessionDep) -> ProjectDe
 
 
 @router.get("/{code}/history", response_model=HistoryPublic)
-async def history(code: str, user: CurrentUser, session: SessionDep) -> HistoryPublic:
+async def history(code: CodePath, user: CurrentUser, session: SessionDep) -> HistoryPublic:
     """The project's audit history, with the result of verifying its hash chain (审计记录)."""
     await _readable(session, user, code)
     chain = project_chain(code)
@@ -417,7 +427,7 @@ async def history(code: str, user: CurrentUser, session: SessionDep) -> HistoryP
 
 @router.put("/{code}/application", response_model=DecisionPublic)
 async def revise(
-    code: str,
+    code: CodePath,
     body: ProjectCreate,
     user: CurrentUser,
     session: SessionDep,
@@ -459,7 +469,7 @@ async def revise(
 
 @router.post("/{code}/objections", status_code=status.HTTP_201_CREATED, response_model=ObjectionPublic)
 async def object_(
-    code: str,
+    code: CodePath,
     body: ObjectionIn,
     user: CurrentUser,
     session: SessionDep,
