@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from api.edge import MAX_FEN, STORABLE, TEXT_SCHEMA, Text
 from api.schemas import Sha256, _d, _In
 from domain.assets import AssetClass, OperatorType
+from domain.construction import week_start_of
 from domain.enums import OperatingModel
 
 Fen = Annotated[int, Field(ge=0, le=MAX_FEN, description=_d("金额（分）", "amount in fen"))]
@@ -26,6 +28,14 @@ class ProgressIn(_In):
     )
     note: Text = Field("", max_length=4000, description=_d("说明", "note"))
     attachments: list[Sha256] = Field(default_factory=list, max_length=20, description=_d("附件", "attachments"))
+
+    @field_validator("week_start")
+    @classmethod
+    def _monday(cls, value: date) -> date:
+        # The rule of domain.construction, checked here too so it is reported with the range errors, not after.
+        if week_start_of(value) != value:
+            raise PydanticCustomError("monday", "the reporting week starts on a Monday")
+        return value
 
 
 class ProgressPublic(BaseModel):

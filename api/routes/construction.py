@@ -50,15 +50,13 @@ async def _managed(session: AsyncSession, user: Principal, code: str) -> Project
     return project
 
 
-async def _own_uploads(session: AsyncSession, user: Principal, field: str, shas: list[str]) -> None:
+async def _upload_problems(session: AsyncSession, user: Principal, field: str, shas: list[str]) -> list[dict[str, str]]:
     mine = await list_uploaded_by(session, user_id=user.id, shas=shas)
-    problems = [
+    return [
         {"field": f"{field}[{i}]", "rule": "uploaded_by_you", "message": "attach only files you uploaded"}
         for i, sha in enumerate(shas)
         if sha not in mine
     ]
-    if problems:
-        raise invalid(problems)
 
 
 async def _read_back(sessions: SessionsDep, code: str) -> StagePublic:
@@ -98,9 +96,10 @@ async def report_progress(
         budget_fen=project.total_budget_fen,
         today=today,
     )
-    if violations:
-        raise invalid([{"field": v.field, "rule": v.rule, "message": v.message} for v in violations])
-    await _own_uploads(session, user, "attachments", list(body.attachments))
+    problems = [{"field": v.field, "rule": v.rule, "message": v.message} for v in violations]
+    problems += await _upload_problems(session, user, "attachments", list(body.attachments))
+    if problems:  # every rule and every attachment in one answer
+        raise invalid(problems)
     actor = await actor_for(session, user)
     workflow_id = project.workflow_id
     await session.close()
@@ -191,9 +190,9 @@ async def report_completion(
                 "message": f"the final cost exceeds the approved budget ({project.total_budget_fen} fen): say why",
             }
         )
-    if problems:
+    problems += await _upload_problems(session, user, "documents", list(body.documents))
+    if problems:  # every rule and every document in one answer
         raise invalid(problems)
-    await _own_uploads(session, user, "documents", list(body.documents))
     actor = await actor_for(session, user)
     workflow_id = project.workflow_id
     await session.close()
