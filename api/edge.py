@@ -17,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 
 # Column ranges (db/models.py): ids, counts and offsets are INTEGER, money is BIGINT fen.
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -105,9 +107,15 @@ async def edge_problems(request: Request, declared_params: _Declared) -> list[di
     values += [("query", k, v) for k, v in request.query_params.multi_items() if k in declared]
     values += [("header", h, v) for h in declared_params.headers if (v := request.headers.get(h)) is not None]
     if declared_params.body and request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        # Starlette caches the parsed form on the request, so FastAPI reads the same one afterwards.
-        form = await request.form()
-        values += [("body", k, v) for k, v in form.multi_items() if k in declared_params.body and isinstance(v, str)]
+        try:
+            # Starlette caches the parsed form on the request, so FastAPI reads the same one afterwards.
+            form = await request.form()
+        except (MultiPartException, HTTPException, ValueError):
+            form = None  # unreadable: FastAPI reports the body itself
+        if form is not None:
+            values += [
+                ("body", k, v) for k, v in form.multi_items() if k in declared_params.body and isinstance(v, str)
+            ]
     for where, name, value in values:
         if (character := refused_character(value)) is not None:
             message = f"text may not contain the control character or unpaired surrogate {character}"

@@ -4,8 +4,9 @@ server: weekly colours over months, rectify then accept, registration validation
 from __future__ import annotations
 
 import os
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -18,6 +19,11 @@ from tests.conftest import World, eventually
 from tests.replay.test_replay import _replayer, record_history
 
 pytestmark = pytest.mark.usefixtures("skipping_worker")
+
+
+def _today() -> date:
+    """Today where the app judges dates (core/settings.py time_zone): the test machine's date differs for 8 hours."""
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
 async def _to_construction(drive: Driver, world: World, sessions: Sessions, env: WorkflowEnvironment) -> str:
@@ -84,7 +90,7 @@ async def test_construction_to_operation(
     u = world.users
     code = await _to_construction(drive, world, sessions, skipping_env)
     path = f"/api/v1/projects/{code}"
-    monday = week_start_of(date.today())
+    monday = week_start_of(_today())
 
     # progress: every bad value is a 422 naming the rule, and nothing is stored
     good = {"week_start": monday.isoformat(), "percent": 10, "funds_paid_fen": 10_000_000}
@@ -127,7 +133,7 @@ async def test_construction_to_operation(
     assert len(reminders) == 1
 
     # completion → rectify (items required) → completion → accept → notice → registration
-    done = {"final_cost_fen": 95_000_000, "completion_date": date.today().isoformat()}
+    done = {"final_cost_fen": 95_000_000, "completion_date": _today().isoformat()}
     over = done | {"final_cost_fen": 100_000_001}
     assert _fields(await _post(drive, f"{path}/completion", over)) == {"over_budget_reason"}
     early = done | {"completion_date": "2020-01-01"}
@@ -255,7 +261,7 @@ async def test_an_upheld_objection_to_the_acceptance_reopens_it(
     u = world.users
     code = await _to_construction(drive, world, sessions, skipping_env)
     path = f"/api/v1/projects/{code}"
-    done = {"final_cost_fen": 95_000_000, "completion_date": date.today().isoformat()}
+    done = {"final_cost_fen": 95_000_000, "completion_date": _today().isoformat()}
     assert (await _post(drive, f"{path}/completion", done)).status_code == 201
     first = await drive.task_for(u["county"], code, "acceptance")
     assert (await drive.decide(u["county"], first["id"], decision="accept", opinion="合格")).status_code == 200

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from temporalio.worker import Worker
 
 from tests.conftest import PASSWORD, Login, World, application, eventually
@@ -25,6 +26,7 @@ def _problems(r: httpx.Response) -> set[tuple[str, str]]:
     return {(p["field"], p["rule"]) for p in body["details"]}
 
 
+@pytest.mark.timeout(120)  # on the old code the decision hung for good: fail in two minutes, not five
 async def test_a_nul_in_a_decision_is_refused_and_the_project_goes_on(
     api: httpx.AsyncClient, worker: Worker, world: World, login: Login
 ) -> None:
