@@ -21,6 +21,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from requests.adapters import BaseAdapter
 from schemathesis import GenerationMode
@@ -34,7 +35,7 @@ from temporalio.worker import Worker
 from urllib3 import HTTPResponse
 from urllib3._collections import HTTPHeaderDict
 
-from tests.conftest import Login, World, application
+from tests.conftest import Login, World, application, eventually
 
 BASE_URL = "http://test"
 ROLES = ("pm", "county", "expert")
@@ -87,9 +88,20 @@ class _Tally:
 
 
 def _fuzz_operation(
-    operation: Any, mode: GenerationMode, role: str, headers: dict[str, str], session: requests.Session, tally: _Tally
+    operation: Any,
+    mode: GenerationMode,
+    role: str,
+    headers: dict[str, str],
+    session: requests.Session,
+    tally: _Tally,
+    real: dict[str, str],
 ) -> None:
     """EXAMPLES generated requests to one operation as one role; failures are collected, not raised at once."""
+    strategy = operation.as_strategy(generation_mode=mode)
+    known = {name: value for name, value in real.items() if "{" + name + "}" in operation.path}
+    if known and mode is GenerationMode.POSITIVE:
+        # half of the requests name the real project or task, so they reach the rules behind the 404
+        strategy = st.one_of(strategy, operation.as_strategy(generation_mode=mode, path_parameters=known))
 
     @hypothesis_settings(
         max_examples=EXAMPLES,
@@ -99,7 +111,7 @@ def _fuzz_operation(
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=operation.as_strategy(generation_mode=mode))
+    @given(case=strategy)
     def run(case: schemathesis.Case) -> None:
         response = case.call(session=session, base_url=BASE_URL, headers=headers)
         tally.statuses[response.status_code] += 1
@@ -125,14 +137,18 @@ def _fuzz_operation(
 
 
 def _fuzz(
-    schema: schemathesis.BaseSchema, session: requests.Session, tokens: dict[str, dict[str, str]], tally: _Tally
+    schema: schemathesis.BaseSchema,
+    session: requests.Session,
+    tokens: dict[str, dict[str, str]],
+    tally: _Tally,
+    real: dict[str, str],
 ) -> None:
     """Every operation, as every role, in both generation modes."""
     for result in schema.get_all_operations():
         operation = result.ok()
         for role, headers in tokens.items():
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                _fuzz_operation(operation, mode, role, headers, session, tally)
+                _fuzz_operation(operation, mode, role, headers, session, tally, real)
 
 
 @pytest.mark.timeout(600)
@@ -144,13 +160,21 @@ async def test_every_operation_survives_fuzzing_as_three_roles(
     pm = await login(world.users["pm"])
     r = await api.post("/api/v1/projects", json=application(world), headers=pm)
     assert r.status_code == 201, r.text
+    code = r.json()["code"]
+    township = await login(world.users["township"])
+
+    async def open_task() -> str | None:
+        items = (await api.get("/api/v1/tasks", headers=township, params={"project": code})).json()["items"]
+        return str(items[0]["id"]) if items else None
+
+    real = {"code": code, "task_id": await eventually(open_task)}
     tokens = {role: await login(world.users[role]) for role in ROLES}
     openapi = (await api.get("/openapi.json")).json()
     schema = schemathesis.openapi.from_dict(openapi)
     session = requests.Session()
     session.mount(BASE_URL, _AsgiAdapter(api, asyncio.get_running_loop()))
     tally = _Tally()
-    await asyncio.to_thread(_fuzz, schema, session, tokens, tally)
+    await asyncio.to_thread(_fuzz, schema, session, tokens, tally, real)
     operations = sum(len(methods) for methods in openapi["paths"].values())
     summary = f"{len(tally.operations)} of {operations} operations, {sum(tally.statuses.values())} requests, " + (
         f"statuses {dict(sorted(tally.statuses.items()))}"
