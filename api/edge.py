@@ -29,7 +29,7 @@ MAX_FEN = 10**13
 _REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 TEXT_PATTERN = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F]*$"
 TEXT_RULE = "storable_text"
-# Query and path values (ids, codes, filters) are short; a longer one is refused before it is parsed.
+# Query, path and header values are ids, codes and filters: a longer one is refused with the other problems.
 MAX_PARAMETER_LENGTH = 200
 
 

@@ -93,9 +93,11 @@ def _summary(p: Project) -> ProjectSummary:
     )
 
 
-async def _validate(session: AsyncSession, user: Principal, body: ProjectCreate) -> None:
-    """All rules an application must meet; 422 naming every field that breaks one."""
-    errors = [
+async def _validate(
+    session: AsyncSession, user: Principal, body: ProjectCreate, errors: list[dict[str, str]] | None = None
+) -> None:
+    """All rules an application must meet, after `errors` the caller found; 422 naming every field that breaks one."""
+    errors = [*(errors or [])] + [
         {"field": v.field, "rule": v.rule, "message": v.message}
         for v in validate_application(
             ApplicationFacts(
@@ -443,11 +445,9 @@ async def revise(
     revision = next((t for t in tasks if t.kind == TaskKind.REVISION), None)
     if revision is None:
         raise conflict("wrong_stage", f"project {code} is at {project.stage}, not awaiting a revision")
-    if body.village_code != project.village_code:
-        raise invalid(
-            [{"field": "village_code", "rule": "unchanged", "message": "a revision keeps the village; file anew"}]
-        )
-    await _validate(session, user, body)
+    moved = body.village_code != project.village_code
+    unchanged = [{"field": "village_code", "rule": "unchanged", "message": "a revision keeps the village; file anew"}]
+    await _validate(session, user, body, unchanged if moved else None)
     application = body.model_dump(mode="json")
     actor = await actor_for(session, user)
     workflow_id = project.workflow_id

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from api.access import may_decide, may_see
@@ -66,15 +67,15 @@ async def inbox(
     kind: Annotated[TaskKind | None, Query(description="任务类型 / task kind")] = None,
     project: Annotated[str | None, Query(max_length=32, description="项目编号 / project code")] = None,
     overdue: Annotated[bool | None, Query(description="仅超期 / only tasks past due")] = None,
-    due_before: Annotated[datetime | None, Query(description="期限早于 / due before (ISO 8601)")] = None,
+    due_before: Annotated[
+        AwareDatetime | None, Query(description="期限早于（含时区）/ due before (ISO 8601 with a time zone)")
+    ] = None,
     mine: Annotated[bool, Query(description="仅我认领的 / only tasks I claimed")] = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Offset = 0,
 ) -> TasksPublic:
     """My inbox: open tasks my role may decide in my region or assigned to me, soonest due first (我的待办)."""
     now = datetime.now(UTC)
-    if due_before is not None and due_before.tzinfo is None:
-        raise invalid([{"field": "due_before", "rule": "timezone", "message": "give a time zone, e.g. +08:00"}])
     rows, total = await list_inbox(
         session,
         user_id=user.id,

@@ -190,6 +190,8 @@ async def test_all_problems_of_one_request_are_reported_at_once(
         ("funds_paid_fen", "greater_than_equal"),
         ("note", "storable_text"),
     }
+    r = await api.get("/api/v1/tasks", params={"due_before": "2030-01-01T00:00:00", "offset": -1}, headers=pm)
+    assert _problems(r) == {("due_before", "timezone_aware"), ("offset", "greater_than_equal")}
     sup = await login(world.users["supervisor"])
     r = await api.get("/api/v1/projects", params={"text": "\x00", "limit": 0, "offset": -1, "x": 1}, headers=sup)
     assert _problems(r) == {
@@ -246,3 +248,25 @@ async def test_openapi_lists_the_error_statuses_with_one_error_schema(api: httpx
     assert {"401", "429"} <= set(spec["paths"]["/api/v1/auth/token"]["post"]["responses"])
     assert "413" in spec["paths"]["/api/v1/attachments"]["post"]["responses"]
     assert "409" in spec["paths"]["/api/v1/tasks/{task_id}/decision"]["post"]["responses"]
+
+
+async def test_a_revision_reports_a_moved_village_with_the_other_rules(
+    api: httpx.AsyncClient, worker: Worker, world: World, login: Login
+) -> None:
+    pm = await login(world.users["pm"])
+    code = (await api.post("/api/v1/projects", json=application(world), headers=pm)).json()["code"]
+    reviewer = await login(world.users["township"])
+
+    async def open_task(headers: dict[str, str], kind: str) -> dict[str, Any] | None:
+        detail = (await api.get(f"/api/v1/projects/{code}", headers=headers)).json()
+        return next((t for t in detail["open_tasks"] if t["kind"] == kind), None)
+
+    task = await eventually(lambda: open_task(reviewer, "township_review"))
+    r = await api.post(
+        f"/api/v1/tasks/{task['id']}/decision", json={"decision": "return", "opinion": "补充材料"}, headers=reviewer
+    )
+    assert r.status_code == 200, r.text
+    await eventually(lambda: open_task(pm, "revision"))
+    moved = application(world, village=world.villages[1], planned_end="2020-01-01")
+    r = await api.put(f"/api/v1/projects/{code}/application", json=moved, headers=pm)
+    assert {("village_code", "unchanged"), ("planned_end", "after_start")} <= _problems(r)
