@@ -34,8 +34,12 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> set[str
     """The error statuses one operation can answer."""
     statuses = {"422"}  # unknown query parameters are refused on every operation
     if not path.startswith("/api/"):
-        # health: liveness never fails; readiness answers 503 when a part is down
-        return statuses | ({"503"} if path == "/readyz" else set())
+        # health: liveness never fails; readiness answers 503 when a part is down; /metrics may ask for its token
+        if path == "/readyz":
+            statuses.add("503")
+        if path == "/metrics":
+            statuses |= {"401", "403"}
+        return statuses
     statuses |= {"503"}  # the database or Temporal unreachable
     if operation.get("security"):
         statuses |= {"401", "403", "504"}
