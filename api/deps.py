@@ -13,7 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.errors import forbidden, unauthorized
+from api.errors import ApiError, forbidden, invalid, unauthorized
 from api.security import decode_token
 from core.settings import Settings
 from db.engine import Sessions
@@ -124,3 +124,19 @@ async def _current_user(
 
 
 CurrentUser = Annotated[Principal, Depends(_current_user)]
+
+
+async def region_filter(session: AsyncSession, user: Principal, field: str, code: str) -> Region:
+    """The region a list filter names: 403 when it lies outside the caller's region, 422 when there is none.
+
+    Every list answers an out-of-region filter the same way: the caller asked for something outside their
+    region, which is refused and said so, never silently narrowed to an empty page."""
+    if not user.covers(code):
+        message = f"{field} {code} lies outside your region {user.region_code}"
+        raise ApiError(
+            403, "region_forbidden", message, [{"field": field, "rule": "in_your_region", "message": message}]
+        )
+    region = await session.get(Region, code)
+    if region is None:
+        raise invalid([{"field": field, "rule": "exists", "message": f"no region {code}"}])
+    return region

@@ -52,11 +52,24 @@ def invalid(errors: list[dict[str, str]]) -> ApiError:
 
 
 def _field(loc: tuple[Any, ...]) -> str:
+    # a field name can be a client's map key: an unpaired surrogate in it must not break the JSON answer
+    loc = tuple(p.encode("utf-8", "backslashreplace").decode() if isinstance(p, str) else p for p in loc)
     parts = [p for p in loc if p not in ("body", "query", "path", "header")]
     out = ""
     for p in parts:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
     return out or ".".join(str(p) for p in loc)
+
+
+def _problem(error: Any) -> dict[str, str]:
+    """One pydantic/FastAPI error as {field, rule, message}; malformed JSON is the body's, at a position."""
+    if error.get("type") == "json_invalid":
+        # FastAPI puts the character offset where a field name belongs: name the body and say where instead.
+        position = next((p for p in error.get("loc", ()) if isinstance(p, int)), None)
+        reason = (error.get("ctx") or {}).get("error", error.get("msg", "invalid JSON"))
+        where = f" at character {position}" if position is not None else ""
+        return {"field": "body", "rule": "json_invalid", "message": f"malformed JSON{where}: {reason}"}
+    return {"field": _field(tuple(error["loc"])), "rule": str(error["type"]), "message": str(error["msg"])}
 
 
 def _body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -73,14 +86,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": _field(tuple(e["loc"])), "rule": str(e["type"]), "message": str(e["msg"])} for e in exc.errors()
-        ]
-        err = invalid(errors)
+        err = invalid([_problem(e) for e in exc.errors()])
         return JSONResponse(_body(err.code, err.message, err.details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's "error parsing the body" (a form or JSON it cannot read): the client's input, a 422.
+            err = invalid([{"field": "body", "rule": "body_invalid", "message": str(exc.detail)}])
+            return JSONResponse(_body(err.code, err.message, err.details), status_code=422)
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "http_error"
         )

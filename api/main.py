@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from api.deps import WorkflowEngine
 from api.errors import install_error_handlers
 from api.metrics import observe_request
+from api.openapi import install_openapi
 from api.routes import assets, attachments, auth, construction, experts, health, notifications, projects, tasks
 from core.logging import configure_logging
 from core.settings import Environment, Settings, get_settings
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)
+    install_openapi(app)
     return app
 
 

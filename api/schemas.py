@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from api.edge import INT32_MAX, MAX_FEN, STORABLE, TEXT_SCHEMA, Text
 from domain.enums import Decision, FundSource, OperatingModel, ProjectType
 
 
@@ -15,7 +16,45 @@ def _d(zh: str, en: str) -> str:
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # NaN and infinity are not numbers any column or rule can hold
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+
+HouseholdCode = Annotated[
+    str, Field(min_length=1, max_length=32, description=_d("户码", "household code")), STORABLE, TEXT_SCHEMA
+]
+ScoreName = Annotated[
+    str, Field(min_length=1, max_length=64, description=_d("评分项", "criterion")), STORABLE, TEXT_SCHEMA
+]
+Score = Annotated[int, Field(ge=0, le=100, description=_d("得分", "score"))]
+VetoItem = Annotated[
+    str, Field(min_length=1, max_length=64, description=_d("否决事项", "veto item")), STORABLE, TEXT_SCHEMA
+]
+RectifyItem = Annotated[
+    str, Field(min_length=1, max_length=500, description=_d("整改事项", "item to rectify")), STORABLE, TEXT_SCHEMA
+]
+
+
+class FieldProblem(BaseModel):
+    """One problem of a request: the field it is in, the rule it breaks, and a message a person understands."""
+
+    field: str = Field(description=_d("字段（如 budget.sources[0].amount_fen 或查询参数名）", "the field or parameter"))
+    rule: str = Field(description=_d("规则（如 storable_text、unknown_parameter）", "the rule it breaks"))
+    message: str = Field(description=_d("说明", "what is wrong"))
+
+
+class ErrorPublic(BaseModel):
+    """Every error answer: a machine-readable code, a message for people, and details."""
+
+    code: str = Field(description=_d("错误代码（如 validation_error、region_forbidden）", "machine-readable code"))
+    message: str = Field(description=_d("错误说明", "what went wrong"))
+    details: list[FieldProblem] | dict[str, Any] | None = Field(
+        None,
+        description=_d(
+            "详情：输入错误逐项列出字段和规则；其他错误为相关对象",
+            "details: every invalid field with its rule (422), or the objects concerned",
+        ),
+    )
 
 
 class TokenPublic(BaseModel):
@@ -42,46 +81,48 @@ class FundLineIn(_In):
     """One fund source of the budget."""
 
     source: FundSource = Field(description=_d("资金来源", "fund source"))
-    amount_fen: int = Field(gt=0, le=10**13, description=_d("金额（分）", "amount in fen"))
+    amount_fen: int = Field(gt=0, le=MAX_FEN, description=_d("金额（分）", "amount in fen"))
 
 
 class BudgetIn(_In):
     """Total budget split by fund source; the parts sum to the total exactly."""
 
-    total_fen: int = Field(gt=0, le=10**13, description=_d("总投资（分）", "total budget in fen"))
-    sources: list[FundLineIn] = Field(min_length=1, description=_d("资金构成", "fund sources"))
+    total_fen: int = Field(gt=0, le=MAX_FEN, description=_d("总投资（分）", "total budget in fen"))
+    sources: list[FundLineIn] = Field(min_length=1, max_length=20, description=_d("资金构成", "fund sources"))
 
 
 class EntityIn(_In):
     """The implementing entity and the person in charge."""
 
-    name: str = Field(min_length=2, max_length=200, description=_d("实施主体", "implementing entity"))
-    person_in_charge: str = Field(min_length=2, max_length=50, description=_d("负责人", "person in charge"))
+    name: Text = Field(min_length=2, max_length=200, description=_d("实施主体", "implementing entity"))
+    person_in_charge: Text = Field(min_length=2, max_length=50, description=_d("负责人", "person in charge"))
     phone: str = Field(pattern=r"^[0-9+\- ]{7,20}$", description=_d("联系电话", "phone"))
 
 
 class RevenueIn(_In):
     """The revenue estimate."""
 
-    expected_annual_revenue_fen: int = Field(ge=0, le=10**13, description=_d("预计年收益（分）", "annual revenue, fen"))
+    expected_annual_revenue_fen: int = Field(
+        ge=0, le=MAX_FEN, description=_d("预计年收益（分）", "annual revenue, fen")
+    )
     expected_yield_percent: float = Field(ge=0, le=100, description=_d("预计年收益率（%）", "annual yield, percent"))
 
 
 class BenefitIn(_In):
     """Benefit linkage (利益联结): who benefits and how income reaches them."""
 
-    household_codes: list[str] = Field(
+    household_codes: list[HouseholdCode] = Field(
         max_length=5000, description=_d("受益户户码（一户一码）", "beneficiary household codes")
     )
     people: int = Field(gt=0, le=10**6, description=_d("受益人数", "beneficiary people"))
-    mechanism: str = Field(min_length=2, max_length=2000, description=_d("联农带农机制", "how income reaches them"))
+    mechanism: Text = Field(min_length=2, max_length=2000, description=_d("联农带农机制", "how income reaches them"))
 
 
 class TargetIn(_In):
     """One performance target (绩效目标)."""
 
-    indicator: str = Field(min_length=1, max_length=200, description=_d("指标", "indicator"))
-    target: str = Field(min_length=1, max_length=200, description=_d("目标值", "target value"))
+    indicator: Text = Field(min_length=1, max_length=200, description=_d("指标", "indicator"))
+    target: Text = Field(min_length=1, max_length=200, description=_d("目标值", "target value"))
 
 
 class MilestoneIn(_In):
@@ -94,11 +135,13 @@ class MilestoneIn(_In):
 class ProjectCreate(_In):
     """An application (申报) for the project library."""
 
-    name: str = Field(min_length=2, max_length=200, description=_d("项目名称", "project name"))
+    name: Text = Field(min_length=2, max_length=200, description=_d("项目名称", "project name"))
     project_type: ProjectType = Field(description=_d("项目类型", "project type"))
-    village_code: str = Field(pattern=r"^\d{12}$", description=_d("所在村（12位区划代码）", "village code, 12 digits"))
-    content: str = Field(min_length=2, max_length=4000, description=_d("建设内容", "construction content"))
-    scale: str = Field(min_length=1, max_length=1000, description=_d("建设规模", "construction scale"))
+    village_code: str = Field(
+        pattern=r"^[0-9]{12}$", description=_d("所在村（12位区划代码）", "village code, 12 digits")
+    )
+    content: Text = Field(min_length=2, max_length=4000, description=_d("建设内容", "construction content"))
+    scale: Text = Field(min_length=1, max_length=1000, description=_d("建设规模", "construction scale"))
     budget: BudgetIn = Field(description=_d("投资预算", "budget"))
     implementing_entity: EntityIn = Field(description=_d("实施主体", "implementing entity"))
     planned_start: date = Field(description=_d("计划开工日期", "planned start"))
@@ -168,20 +211,23 @@ class DecisionIn(_In):
             "approve, return, reject, score, decline, uphold, dismiss or done (as the task allows)",
         )
     )
-    opinion: str = Field("", max_length=4000, description=_d("审核意见", "opinion"))
-    scores: dict[str, int] = Field(
+    opinion: Text = Field("", max_length=4000, description=_d("审核意见", "opinion"))
+    scores: dict[ScoreName, Score] = Field(
         default_factory=dict,
+        max_length=10,
         description=_d(
             "专家评分：经营模式0–25、收益测算0–25、利益联结0–30、合规与风险0–20",
             "expert scores: operating_model 0–25, revenue_estimate 0–25, benefit_linkage 0–30, compliance_risk 0–20",
         ),
     )
-    veto: list[str] = Field(default_factory=list, max_length=10, description=_d("一票否决事项", "one-vote veto items"))
-    veto_other: str = Field("", max_length=2000, description=_d("其他否决事由", "the 'other' veto, described"))
+    veto: list[VetoItem] = Field(
+        default_factory=list, max_length=10, description=_d("一票否决事项", "one-vote veto items")
+    )
+    veto_other: Text = Field("", max_length=2000, description=_d("其他否决事由", "the 'other' veto, described"))
     attachments: list[Sha256] = Field(
         default_factory=list, max_length=20, description=_d("附件（先上传取得哈希）", "attachments (upload first)")
     )
-    items: list[str] = Field(
+    items: list[RectifyItem] = Field(
         default_factory=list, max_length=100, description=_d("整改事项（竣工验收整改）", "items to rectify")
     )
 
@@ -189,8 +235,8 @@ class DecisionIn(_In):
 class ReassignIn(_In):
     """Give a task to another eligible user (county supervisor or admin), with a reason."""
 
-    user_id: int = Field(gt=0, description=_d("转办给（用户编号）", "reassign to (user id)"))
-    reason: str = Field(min_length=1, max_length=2000, description=_d("转办理由", "reason"))
+    user_id: int = Field(gt=0, le=INT32_MAX, description=_d("转办给（用户编号）", "reassign to (user id)"))
+    reason: Text = Field(min_length=1, max_length=2000, description=_d("转办理由", "reason"))
 
 
 class TaskChangePublic(BaseModel):
@@ -204,7 +250,7 @@ class TaskChangePublic(BaseModel):
 class ObjectionIn(_In):
     """An objection (异议) to a project under public notice."""
 
-    text: str = Field(min_length=2, max_length=4000, description=_d("异议内容", "the objection"))
+    text: Text = Field(min_length=2, max_length=4000, description=_d("异议内容", "the objection"))
 
 
 class ObjectionPublic(BaseModel):
@@ -309,21 +355,28 @@ class HistoryPublic(BaseModel):
     problems: list[str] = Field(description=_d("校验问题", "verification problems"))
 
 
-TownshipCode = Annotated[str, Field(pattern=r"^\d{9}$", description=_d("乡镇代码（9位）", "township code, 9 digits"))]
-OrganisationName = Annotated[str, Field(min_length=1, max_length=200, description=_d("单位名称", "organisation"))]
+TownshipCode = Annotated[
+    str, Field(pattern=r"^[0-9]{9}$", description=_d("乡镇代码（9位）", "township code, 9 digits"))
+]
+Username = Annotated[str, Field(min_length=1, max_length=64), STORABLE, TEXT_SCHEMA]
+ExpertName = Annotated[str, Field(min_length=1, max_length=100), STORABLE, TEXT_SCHEMA]
+Affiliation = Annotated[str, Field(max_length=200), STORABLE, TEXT_SCHEMA]
+OrganisationName = Annotated[
+    str, Field(min_length=1, max_length=200, description=_d("单位名称", "organisation")), STORABLE, TEXT_SCHEMA
+]
 
 
 class ExpertCreate(_In):
     """A new member of the expert library (专家库)."""
 
-    name: str = Field(min_length=1, max_length=100, description=_d("姓名", "name"))
+    name: Text = Field(min_length=1, max_length=100, description=_d("姓名", "name"))
     specialties: list[ProjectType] = Field(
         min_length=1, max_length=20, description=_d("擅长的项目类型", "project types the expert appraises")
     )
     region_code: str = Field(
-        pattern=r"^\d{6}(\d{3}){0,2}$", description=_d("所属区划代码", "region the expert belongs to")
+        pattern=r"^[0-9]{6}([0-9]{3}){0,2}$", description=_d("所属区划代码", "region the expert belongs to")
     )
-    affiliation: str = Field("", max_length=200, description=_d("工作单位", "affiliation"))
+    affiliation: Text = Field("", max_length=200, description=_d("工作单位", "affiliation"))
     conflict_townships: list[TownshipCode] = Field(
         default_factory=list, max_length=200, description=_d("回避乡镇", "townships the expert must not appraise")
     )
@@ -333,22 +386,20 @@ class ExpertCreate(_In):
         description=_d("回避单位（实施主体）", "implementing entities the expert must not appraise"),
     )
     active: bool = Field(True, description=_d("是否在库可抽取", "may be drawn"))
-    username: str | None = Field(
-        None, min_length=1, max_length=64, description=_d("登录账号（角色须为专家）", "login account, role expert")
-    )
+    username: Username | None = Field(None, description=_d("登录账号（角色须为专家）", "login account, role expert"))
 
 
 class ExpertUpdate(_In):
     """A partial change of an expert; only the fields sent change (`username: null` unlinks the account)."""
 
-    name: str | None = Field(None, min_length=1, max_length=100, description=_d("姓名", "name"))
+    name: ExpertName | None = Field(None, description=_d("姓名", "name"))
     specialties: list[ProjectType] | None = Field(
         None, min_length=1, max_length=20, description=_d("擅长的项目类型", "project types the expert appraises")
     )
     region_code: str | None = Field(
-        None, pattern=r"^\d{6}(\d{3}){0,2}$", description=_d("所属区划代码", "region the expert belongs to")
+        None, pattern=r"^[0-9]{6}([0-9]{3}){0,2}$", description=_d("所属区划代码", "region the expert belongs to")
     )
-    affiliation: str | None = Field(None, max_length=200, description=_d("工作单位", "affiliation"))
+    affiliation: Affiliation | None = Field(None, description=_d("工作单位", "affiliation"))
     conflict_townships: list[TownshipCode] | None = Field(
         None, max_length=200, description=_d("回避乡镇", "townships the expert must not appraise")
     )
@@ -358,9 +409,7 @@ class ExpertUpdate(_In):
         description=_d("回避单位（实施主体）", "implementing entities the expert must not appraise"),
     )
     active: bool | None = Field(None, description=_d("是否在库可抽取", "may be drawn"))
-    username: str | None = Field(
-        None, min_length=1, max_length=64, description=_d("登录账号（角色须为专家）", "login account, role expert")
-    )
+    username: Username | None = Field(None, description=_d("登录账号（角色须为专家）", "login account, role expert"))
 
     @field_validator(
         "name", "specialties", "region_code", "affiliation", "conflict_townships", "conflict_organisations", "active"

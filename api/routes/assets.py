@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import CurrentUser, Principal, SessionDep
-from api.errors import forbidden, invalid, not_found
+from api.deps import CurrentUser, Principal, SessionDep, region_filter
+from api.edge import CodePath, EdgeRoute, Offset
+from api.errors import forbidden, not_found
 from api.schemas import (
     AssetDetail,
     AssetProjectRef,
@@ -23,7 +24,7 @@ from api.schemas import (
     OwnershipRight,
 )
 from api.timeline import project_timeline
-from db.models import Asset, Project, Region
+from db.models import Asset, Project
 from db.repositories.assets import (
     AssetFilter,
     get_asset,
@@ -37,7 +38,7 @@ from domain.assets import AssetClass, AssetStatus
 from domain.enums import RegionLevel, Role
 from domain.regions import region_prefix
 
-router = APIRouter(prefix="/assets", tags=["assets"])
+router = APIRouter(prefix="/assets", tags=["assets"], route_class=EdgeRoute)
 READERS = tuple(r for r in Role if r is not Role.EXPERT)
 
 
@@ -66,10 +67,7 @@ def _summary(a: Asset) -> AssetSummary:
 
 
 async def _region_prefix(session: AsyncSession, user: Principal, code: str) -> str:
-    region = await session.get(Region, code)
-    if region is None:
-        raise invalid([{"field": "region", "rule": "exists", "message": f"no region {code}"}])
-    user.require_region(code, f"region {code}")
+    region = await region_filter(session, user, "region", code)
     return region_prefix(code, RegionLevel(region.level))
 
 
@@ -78,7 +76,8 @@ async def list_(
     user: CurrentUser,
     session: SessionDep,
     region: Annotated[
-        str | None, Query(pattern=r"^\d{6}(\d{3}){0,2}$", description="区划代码（本辖区内） / region code inside yours")
+        str | None,
+        Query(pattern=r"^[0-9]{6}([0-9]{3}){0,2}$", description="区划代码（本辖区内） / region code inside yours"),
     ] = None,
     asset_class: Annotated[AssetClass | None, Query(alias="class", description="资产类别 / asset class")] = None,
     operator: Annotated[str | None, Query(max_length=100, description="经营主体包含 / operator contains")] = None,
@@ -96,7 +95,7 @@ async def list_(
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> AssetsPublic:
     """Assets in your region, newest first, with filters and paging (资产台账)."""
     user.require_role(*READERS)
@@ -120,7 +119,7 @@ async def list_(
 
 
 @router.get("/{asset_id}", response_model=AssetDetail)
-async def detail(asset_id: str, user: CurrentUser, session: SessionDep) -> AssetDetail:
+async def detail(asset_id: CodePath, user: CurrentUser, session: SessionDep) -> AssetDetail:
     """One asset: ownership shares, operating contract, income shares, supervision, platform card (资产详情)."""
     user.require_role(*READERS)
     asset = await get_asset(session, asset_id=asset_id)

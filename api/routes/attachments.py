@@ -14,6 +14,7 @@ from starlette.types import Message
 
 from api.access import may_see
 from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDep
+from api.edge import EdgeRoute
 from api.errors import ApiError, forbidden, invalid, not_found
 from api.schemas import AttachmentMeta, AttachmentPublic
 from db.models import Project, Task
@@ -28,7 +29,7 @@ from db.repositories.attachments import (
 )
 from domain.attachments import HEAD_BYTES, content_disposition, content_problem, normalise_content_type, safe_filename
 
-router = APIRouter(prefix="/attachments", tags=["attachments"])
+router = APIRouter(prefix="/attachments", tags=["attachments"], route_class=EdgeRoute)
 # Room for the multipart envelope (boundaries, part headers, a long file name) around the file itself.
 ENVELOPE_BYTES = 64 * 1024
 Sha256 = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$", description="附件 SHA-256 / the attachment's SHA-256")]

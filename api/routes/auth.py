@@ -12,6 +12,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import CurrentUser, SessionsDep, SettingsDep
+from api.edge import EdgeRoute
 from api.errors import too_many_attempts, unauthorized
 from api.schemas import MePublic, TokenPublic
 from api.security import create_token, verify_dummy, verify_password
@@ -26,7 +27,7 @@ from db.repositories.login_throttle import (
 from db.repositories.users import get_user_by_username
 from domain.login_throttle import ThrottleScope, audit_key, printable, throttle_key
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], route_class=EdgeRoute)
 SECURITY_CHAIN = "security:login"
 # One login in this many also sweeps counters whose window ended, so the table stays small without a job.
 SWEEP_ONE_IN = 100

@@ -19,6 +19,7 @@ from api.construction_schemas import (
     StagePublic,
 )
 from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDep, TemporalDep
+from api.edge import CodePath, EdgeRoute
 from api.errors import conflict, forbidden, invalid, not_found
 from api.updates import actor_for, body_digest, execute_update
 from db.models import Household, Project, Region
@@ -32,7 +33,7 @@ from domain.enums import RegionLevel, Role, Stage, TaskKind, TaskStatus
 from domain.payloads import CompletionInput, DecisionResult, ProgressInput, RegisterAssetsInput
 from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
-router = APIRouter(prefix="/projects", tags=["construction"])
+router = APIRouter(prefix="/projects", tags=["construction"], route_class=EdgeRoute)
 log = structlog.get_logger("api.construction")
 
 
@@ -49,15 +50,13 @@ async def _managed(session: AsyncSession, user: Principal, code: str) -> Project
     return project
 
 
-async def _own_uploads(session: AsyncSession, user: Principal, field: str, shas: list[str]) -> None:
+async def _upload_problems(session: AsyncSession, user: Principal, field: str, shas: list[str]) -> list[dict[str, str]]:
     mine = await list_uploaded_by(session, user_id=user.id, shas=shas)
-    problems = [
+    return [
         {"field": f"{field}[{i}]", "rule": "uploaded_by_you", "message": "attach only files you uploaded"}
         for i, sha in enumerate(shas)
         if sha not in mine
     ]
-    if problems:
-        raise invalid(problems)
 
 
 async def _read_back(sessions: SessionsDep, code: str) -> StagePublic:
@@ -73,7 +72,7 @@ def _over_budget_note(reason: str) -> str:
 
 @router.post("/{code}/progress-reports", response_model=StagePublic, status_code=201)
 async def report_progress(
-    code: str,
+    code: CodePath,
     body: ProgressIn,
     user: CurrentUser,
     session: SessionDep,
@@ -97,9 +96,10 @@ async def report_progress(
         budget_fen=project.total_budget_fen,
         today=today,
     )
-    if violations:
-        raise invalid([{"field": v.field, "rule": v.rule, "message": v.message} for v in violations])
-    await _own_uploads(session, user, "attachments", list(body.attachments))
+    problems = [{"field": v.field, "rule": v.rule, "message": v.message} for v in violations]
+    problems += await _upload_problems(session, user, "attachments", list(body.attachments))
+    if problems:  # every rule and every attachment in one answer
+        raise invalid(problems)
     actor = await actor_for(session, user)
     workflow_id = project.workflow_id
     await execute_update(
@@ -124,7 +124,7 @@ async def report_progress(
 
 
 @router.get("/{code}/progress-reports", response_model=ProgressListPublic)
-async def progress_reports(code: str, user: CurrentUser, session: SessionDep) -> ProgressListPublic:
+async def progress_reports(code: CodePath, user: CurrentUser, session: SessionDep) -> ProgressListPublic:
     """A project's weekly progress reports against its plan, and the construction colour (施工进度)."""
     project = await get_project(session, code=code)
     if project is None:
@@ -155,7 +155,7 @@ async def progress_reports(code: str, user: CurrentUser, session: SessionDep) ->
 
 @router.post("/{code}/completion", response_model=StagePublic, status_code=201)
 async def report_completion(
-    code: str,
+    code: CodePath,
     body: CompletionIn,
     user: CurrentUser,
     session: SessionDep,
@@ -190,9 +190,9 @@ async def report_completion(
                 "message": f"the final cost exceeds the approved budget ({project.total_budget_fen} fen): say why",
             }
         )
-    if problems:
+    problems += await _upload_problems(session, user, "documents", list(body.documents))
+    if problems:  # every rule and every document in one answer
         raise invalid(problems)
-    await _own_uploads(session, user, "documents", list(body.documents))
     actor = await actor_for(session, user)
     workflow_id = project.workflow_id
     await execute_update(
@@ -277,7 +277,7 @@ async def _registration_problems(session: AsyncSession, project: Project, body: 
 
 @router.post("/{code}/asset-registration", response_model=StagePublic, status_code=201)
 async def register_assets(
-    code: str,
+    code: CodePath,
     body: RegistrationIn,
     user: CurrentUser,
     session: SessionDep,

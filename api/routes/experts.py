@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query, status
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import CurrentUser, Principal, SessionDep, SessionsDep
+from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, region_filter
+from api.edge import EdgeRoute, IdPath, Offset
 from api.errors import ApiError, conflict, forbidden, invalid, not_found
 from api.schemas import ExpertCreate, ExpertPublic, ExpertsPublic, ExpertUpdate
 from db.models import Expert, User
@@ -30,7 +31,7 @@ from db.repositories.users import get_user_by_username, list_usernames
 from domain.enums import ProjectType, RegionLevel, Role
 from domain.regions import region_prefix
 
-router = APIRouter(prefix="/experts", tags=["experts"])
+router = APIRouter(prefix="/experts", tags=["experts"], route_class=EdgeRoute)
 READERS = (Role.COUNTY_REVIEWER, Role.CITY_REVIEWER, Role.SUPERVISOR, Role.ADMIN)
 EDITORS = (Role.COUNTY_REVIEWER, Role.CITY_REVIEWER, Role.ADMIN)
 CHAIN = library_chain("experts")
@@ -200,7 +201,11 @@ async def list_(
     user: CurrentUser,
     session: SessionDep,
     region: Annotated[
-        str | None, Query(pattern=r"^\d{6}(\d{3}){0,2}$", description="区划（含下级）/ region, with its sub-regions")
+        str | None,
+        Query(
+            pattern=r"^[0-9]{6}([0-9]{3}){0,2}$",
+            description="区划（本辖区内，含下级）/ region inside yours, with its sub-regions",
+        ),
     ] = None,
     specialty: Annotated[ProjectType | None, Query(description="擅长类型 / specialty")] = None,
     active: Annotated[bool | None, Query(description="是否在库可抽取 / may be drawn")] = None,
@@ -208,15 +213,13 @@ async def list_(
         str | None, Query(min_length=1, max_length=100, description="姓名或单位 / name or affiliation contains")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ExpertsPublic:
     """Experts in your region, with filters and paging (专家库)."""
     user.require_role(*READERS)
     prefix = None
     if region is not None:
-        found = await get_region(session, code=region)
-        if found is None:
-            raise invalid([{"field": "region", "rule": "exists", "message": f"no region {region}"}])
+        found = await region_filter(session, user, "region", region)
         prefix = region_prefix(found.code, RegionLevel(found.level))
     rows, total = await list_experts(
         session,
@@ -236,7 +239,7 @@ async def list_(
 
 
 @router.get("/{expert_id}", response_model=ExpertPublic)
-async def detail(expert_id: int, user: CurrentUser, session: SessionDep) -> ExpertPublic:
+async def detail(expert_id: IdPath, user: CurrentUser, session: SessionDep) -> ExpertPublic:
     """One expert of the library (专家详情)."""
     expert = await _readable(session, user, expert_id, *READERS)
     names = await list_usernames(session, user_ids=[expert.user_id] if expert.user_id is not None else [])
@@ -244,7 +247,7 @@ async def detail(expert_id: int, user: CurrentUser, session: SessionDep) -> Expe
 
 
 @router.patch("/{expert_id}", response_model=ExpertPublic)
-async def patch(expert_id: int, body: ExpertUpdate, user: CurrentUser, sessions: SessionsDep) -> ExpertPublic:
+async def patch(expert_id: IdPath, body: ExpertUpdate, user: CurrentUser, sessions: SessionsDep) -> ExpertPublic:
     """Change some fields of an expert, e.g. deactivate them (专家信息变更)."""
     sent = body.model_fields_set
     now = datetime.now(UTC)

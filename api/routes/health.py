@@ -13,10 +13,11 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import SessionsDep, SettingsDep, TemporalDep
+from api.edge import EdgeRoute
 from api.errors import unauthorized
 from core.settings import Environment, Settings
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=EdgeRoute)
 
 
 @router.get("/healthz")

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import CurrentUser, SessionDep, SessionsDep
+from api.edge import EdgeRoute, IdPath
 from api.errors import not_found
 from api.schemas import NotificationPublic, NotificationsPublic
 from db.models import Notification
@@ -17,7 +18,7 @@ from db.repositories.notifications import (
     update_notification_read,
 )
 
-router = APIRouter(prefix="/notifications", tags=["notifications"])
+router = APIRouter(prefix="/notifications", tags=["notifications"], route_class=EdgeRoute)
 
 
 def _public(n: Notification) -> NotificationPublic:
@@ -47,7 +48,7 @@ async def mine(
 
 
 @router.post("/{notification_id}/read", response_model=NotificationPublic)
-async def mark_read(notification_id: int, user: CurrentUser, sessions: SessionsDep) -> NotificationPublic:
+async def mark_read(notification_id: IdPath, user: CurrentUser, sessions: SessionsDep) -> NotificationPublic:
     """Mark one of my notifications read; reading it again keeps the first time (标记已读)."""
     async with sessions.begin() as tx:
         row = await update_notification_read(tx, user_id=user.id, notification_id=notification_id, at=datetime.now(UTC))

@@ -15,7 +15,17 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDep, TemporalDep, WorkflowEngine
+from api.deps import (
+    CurrentUser,
+    Principal,
+    SessionDep,
+    SessionsDep,
+    SettingsDep,
+    TemporalDep,
+    WorkflowEngine,
+    region_filter,
+)
+from api.edge import CodePath, EdgeRoute, Offset
 from api.errors import ApiError, conflict, forbidden, invalid, not_found
 from api.routes.tasks import task_public
 from api.schemas import (
@@ -65,7 +75,7 @@ from domain.payloads import (
 from domain.regions import ancestors
 from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
-router = APIRouter(prefix="/projects", tags=["projects"])
+router = APIRouter(prefix="/projects", tags=["projects"], route_class=EdgeRoute)
 # Stages during which a public notice may run (approval, acceptance, registration); the workflow decides.
 NOTICE_STAGES = {Stage.APPROVAL_NOTICE.value, Stage.ACCEPTANCE.value, Stage.ASSET_REGISTRATION.value}
 log = structlog.get_logger("api.projects")
@@ -95,9 +105,11 @@ def _summary(p: Project) -> ProjectSummary:
     )
 
 
-async def _validate(session: AsyncSession, user: Principal, body: ProjectCreate) -> None:
-    """All rules an application must meet; 422 naming every field that breaks one."""
-    errors = [
+async def _validate(
+    session: AsyncSession, user: Principal, body: ProjectCreate, errors: list[dict[str, str]] | None = None
+) -> None:
+    """All rules an application must meet, after `errors` the caller found; 422 naming every field that breaks one."""
+    errors = [*(errors or [])] + [
         {"field": v.field, "rule": v.rule, "message": v.message}
         for v in validate_application(
             ApplicationFacts(
@@ -345,17 +357,26 @@ async def list_(
     user: CurrentUser,
     session: SessionDep,
     stage: Annotated[Stage | None, Query(description="阶段 / stage")] = None,
-    county: Annotated[str | None, Query(pattern=r"^\d{6}$", description="县代码 / county code")] = None,
-    township: Annotated[str | None, Query(pattern=r"^\d{9}$", description="乡镇代码 / township code")] = None,
-    project_type: Annotated[str | None, Query(alias="type", description="项目类型 / project type")] = None,
+    county: Annotated[
+        str | None, Query(pattern=r"^[0-9]{6}$", description="县代码（本辖区内）/ county code inside your region")
+    ] = None,
+    township: Annotated[
+        str | None, Query(pattern=r"^[0-9]{9}$", description="乡镇代码（本辖区内）/ township code inside your region")
+    ] = None,
+    project_type: Annotated[
+        str | None, Query(alias="type", max_length=32, description="项目类型 / project type")
+    ] = None,
     text: Annotated[str | None, Query(max_length=100, description="名称或编号 / name or code contains")] = None,
     overdue: Annotated[bool | None, Query(description="审核超期 / a review past twice its limit")] = None,
     colour: Annotated[str | None, Query(pattern="^(red|yellow|blue|green)$", description="颜色 / colour")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ProjectsPublic:
     """Projects in your region, newest first, with filters and paging (项目库)."""
     user.require_role(*READERS)
+    for name, code in (("county", county), ("township", township)):
+        if code is not None:
+            await region_filter(session, user, name, code)
     rows, total = await list_projects(
         session,
         filters=ProjectFilter(
@@ -385,7 +406,7 @@ async def _readable(session: AsyncSession, user: Principal, code: str) -> Projec
 
 
 @router.get("/{code}", response_model=ProjectDetail)
-async def detail(code: str, user: CurrentUser, session: SessionDep) -> ProjectDetail:
+async def detail(code: CodePath, user: CurrentUser, session: SessionDep) -> ProjectDetail:
     """One project: stage, application, open tasks and timeline (项目详情)."""
     project = await _readable(session, user, code)
     tasks = await list_project_tasks(session, project_code=code, status=TaskStatus.OPEN.value)
@@ -444,7 +465,7 @@ async def detail(code: str, user: CurrentUser, session: SessionDep) -> ProjectDe
 
 
 @router.get("/{code}/history", response_model=HistoryPublic)
-async def history(code: str, user: CurrentUser, session: SessionDep) -> HistoryPublic:
+async def history(code: CodePath, user: CurrentUser, session: SessionDep) -> HistoryPublic:
     """The project's audit history, with the result of verifying its hash chain (审计记录)."""
     await _readable(session, user, code)
     chain = project_chain(code)
@@ -459,7 +480,7 @@ async def history(code: str, user: CurrentUser, session: SessionDep) -> HistoryP
 
 @router.put("/{code}/application", response_model=DecisionPublic)
 async def revise(
-    code: str,
+    code: CodePath,
     body: ProjectCreate,
     user: CurrentUser,
     session: SessionDep,
@@ -475,11 +496,9 @@ async def revise(
     revision = next((t for t in tasks if t.kind == TaskKind.REVISION), None)
     if revision is None:
         raise conflict("wrong_stage", f"project {code} is at {project.stage}, not awaiting a revision")
-    if body.village_code != project.village_code:
-        raise invalid(
-            [{"field": "village_code", "rule": "unchanged", "message": "a revision keeps the village; file anew"}]
-        )
-    await _validate(session, user, body)
+    moved = body.village_code != project.village_code
+    unchanged = [{"field": "village_code", "rule": "unchanged", "message": "a revision keeps the village; file anew"}]
+    await _validate(session, user, body, unchanged if moved else None)
     application = body.model_dump(mode="json")
     actor = await actor_for(session, user)
     workflow_id = project.workflow_id
@@ -502,7 +521,7 @@ async def revise(
 
 @router.post("/{code}/objections", status_code=status.HTTP_201_CREATED, response_model=ObjectionPublic)
 async def object_(
-    code: str,
+    code: CodePath,
     body: ObjectionIn,
     user: CurrentUser,
     session: SessionDep,
@@ -537,7 +556,7 @@ async def object_(
 
 
 @router.post("/{code}/retry", response_model=RetryPublic)
-async def retry_blocked(code: str, user: CurrentUser, session: SessionDep, temporal: TemporalDep) -> RetryPublic:
+async def retry_blocked(code: CodePath, user: CurrentUser, session: SessionDep, temporal: TemporalDep) -> RetryPublic:
     """Retry the step a blocked project waits on, once its cause is fixed (county supervisor or admin; 重试)."""
     if not (user.role is Role.ADMIN or (user.role is Role.SUPERVISOR and user.region_level is RegionLevel.COUNTY)):
         raise forbidden("only a county supervisor or an admin may retry a blocked step", "role_forbidden")

@@ -8,10 +8,12 @@ from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from api.access import may_decide, may_see
 from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, TemporalDep
+from api.edge import CodePath, EdgeRoute, Offset
 from api.errors import ApiError, conflict, forbidden, invalid, not_found
 from api.schemas import DecisionIn, DecisionPublic, ReassignIn, TaskChangePublic, TaskPublic, TasksPublic
 from api.updates import actor_for, body_digest, execute_update
@@ -25,7 +27,7 @@ from domain.lifecycle import decision_payload_help
 from domain.payloads import Actor, ClaimInput, DecisionResult, ReassignInput, SubmitDecisionInput, TaskChange
 from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=EdgeRoute)
 log = structlog.get_logger("api.tasks")
 
 
@@ -65,15 +67,15 @@ async def inbox(
     kind: Annotated[TaskKind | None, Query(description="任务类型 / task kind")] = None,
     project: Annotated[str | None, Query(max_length=32, description="项目编号 / project code")] = None,
     overdue: Annotated[bool | None, Query(description="仅超期 / only tasks past due")] = None,
-    due_before: Annotated[datetime | None, Query(description="期限早于 / due before (ISO 8601)")] = None,
+    due_before: Annotated[
+        AwareDatetime | None, Query(description="期限早于（含时区）/ due before (ISO 8601 with a time zone)")
+    ] = None,
     mine: Annotated[bool, Query(description="仅我认领的 / only tasks I claimed")] = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> TasksPublic:
     """My inbox: open tasks my role may decide in my region or assigned to me, soonest due first (我的待办)."""
     now = datetime.now(UTC)
-    if due_before is not None and due_before.tzinfo is None:
-        raise invalid([{"field": "due_before", "rule": "timezone", "message": "give a time zone, e.g. +08:00"}])
     rows, total = await list_inbox(
         session,
         user_id=user.id,
@@ -108,7 +110,7 @@ async def _visible_task(session: SessionDep, user: Principal, task_id: str) -> t
 
 
 @router.get("/{task_id}", response_model=TaskPublic)
-async def detail(task_id: str, user: CurrentUser, session: SessionDep) -> TaskPublic:
+async def detail(task_id: CodePath, user: CurrentUser, session: SessionDep) -> TaskPublic:
     """One task with the earlier opinions, its deadline and what a decision needs (任务详情)."""
     task, project = await _visible_task(session, user, task_id)
     return task_public(task, datetime.now(UTC), project.name)
@@ -143,7 +145,7 @@ def _update_id(prefix: str, task_id: str, user_id: int, body: object) -> str:
 
 @router.post("/{task_id}/decision", response_model=DecisionPublic)
 async def decide(
-    task_id: str,
+    task_id: CodePath,
     body: DecisionIn,
     user: CurrentUser,
     session: SessionDep,
@@ -248,20 +250,20 @@ async def _claim(
 
 
 @router.post("/{task_id}/claim", response_model=TaskChangePublic)
-async def claim(task_id: str, user: CurrentUser, session: SessionDep, temporal: TemporalDep) -> TaskChangePublic:
+async def claim(task_id: CodePath, user: CurrentUser, session: SessionDep, temporal: TemporalDep) -> TaskChangePublic:
     """Claim a group task: others see it is taken and cannot decide it while you hold it (认领)."""
     return await _claim(task_id, True, user, session, temporal)
 
 
 @router.delete("/{task_id}/claim", response_model=TaskChangePublic)
-async def unclaim(task_id: str, user: CurrentUser, session: SessionDep, temporal: TemporalDep) -> TaskChangePublic:
+async def unclaim(task_id: CodePath, user: CurrentUser, session: SessionDep, temporal: TemporalDep) -> TaskChangePublic:
     """Release a task you claimed (取消认领)."""
     return await _claim(task_id, False, user, session, temporal)
 
 
 @router.post("/{task_id}/reassign", response_model=TaskChangePublic)
 async def reassign(
-    task_id: str, body: ReassignIn, user: CurrentUser, session: SessionDep, temporal: TemporalDep
+    task_id: CodePath, body: ReassignIn, user: CurrentUser, session: SessionDep, temporal: TemporalDep
 ) -> TaskChangePublic:
     """Give a task to another eligible user, with a reason (county supervisor or admin; 转办)."""
     if not (user.role is Role.ADMIN or (user.role is Role.SUPERVISOR and user.region_level is RegionLevel.COUNTY)):

@@ -62,8 +62,12 @@ async def test_roles_and_regions_are_checked_on_reads_and_writes(
     for reader in ("supervisor", "county", "city", "township"):
         headers = await login(world.users[reader])
         assert (await api.get(f"/api/v1/projects/{code}", headers=headers)).status_code == 200, reader
-        listed = (await api.get("/api/v1/projects", headers=headers, params={"county": world.county})).json()
+        # a township reviewer's region is the township: a county filter is wider than theirs (see below)
+        scope = {"township": world.townships[0]} if reader == "township" else {"county": world.county}
+        listed = (await api.get("/api/v1/projects", headers=headers, params=scope)).json()
         assert [p["code"] for p in listed["items"]] == [code], reader
+    r = await api.get("/api/v1/projects", headers=await login(world.users["township"]), params={"county": world.county})
+    assert (r.status_code, r.json()["code"], r.json()["details"][0]["field"]) == (403, "region_forbidden", "county")
 
     assert (await api.get("/api/v1/projects", headers=await login(world.users["expert"]))).status_code == 403
     assert (await api.get("/api/v1/projects/XM000000-2026-9999", headers=pm)).status_code == 404
@@ -165,5 +169,5 @@ async def test_idempotency_key_returns_same_project_and_refuses_other_body(
     r3 = await api.post("/api/v1/projects", json=application(world, name="另一个项目"), headers=pm)
     assert r3.status_code == 409
     assert r3.json()["code"] == "idempotency_key_reused"
-    listed = (await api.get("/api/v1/projects", headers=pm, params={"county": world.county})).json()
+    listed = (await api.get("/api/v1/projects", headers=pm, params={"township": world.townships[0]})).json()
     assert listed["count"] == 1
