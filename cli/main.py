@@ -169,8 +169,15 @@ def import_(
             console=err_console,
             transient=False,
         ) as progress:
-            task = progress.add_task(f"import {kind}", total=total * 2)
-            result = await import_file(sessions, kind, file, partial=partial, tick=lambda n: progress.advance(task, n))
+            # one bar of the file's rows, counted once per phase: checking, then writing the good ones
+            task = progress.add_task(f"check {kind}", total=total)
+
+            def phase(name: str) -> None:
+                progress.reset(task, total=total, description=f"{name} {kind}")
+
+            result = await import_file(
+                sessions, kind, file, partial=partial, tick=lambda n: progress.advance(task, n), phase=phase
+            )
         for e in result.errors:
             err_console.print(f"[red]{e}[/red]")
         if result.errors and not partial:
