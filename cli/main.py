@@ -25,6 +25,7 @@ from db.repositories.audit import SYSTEM_CHAIN, create_audit_entry, verify_audit
 from db.repositories.audit import project_chain as _project_chain
 from db.repositories.users import create_user, get_user_by_username, list_users
 from domain.enums import Role
+from domain.users import password_problems
 
 app = typer.Typer(help="assetflow: rural industry-project assets (帮扶产业项目资产)", no_args_is_help=True)
 user_app = typer.Typer(help="manage users", no_args_is_help=True)
@@ -71,8 +72,9 @@ def user_add(
 ) -> None:
     """Add a user with a role and a region."""
     secret = password or getpass.getpass("password: ")
-    if len(secret) < 8:
-        err_console.print("password: at least 8 characters")
+    if problems := password_problems(secret, username=username):
+        for _, message in problems:
+            err_console.print(f"password: {message}")
         raise typer.Exit(2)
 
     async def work(sessions: Sessions, _: Settings) -> None:
