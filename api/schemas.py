@@ -63,6 +63,13 @@ class TokenPublic(BaseModel):
     access_token: str = Field(description=_d("访问令牌", "bearer token"))
     token_type: str = Field("bearer", description=_d("令牌类型", "token type"))
     expires_in: int = Field(description=_d("有效秒数", "seconds until expiry"))
+    must_change_password: bool = Field(
+        False,
+        description=_d(
+            "须先修改密码（POST /api/v1/me/password），此前其他接口一律 403",
+            "change the password first (POST /api/v1/me/password); every other endpoint answers 403 until then",
+        ),
+    )
 
 
 class MePublic(BaseModel):

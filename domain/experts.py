@@ -76,7 +76,7 @@ def screen(
         if not c.active:
             reason = "inactive"
         elif c.user_id is None:
-            reason = "has no login account"
+            reason = "has no login account (an admin gives one: POST /api/v1/users with expert_id)"
         elif c.expert_id in already_drawn:
             reason = "already drawn for this panel"
         elif c.user_id in excluded_users:
