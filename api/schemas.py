@@ -190,6 +190,19 @@ class TaskPublic(BaseModel):
     decision_help: dict[str, str] = Field(
         default_factory=dict, description=_d("决定需填写的内容", "what a decision on this task must carry")
     )
+    facts: dict[str, Any] = Field(
+        default_factory=dict,
+        description=_d(
+            "决策依据：专家评审任务为申报内容（含受益户数与类别，不含户码等个人信息）；县级审批任务为各专家分项评分"
+            "与平均分；确权确认任务为拟确认资产（名称、类别、价值、所有权份额、经营主体与合同、受益户数）；"
+            "竣工验收任务为最近一次进度、已付资金与预算、竣工决算。专家组未完成前，评审链以外的人看不到专家姓名",
+            "the facts the task is decided on: expert_review → the application (beneficiary count and categories, "
+            "never household codes or other personal data); county_approval → each expert's scores by criterion "
+            "and the panel average; confirm_registration → the assets (name, class, value, owners and shares, "
+            "operator and contract, beneficiary count); acceptance → the last progress report, funds paid against "
+            "the budget, the final cost. While a panel is open, no one outside the reviewing chain sees its names",
+        ),
+    )
 
 
 class TasksPublic(BaseModel):
