@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Principal
@@ -132,7 +132,7 @@ async def _panel_facts(session: AsyncSession, tasks: Sequence[Task]) -> dict[str
     )
     verdicts = {(chain, int(p.get("round", 0))): p for chain, p in await session.execute(stmt)}
     ids = {int(s["expert_id"]) for v in verdicts.values() for s in v.get("scores", []) if s.get("expert_id")}
-    names = dict((await session.execute(select(Expert.id, Expert.name).where(Expert.id.in_(ids)))).tuples().all())
+    names = {i: n for i, n in await session.execute(select(Expert.id, Expert.name).where(Expert.id.in_(ids)))}
     out: dict[str, dict[str, Any]] = {}
     for t in tasks:
         v = verdicts.get((project_chain(t.project_code), t.round))
@@ -209,11 +209,14 @@ async def _acceptance_facts(session: AsyncSession, tasks: Sequence[Task]) -> dic
     """The last progress report, funds paid against the budget and the final cost, per acceptance task."""
     codes = {t.project_code for t in tasks}
     projects = {p.code: p for p in await session.scalars(select(Project).where(Project.code.in_(codes)))}
-    last = (
-        select(ProgressReport)
+    newest = (
+        select(ProgressReport.project_code, func.max(ProgressReport.week_start).label("week"))
         .where(ProgressReport.project_code.in_(codes))
-        .distinct(ProgressReport.project_code)
-        .order_by(ProgressReport.project_code, ProgressReport.week_start.desc(), ProgressReport.id.desc())
+        .group_by(ProgressReport.project_code)
+        .subquery()
+    )
+    last = select(ProgressReport).join(
+        newest, (newest.c.project_code == ProgressReport.project_code) & (newest.c.week == ProgressReport.week_start)
     )
     reports = {r.project_code: r for r in await session.scalars(last)}
     wanted = {str(t.details.get("completion_id")) for t in tasks if t.details.get("completion_id")}
