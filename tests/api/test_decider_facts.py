@@ -4,6 +4,7 @@ acceptance and the registration confirmation carry their facts; a declined exper
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -53,7 +54,18 @@ async def test_an_expert_reads_the_application_only_while_seated(
     assert r.status_code == 403, r.text
     assert r.json()["code"] == "role_forbidden"
 
-    await drive.approve(u["township"], code, "township_review")
+    # the township attaches its site survey to its approval: the panel reads it with the application
+    survey = b"%PDF-1.7\n" + uuid.uuid4().bytes + b"x" * 100
+    r = await drive.api.post(
+        "/api/v1/attachments",
+        files={"file": ("现场踏勘.pdf", survey, "application/pdf")},
+        headers=await drive.headers(u["township"]),
+    )
+    assert r.status_code == 201, r.text
+    sha = r.json()["sha256"]
+    review = await drive.task_for(u["township"], code, "township_review")
+    r = await drive.decide(u["township"], review["id"], decision="approve", opinion="同意", attachments=[sha])
+    assert r.status_code == 200, r.text
     seats = await drive.panel(code, library.eligible)
     seated_id, seat = next(iter(seats.items()))
     seated = next(e for e in library.eligible if e.id == seated_id)
@@ -72,7 +84,11 @@ async def test_an_expert_reads_the_application_only_while_seated(
     assert app["benefit"]["people"] == 9
     assert app["benefit"]["categories"] == {"elderly": 1}
     assert app["performance_targets"] == [{"indicator": "带动增收", "target": "3 户"}]
-    assert "attachments" in app
+    assert app["attachments"] == [{"sha256": sha, "filename": "现场踏勘.pdf", "step": "township_review"}]
+    download = await _get(drive, f"/api/v1/attachments/{sha}", seated)
+    assert download.status_code == 200, download.text
+    assert download.content == survey
+    assert (await _get(drive, f"/api/v1/attachments/{sha}", spare)).status_code == 403
     assert [t["id"] for t in r.json()["open_tasks"]] == [seat["id"]]  # only their own seat, no one else's
     _no_personal_data(world, r.text)
     # the expert's task and inbox item carry the same application
@@ -92,6 +108,7 @@ async def test_an_expert_reads_the_application_only_while_seated(
     r = await _get(drive, f"/api/v1/tasks/{seat['id']}", seated)
     assert r.status_code == 200
     assert r.json()["facts"] == {}
+    assert (await _get(drive, f"/api/v1/attachments/{sha}", seated)).status_code == 403
 
 
 async def test_a_declined_expert_is_excluded_as_declined_and_loses_the_application(
