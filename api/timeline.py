@@ -10,7 +10,7 @@ from api.schemas import TimelineEntry
 from db.models import AuditEntry
 
 HIDDEN_UNTIL_PANEL = ("scores", "veto", "veto_other", "opinion", "panel")
-SEAT_NAMES = ("expert_id", "from", "to")
+SEAT_MOVES = ("from", "to")
 HIDDEN_EXPERT = "expert (hidden until the panel is complete)"
 
 
@@ -25,6 +25,12 @@ def _draw_counts(payload: dict[str, Any]) -> dict[str, Any]:
         "widened": payload.get("widened"),
         "hidden": "names until the panel is complete",
     }
+
+
+def _open_seat(payload: dict[str, Any], seat_rounds: Mapping[str, int], complete: set[Any]) -> bool:
+    """The entry concerns an expert seat of a panel that is still open."""
+    task_id = str(payload.get("task_id"))
+    return task_id in seat_rounds and seat_rounds[task_id] not in complete
 
 
 def project_timeline(
@@ -54,13 +60,11 @@ def project_timeline(
         if not names:
             if r.action == "expert_draw" and draw_rounds.get(str(payload.get("draw_key"))) not in complete:
                 payload = _draw_counts(payload)
-            elif hidden or (
-                r.action == "task_reassigned"
-                and seat_rounds.get(str(payload.get("task_id")), -1) not in complete
-                and str(payload.get("task_id")) in seat_rounds
-            ):
-                payload = {k: v for k, v in payload.items() if k not in SEAT_NAMES}
-                actor = HIDDEN_EXPERT if hidden else actor
+            elif hidden:
+                payload = {k: v for k, v in payload.items() if k != "expert_id"}
+                actor = HIDDEN_EXPERT
+            elif r.action == "task_reassigned" and _open_seat(payload, seat_rounds, complete):
+                payload = {k: v for k, v in payload.items() if k not in SEAT_MOVES}
         if not personal and r.action == "application_revised":
             payload = payload | {"diff": [{"field": d.get("field")} for d in payload.get("diff", [])]}
         out.append(TimelineEntry(seq=r.seq, at=r.at, actor=actor, action=r.action, payload=payload, hash=r.hash))

@@ -273,3 +273,40 @@ async def test_acceptance_and_confirmation_carry_their_facts(
     assert by_class["household"]["value_fen"] == 5_000_000
     r = await _get(drive, f"/api/v1/tasks/{confirm['id']}", u["county"])
     assert len(r.json()["facts"]["assets"]) == 2
+
+
+async def test_a_seat_reassigned_away_closes_the_application_and_names_no_one(
+    drive: Driver, world: World, sessions: Sessions
+) -> None:
+    library = await add_library(sessions, world, eligible=4)
+    code = await drive.create()
+    u = world.users
+    path = f"/api/v1/projects/{code}"
+    await drive.approve(u["township"], code, "township_review")
+    seats = await drive.panel(code, library.eligible)
+    holder_id, seat = next(iter(seats.items()))
+    holder = next(e for e in library.eligible if e.id == holder_id)
+    spare = next(e for e in library.eligible if e.id not in seats)
+    assert (await _get(drive, path, holder)).status_code == 200
+    r = await drive.api.post(
+        f"/api/v1/tasks/{seat['id']}/reassign",
+        json={"user_id": spare.id, "reason": "原专家出差"},
+        headers=await drive.headers(u["supervisor"]),
+    )
+    assert r.status_code == 200, r.text
+    assert (await _get(drive, path, holder)).status_code == 403
+    r = await _get(drive, path, spare)
+    assert r.status_code == 200, r.text
+    assert r.json()["application"]["benefit"]["households"] == 3
+
+    def moves(body: dict[str, Any]) -> list[dict[str, Any]]:
+        return [e["payload"] for e in body["items"] if e["action"] == "task_reassigned"]
+
+    [seen] = moves((await _get(drive, f"{path}/history", u["supervisor"])).json())
+    assert seen["to"] == spare.id
+    r = await _get(drive, f"{path}/history", drive.pm)
+    [hidden] = moves(r.json())
+    assert "to" not in hidden
+    assert "from" not in hidden
+    assert spare.username not in r.text
+    assert holder.username not in r.text
