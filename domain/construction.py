@@ -207,7 +207,7 @@ def completion_violations(
             Violation(
                 "progress_percent",
                 "complete_progress",
-                f"the last progress report says {report.last_percent} %: report the week that reaches 100 % first",
+                f"progress reported to date is {report.last_percent} %: report the week that reaches 100 % first",
             )
         )
     # integer arithmetic: paid / final cost >= min %, without rounding a fen either way
