@@ -47,6 +47,7 @@ def build_worker(
     task_queue: str,
     platform: ThreeAssetsPlatform | None = None,
     graceful_shutdown: timedelta = timedelta(0),
+    max_concurrent_activities: int = 100,
     interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """The worker with every workflow and activity of assetflow on one task queue."""
@@ -84,6 +85,9 @@ def build_worker(
         sticky_queue_schedule_to_start_timeout=STICKY_SCHEDULE_TO_START,
         # on SIGTERM running activities may finish (each is one short transaction) before they are cancelled
         graceful_shutdown_timeout=graceful_shutdown,
+        # no more activities at once than database connections: the rest wait in Temporal, where another
+        # replica can take them, instead of inside this process for a pooled connection
+        max_concurrent_activities=max_concurrent_activities,
     )
 
 
@@ -100,6 +104,7 @@ async def run_worker(settings: Settings) -> None:
         task_queue=settings.task_queue,
         platform=make_platform(settings, sessions),
         graceful_shutdown=timedelta(seconds=settings.worker_shutdown_grace_seconds),
+        max_concurrent_activities=settings.db_pool_size + settings.db_max_overflow,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

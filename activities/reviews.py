@@ -22,6 +22,7 @@ from db.repositories.reviews import (
     create_revision,
     get_draw,
     list_city_experts,
+    list_declined_experts,
     update_notice,
 )
 from db.repositories.tasks import cancel_tasks, create_decision, update_task
@@ -67,6 +68,7 @@ class ReviewActivities:
             stored = await get_draw(session, draw_key=inp.draw_key)
             if stored is None:
                 experts = await list_city_experts(session, city_prefix=region_prefix(inp.city_code, RegionLevel.CITY))
+                declined = await list_declined_experts(session, project_code=inp.project_code, round_=inp.round)
                 pool = screen(
                     [
                         ExpertCandidate(
@@ -87,6 +89,7 @@ class ReviewActivities:
                     implementing_entity=inp.implementing_entity,
                     already_drawn=inp.already_drawn,
                     excluded_users=inp.excluded_users,
+                    declined=sorted(declined & set(inp.already_drawn)),
                 )
                 rng = random.Random(inp.seed)
                 chosen = rng.sample(pool.matching, min(inp.seats, len(pool.matching)))

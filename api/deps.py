@@ -95,9 +95,10 @@ class Principal:
             raise forbidden(f"{what} lies outside your region {self.region_code}", "region_forbidden")
 
 
-async def _current_user(
+async def _authenticated(
     token: Annotated[str | None, Depends(oauth2)], settings: SettingsDep, sessions: SessionsDep
-) -> Principal:
+) -> tuple[Principal, bool]:
+    """The bearer token's active user, and whether they must change their password before anything else."""
     if not token:
         raise unauthorized()
     try:
@@ -111,7 +112,7 @@ async def _current_user(
     if user is None or not user.active or region is None:
         raise unauthorized("this account is unknown or disabled")
     structlog.contextvars.bind_contextvars(user=user.username)
-    return Principal(
+    principal = Principal(
         id=user.id,
         username=user.username,
         full_name=user.full_name,
@@ -121,9 +122,30 @@ async def _current_user(
         region_name=region.name,
         organisation=user.organisation,
     )
+    return principal, user.must_change_password
+
+
+async def _current_user(
+    authenticated: Annotated[tuple[Principal, bool], Depends(_authenticated)],
+) -> Principal:
+    principal, must_change_password = authenticated
+    if must_change_password:
+        raise forbidden(
+            "an administrator set your password: change it first (POST /api/v1/me/password)",
+            "password_change_required",
+        )
+    return principal
+
+
+async def _password_changer(
+    authenticated: Annotated[tuple[Principal, bool], Depends(_authenticated)],
+) -> Principal:
+    return authenticated[0]
 
 
 CurrentUser = Annotated[Principal, Depends(_current_user)]
+# Only for changing one's own password: the one thing a user whose password an administrator set may do.
+PasswordChangerDep = Annotated[Principal, Depends(_password_changer)]
 
 
 async def region_filter(session: AsyncSession, user: Principal, field: str, code: str) -> Region:

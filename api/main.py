@@ -13,7 +13,20 @@ from api.deps import WorkflowEngine
 from api.errors import install_error_handlers
 from api.metrics import observe_request
 from api.openapi import install_openapi
-from api.routes import assets, attachments, auth, construction, experts, health, notifications, projects, tasks
+from api.routes import (
+    assets,
+    attachments,
+    auth,
+    construction,
+    experts,
+    health,
+    households,
+    notifications,
+    projects,
+    regions,
+    tasks,
+    users,
+)
 from core.logging import configure_logging
 from core.settings import Environment, Settings, get_settings
 from core.temporal import connect, make_runtime
@@ -74,7 +87,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     api = APIRouter(prefix="/api/v1")
-    for module in (auth, projects, construction, tasks, experts, attachments, notifications, assets):
+    for module in (
+        auth,
+        users,
+        regions,
+        projects,
+        construction,
+        tasks,
+        experts,
+        households,
+        attachments,
+        notifications,
+        assets,
+    ):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(health.router)

@@ -27,6 +27,12 @@ ERRORS: dict[str, str] = {
     ),
 }
 WRITES = {"post", "put", "patch", "delete"}
+# statuses whose answer says when to try again
+RETRY_AFTER = {"429", "503"}
+RETRY_AFTER_HEADER: dict[str, Any] = {
+    "description": _d("多少秒后重试", "seconds to wait before retrying"),
+    "schema": {"type": "integer"},
+}
 LOGIN = "/api/v1/auth/token"
 
 
@@ -38,7 +44,7 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> set[str
         if path == "/readyz":
             statuses.add("503")
         if path == "/metrics":
-            statuses |= {"401", "403"}
+            statuses |= {"401", "403", "404"}  # 404: not served in production without a token
         return statuses
     statuses |= {"503"}  # the database or Temporal unreachable
     if operation.get("security"):
@@ -66,7 +72,16 @@ def add_error_responses(schema: dict[str, Any]) -> None:
             responses = operation.setdefault("responses", {})
             for status in sorted(error_statuses(path, method, operation)):
                 # FastAPI documents its 422 as {"detail": [...]}; ours is ErrorPublic like every other error
-                responses[status] = {"description": ERRORS[status], "content": {"application/json": {"schema": ref}}}
+                answer: dict[str, Any] = {
+                    "description": ERRORS[status],
+                    "content": {"application/json": {"schema": ref}},
+                }
+                headers = dict(responses.get(status, {}).get("headers", {}))
+                if status in RETRY_AFTER:
+                    headers.setdefault("Retry-After", RETRY_AFTER_HEADER)
+                if headers:
+                    answer["headers"] = headers
+                responses[status] = answer
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
 

@@ -63,6 +63,13 @@ class TokenPublic(BaseModel):
     access_token: str = Field(description=_d("访问令牌", "bearer token"))
     token_type: str = Field("bearer", description=_d("令牌类型", "token type"))
     expires_in: int = Field(description=_d("有效秒数", "seconds until expiry"))
+    must_change_password: bool = Field(
+        False,
+        description=_d(
+            "须先修改密码（POST /api/v1/me/password），此前其他接口一律 403",
+            "change the password first (POST /api/v1/me/password); every other endpoint answers 403 until then",
+        ),
+    )
 
 
 class MePublic(BaseModel):
@@ -189,6 +196,19 @@ class TaskPublic(BaseModel):
     )
     decision_help: dict[str, str] = Field(
         default_factory=dict, description=_d("决定需填写的内容", "what a decision on this task must carry")
+    )
+    facts: dict[str, Any] = Field(
+        default_factory=dict,
+        description=_d(
+            "决策依据：专家评审任务为申报内容（含受益户数与类别，不含户码等个人信息）；县级审批任务为各专家分项评分"
+            "与平均分；确权确认任务为拟确认资产（名称、类别、价值、所有权份额、经营主体与合同、受益户数）；"
+            "竣工验收任务为最近一次进度、已付资金与预算、竣工决算。专家组未完成前，评审链以外的人看不到专家姓名",
+            "the facts the task is decided on: expert_review → the application (beneficiary count and categories, "
+            "never household codes or other personal data); county_approval → each expert's scores by criterion "
+            "and the panel average; confirm_registration → the assets (name, class, value, owners and shares, "
+            "operator and contract, beneficiary count); acceptance → the last progress report, funds paid against "
+            "the budget, the final cost. While a panel is open, no one outside the reviewing chain sees its names",
+        ),
     )
 
 
@@ -330,7 +350,13 @@ class TimelineEntry(BaseModel):
 class ProjectDetail(ProjectSummary):
     """A project with its application, open tasks and timeline."""
 
-    application: dict[str, Any] = Field(description=_d("申报内容", "the application"))
+    application: dict[str, Any] = Field(
+        description=_d(
+            "申报内容；在席评审专家看到的是摘要：受益户数与类别，不含户码、姓名、身份证号、账号",
+            "the application; a seated expert reads it without the beneficiaries' personal data "
+            "(benefit.households and benefit.categories instead of household codes) and with `attachments`",
+        )
+    )
     open_tasks: list[TaskPublic] = Field(description=_d("待办任务", "open tasks"))
     timeline: list[TimelineEntry] = Field(description=_d("时间线", "timeline"))
     revision_round: int = Field(1, description=_d("申报轮次", "application round"))
@@ -345,7 +371,16 @@ class ProjectDetail(ProjectSummary):
             "what the project waits for; `operator: …` names a failed step an operator retries (POST …/retry)",
         ),
     )
-    draws: list[dict[str, Any]] = Field(default_factory=list, description=_d("专家抽取记录", "expert draws"))
+    draws: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description=_d(
+            "专家抽取记录；专家组完成评审前，评审链（本辖区县、市审核人，监督员，管理员）以外的人只看到抽取键、"
+            "候选人数、排除人数、抽中人数（chosen_count）和是否扩大范围，chosen 为空",
+            "expert draws; until the panel completes, readers outside the reviewing chain (county and city "
+            "reviewers, supervisors and admins of the project's region) see the draw key, pool_size, excluded, "
+            "chosen_count and widened, with `chosen` empty and no pool or exclusions",
+        ),
+    )
     notices: list[dict[str, Any]] = Field(default_factory=list, description=_d("公示", "public notices"))
     objections: list[dict[str, Any]] = Field(default_factory=list, description=_d("异议", "objections"))
     revisions: list[dict[str, Any]] = Field(

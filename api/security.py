@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+import string
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -58,3 +60,14 @@ def decode_token(token: str, *, secret: str) -> dict[str, Any]:
     """The claims of a valid token; raises jwt.InvalidTokenError otherwise."""
     claims: dict[str, Any] = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
     return claims
+
+
+_TEMPORARY_ALPHABET = string.ascii_letters + string.digits
+
+
+def temporary_password() -> str:
+    """A random password handed out once by an administrator; its holder must change it at the next login."""
+    while True:
+        candidate = "".join(secrets.choice(_TEMPORARY_ALPHABET) for _ in range(14))
+        if any(c.isdigit() for c in candidate) and any(c.isalpha() for c in candidate):
+            return candidate

@@ -14,26 +14,15 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.engine import Sessions
-from db.models import Expert, Household, Region, User
+from db.models import Expert, Region, User
 from db.repositories.audit import SYSTEM_CHAIN, create_audit_entry
 from db.repositories.experts import expert_conflicts
-from domain.enums import HouseholdCategory, ProjectType, RegionLevel, Role
-from domain.households import id_number_problem
+from db.repositories.households import list_household_row_errors, update_households
+from domain.enums import ProjectType, RegionLevel, Role
+from domain.households import HOUSEHOLD_COLUMNS, RowError, split_list
 from domain.regions import code_problem, parent_problem
 
 Progress = Callable[[int], None]
-
-
-@dataclass(frozen=True)
-class RowError:
-    """One bad row: its line in the file, the column and the reason."""
-
-    line: int
-    column: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.column}: {self.reason}"
 
 
 @dataclass
@@ -62,7 +51,7 @@ COLUMNS: dict[str, list[str]] = {
         "active",
         "username",
     ],
-    "households": ["code", "village_code", "head_name", "members", "categories", "id_number", "bank_account"],
+    "households": list(HOUSEHOLD_COLUMNS),
 }
 
 
@@ -81,8 +70,7 @@ def read_rows(path: Path, kind: str) -> list[tuple[int, dict[str, str]]]:
         raise ImportFileError(f"{path}: not UTF-8 text (save the sheet as CSV UTF-8)") from err
 
 
-def _split(value: str) -> list[str]:
-    return [p.strip() for p in value.replace("；", ";").split(";") if p.strip()]
+_split = split_list
 
 
 def _bool(value: str) -> bool | None:
@@ -159,52 +147,12 @@ async def _write_regions(session: AsyncSession, rows: list[tuple[int, dict[str, 
 async def _check_households(
     session: AsyncSession, rows: list[tuple[int, dict[str, str]]], tick: Progress
 ) -> list[RowError]:
-    errors: list[RowError] = []
-    known = await _existing_regions(session, [r["village_code"] for _, r in rows])
-    categories = {c.value for c in HouseholdCategory}
-    seen: dict[str, int] = {}
-    for line, r in rows:
-        tick(1)
-        code = r["code"]
-        if not code or len(code) > 32:
-            errors.append(RowError(line, "code", "a household code (一户一码) of 1–32 characters is required"))
-        elif code in seen:
-            errors.append(RowError(line, "code", f"duplicate of line {seen[code]}"))
-        seen[code] = line
-        if known.get(r["village_code"]) != RegionLevel.VILLAGE.value:
-            errors.append(RowError(line, "village_code", f"no village {r['village_code'] or '(empty)'}"))
-        if not r["head_name"]:
-            errors.append(RowError(line, "head_name", "is required"))
-        if not r["members"].isdigit() or not 1 <= int(r["members"]) <= 30:
-            errors.append(RowError(line, "members", "must be a whole number from 1 to 30"))
-        bad = [c for c in _split(r["categories"]) if c not in categories]
-        if bad:
-            errors.append(
-                RowError(line, "categories", f"unknown {', '.join(bad)}; allowed: {', '.join(sorted(categories))}")
-            )
-        if problem := id_number_problem(r["id_number"].upper()):
-            errors.append(RowError(line, "id_number", problem))
-        if not r["bank_account"].isdigit() or not 12 <= len(r["bank_account"]) <= 30:
-            errors.append(RowError(line, "bank_account", "must be 12–30 digits"))
-    return errors
+    # the rules live in domain/households.py: the API's upload reports the same lines and reasons
+    return await list_household_row_errors(session, rows, tick=tick)
 
 
 async def _write_households(session: AsyncSession, rows: list[tuple[int, dict[str, str]]], tick: Progress) -> int:
-    for _, r in rows:
-        values: dict[str, Any] = {
-            "code": r["code"],
-            "village_code": r["village_code"],
-            "head_name": r["head_name"],
-            "members": int(r["members"]),
-            "categories": _split(r["categories"]),
-            "id_number": r["id_number"].upper(),
-            "bank_account": r["bank_account"],
-        }
-        stmt = insert(Household).values(**values)
-        update = {k: v for k, v in values.items() if k != "code"}
-        await session.execute(stmt.on_conflict_do_update(index_elements=[Household.code], set_=update))
-        tick(1)
-    return len(rows)
+    return await update_households(session, rows, tick=tick)
 
 
 async def _check_experts(
@@ -297,16 +245,21 @@ async def import_file(
     *,
     partial: bool = False,
     tick: Progress = lambda _: None,
+    phase: Callable[[str], None] = lambda _: None,
     actor: str = "cli",
 ) -> ImportResult:
-    """Check every row, then write them in one transaction; with errors nothing is written unless `partial`."""
+    """Check every row, then write them in one transaction; with errors nothing is written unless `partial`.
+
+    `phase` is told "check" then "write"; `tick` counts the rows of the current phase (each row once per phase)."""
     rows = read_rows(path, kind)
     result = ImportResult(kind=kind, rows=len(rows))
     async with sessions.begin() as session:
+        phase("check")
         result.errors = await CHECKS[kind](session, rows, tick)
         if result.errors and not partial:
             return result
         good = list(_good_rows(rows, result.errors))
+        phase("write")
         result.written = await WRITES[kind](session, good, tick)
         await create_audit_entry(
             session,

@@ -25,6 +25,7 @@ from db.repositories.audit import SYSTEM_CHAIN, create_audit_entry, verify_audit
 from db.repositories.audit import project_chain as _project_chain
 from db.repositories.users import create_user, get_user_by_username, list_users
 from domain.enums import Role
+from domain.users import password_problems
 
 app = typer.Typer(help="assetflow: rural industry-project assets (帮扶产业项目资产)", no_args_is_help=True)
 user_app = typer.Typer(help="manage users", no_args_is_help=True)
@@ -71,8 +72,9 @@ def user_add(
 ) -> None:
     """Add a user with a role and a region."""
     secret = password or getpass.getpass("password: ")
-    if len(secret) < 8:
-        err_console.print("password: at least 8 characters")
+    if problems := password_problems(secret, username=username):
+        for _, message in problems:
+            err_console.print(f"password: {message}")
         raise typer.Exit(2)
 
     async def work(sessions: Sessions, _: Settings) -> None:
@@ -169,8 +171,15 @@ def import_(
             console=err_console,
             transient=False,
         ) as progress:
-            task = progress.add_task(f"import {kind}", total=total * 2)
-            result = await import_file(sessions, kind, file, partial=partial, tick=lambda n: progress.advance(task, n))
+            # one bar of the file's rows, counted once per phase: checking, then writing the good ones
+            task = progress.add_task(f"check {kind}", total=total)
+
+            def phase(name: str) -> None:
+                progress.reset(task, total=total, description=f"{name} {kind}")
+
+            result = await import_file(
+                sessions, kind, file, partial=partial, tick=lambda n: progress.advance(task, n), phase=phase
+            )
         for e in result.errors:
             err_console.print(f"[red]{e}[/red]")
         if result.errors and not partial:

@@ -66,6 +66,7 @@ def screen(
     implementing_entity: str,
     already_drawn: Sequence[int] = (),
     excluded_users: Sequence[int] = (),
+    declined: Sequence[int] = (),
 ) -> Pool:
     """Split the library into eligible (matching / other specialty) and excluded, with a reason each."""
     matching: list[ExpertCandidate] = []
@@ -76,7 +77,9 @@ def screen(
         if not c.active:
             reason = "inactive"
         elif c.user_id is None:
-            reason = "has no login account"
+            reason = "has no login account (an admin gives one: POST /api/v1/users with expert_id)"
+        elif c.expert_id in declined:
+            reason = "declined"  # declined a seat of this panel: not drawn again, and said so
         elif c.expert_id in already_drawn:
             reason = "already drawn for this panel"
         elif c.user_id in excluded_users:

@@ -17,6 +17,7 @@ from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDe
 from api.edge import EdgeRoute
 from api.errors import ApiError, forbidden, invalid, not_found
 from api.schemas import AttachmentMeta, AttachmentPublic
+from api.task_facts import holds_seat
 from db.models import Project, Task
 from db.repositories.attachments import (
     UploadView,
@@ -27,7 +28,9 @@ from db.repositories.attachments import (
     get_attachment_upload,
     list_linked_tasks,
 )
+from db.repositories.tasks import list_project_tasks
 from domain.attachments import HEAD_BYTES, content_disposition, content_problem, normalise_content_type, safe_filename
+from domain.enums import Role, TaskKind
 
 router = APIRouter(prefix="/attachments", tags=["attachments"], route_class=EdgeRoute)
 # Room for the multipart envelope (boundaries, part headers, a long file name) around the file itself.
@@ -112,6 +115,13 @@ def _public(a: UploadView) -> AttachmentPublic:
     return AttachmentPublic(sha256=a.sha256, size=a.size, content_type=a.content_type, filename=a.filename)
 
 
+async def _seat_reads(session: AsyncSession, user: Principal, task: Task) -> bool:
+    """An expert seated on the project reads the files of the township's review (the application they score)."""
+    if user.role is not Role.EXPERT or task.kind != TaskKind.TOWNSHIP_REVIEW:
+        return False
+    return holds_seat(user, await list_project_tasks(session, project_code=task.project_code, status="open"))
+
+
 async def _readable(session: AsyncSession, user: Principal, sha256: str) -> UploadView:
     """The upload this user may read: their own, else the one attached to a task they may see by whoever decided
     it; 404 for unknown content, 403 otherwise. Never another uploader's record of the same bytes."""
@@ -122,7 +132,7 @@ async def _readable(session: AsyncSession, user: Principal, sha256: str) -> Uplo
         raise not_found(f"attachment {sha256}")
     linked: Sequence[tuple[Task, Project, int | None]] = await list_linked_tasks(session, sha256=sha)
     for task, project, decider in linked:
-        if decider is not None and may_see(user, task, project):
+        if decider is not None and (may_see(user, task, project) or await _seat_reads(session, user, task)):
             attached = await get_attachment_upload(session, sha256=sha, user_id=decider)
             if attached is not None:
                 return attached

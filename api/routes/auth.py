@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -11,11 +12,12 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import CurrentUser, SessionsDep, SettingsDep
+from api.deps import CurrentUser, PasswordChangerDep, SessionsDep, SettingsDep
 from api.edge import EdgeRoute
-from api.errors import too_many_attempts, unauthorized
+from api.errors import invalid, too_many_attempts, unauthorized
+from api.people_schemas import PasswordChange
 from api.schemas import MePublic, TokenPublic
-from api.security import create_token, verify_dummy, verify_password
+from api.security import create_token, hash_password, verify_dummy, verify_password
 from api.throttle import client_address
 from db.repositories.audit import create_audit_entry
 from db.repositories.login_throttle import (
@@ -24,11 +26,13 @@ from db.repositories.login_throttle import (
     update_login_attempts,
     update_login_succeeded,
 )
-from db.repositories.users import get_user_by_username
+from db.repositories.users import get_user, get_user_by_username, update_user
 from domain.login_throttle import ThrottleScope, audit_key, printable, throttle_key
+from domain.users import password_problems
 
 router = APIRouter(tags=["auth"], route_class=EdgeRoute)
 SECURITY_CHAIN = "security:login"
+USERS_CHAIN = "users"
 # One login in this many also sweeps counters whose window ended, so the table stays small without a job.
 SWEEP_ONE_IN = 100
 TOO_MANY: dict[int | str, dict[str, Any]] = {
@@ -114,7 +118,11 @@ async def login(
         secret=settings.jwt_secret,
         ttl_minutes=settings.jwt_ttl_minutes,
     )
-    return TokenPublic(access_token=token, expires_in=settings.jwt_ttl_minutes * 60)
+    return TokenPublic(
+        access_token=token,
+        expires_in=settings.jwt_ttl_minutes * 60,
+        must_change_password=user.must_change_password,
+    )
 
 
 async def _audit_lock(
@@ -150,3 +158,32 @@ async def me(user: CurrentUser) -> MePublic:
         region_level=user.region_level.value,
         region_name=user.region_name,
     )
+
+
+@router.post("/me/password", status_code=204)
+async def change_password(body: PasswordChange, user: PasswordChangerDep, sessions: SessionsDep) -> None:
+    """Change your own password: the current one, then a new one (修改密码); required after an admin set it."""
+    async with sessions() as session:
+        account = await get_user(session, user_id=user.id)
+    assert account is not None  # the dependency found this active user a moment ago
+    errors = [
+        {"field": "new_password", "rule": rule, "message": message}
+        for rule, message in password_problems(body.new_password, username=user.username, old=body.old_password)
+    ]
+    # argon2 is deliberately slow CPU work: off the event loop, and with no pooled connection held
+    if not await asyncio.to_thread(verify_password, account.password_hash, body.old_password):
+        errors.insert(0, {"field": "old_password", "rule": "current_password", "message": "not your current password"})
+    if errors:
+        raise invalid(errors)
+    new_hash = await asyncio.to_thread(hash_password, body.new_password)
+    async with sessions.begin() as tx:
+        await update_user(tx, user_id=user.id, values={"password_hash": new_hash, "must_change_password": False})
+        await create_audit_entry(
+            tx,
+            chain=USERS_CHAIN,
+            action="password_changed",
+            event_key=f"user:{user.id}:password_changed:{uuid.uuid4().hex}",
+            payload={"user_id": user.id, "username": user.username, "by": "self"},
+            actor_id=user.id,
+            actor_name=user.username,
+        )

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import structlog
 from fastapi import APIRouter, Header, Query, Response, status
@@ -40,12 +40,13 @@ from api.schemas import (
     ProjectSummary,
     RetryPublic,
 )
+from api.task_facts import complete_rounds, conceals_seat, expert_application, holds_seat, sees_panel_names
 from api.timeline import project_timeline
 from api.updates import actor_for, body_digest, execute_update, temporal_unavailable
 from core.settings import Settings
 from core.temporal import project_workflow_id
 from db.engine import Sessions
-from db.models import Project, Region
+from db.models import ExpertDraw, Project, Region, Task
 from db.repositories.audit import create_audit_entry, list_audit_entries, project_chain, verify_audit_chains
 from db.repositories.households import list_households_by_codes
 from db.repositories.projects import (
@@ -59,7 +60,7 @@ from db.repositories.projects import (
     update_project_stage,
 )
 from db.repositories.reviews import list_draws, list_notices, list_objections, list_revisions
-from db.repositories.tasks import list_project_tasks
+from db.repositories.tasks import list_project_tasks, list_seat_rounds
 from domain.application import ApplicationFacts, FundLine, validate_application
 from domain.audit import canonical_json
 from domain.enums import RegionLevel, Role, Stage, TaskKind, TaskStatus
@@ -405,36 +406,80 @@ async def _readable(session: AsyncSession, user: Principal, code: str) -> Projec
     return project
 
 
+def _draw_public(d: ExpertDraw, names: bool) -> dict[str, Any]:
+    """A draw; without `names` (an open panel, a reader outside the reviewing chain) only that it was drawn."""
+    if names:
+        return {
+            "draw_key": d.draw_key,
+            "round": d.round,
+            "pool": d.pool,
+            "exclusions": d.exclusions,
+            "chosen": [{"expert_id": c["expert_id"], "name": c["name"]} for c in d.chosen],
+            "widened": d.widened,
+            "drawn_at": d.drawn_at.isoformat(),
+        }
+    return {
+        "draw_key": d.draw_key,
+        "round": d.round,
+        "pool_size": len(d.pool),
+        "excluded": len(d.exclusions),
+        "chosen": [],
+        "chosen_count": len(d.chosen),
+        "names_hidden": "until the panel is complete",
+        "widened": d.widened,
+        "drawn_at": d.drawn_at.isoformat(),
+    }
+
+
+async def _detail_readable(session: AsyncSession, user: Principal, code: str) -> tuple[Project, list[Task], bool]:
+    """The project, its open tasks, and whether the caller reads it as a seated expert (only while seated)."""
+    if user.role is not Role.EXPERT:
+        project = await _readable(session, user, code)
+        return project, list(await list_project_tasks(session, project_code=code, status=TaskStatus.OPEN.value)), False
+    found = await get_project(session, code=code)
+    tasks = list(await list_project_tasks(session, project_code=code, status=TaskStatus.OPEN.value)) if found else []
+    if found is None or not holds_seat(user, tasks):
+        # not found and not seated answer alike: an expert learns nothing of projects they do not review
+        raise forbidden("an expert reads a project only while holding a seat on its panel", "role_forbidden")
+    return found, tasks, True
+
+
 @router.get("/{code}", response_model=ProjectDetail)
 async def detail(code: CodePath, user: CurrentUser, session: SessionDep) -> ProjectDetail:
-    """One project: stage, application, open tasks and timeline (项目详情)."""
-    project = await _readable(session, user, code)
-    tasks = await list_project_tasks(session, project_code=code, status=TaskStatus.OPEN.value)
+    """One project: stage, application, open tasks and timeline (项目详情); a seated expert reads the application
+    without the beneficiaries' personal data, and only while the seat is theirs."""
+    project, tasks, seated = await _detail_readable(session, user, code)
     timeline = await list_audit_entries(session, chain=project_chain(code))
+    complete = (await complete_rounds(session, [code]))[code]
+    names = sees_panel_names(user, project)
     now = datetime.now(UTC)
+    if seated:
+        tasks = [t for t in tasks if t.assignee_id == user.id]
+        application = (await expert_application(session, [project]))[code]
+    else:
+        application = project.application
+    draws = await list_draws(session, project_code=code)
     return ProjectDetail(
         **_summary(project).model_dump(),
-        application=project.application,
-        open_tasks=[task_public(t, now, project.name) for t in tasks],
-        timeline=project_timeline(timeline, user.id),
+        application=application,
+        open_tasks=[
+            task_public(t, now, project.name, conceal=conceals_seat(user, t, project, complete)) for t in tasks
+        ],
+        timeline=project_timeline(
+            timeline,
+            user.id,
+            names=names,
+            draw_rounds={d.draw_key: d.round for d in draws},
+            seat_rounds=await list_seat_rounds(session, project_code=code),
+            personal=not seated,
+        ),
         revision_round=project.revision_round,
         waiting_for=project.waiting_for,
         construction_colour=project.construction_colour,
         progress_percent=project.progress_percent,
         funds_paid_fen=project.funds_paid_fen,
         final_cost_fen=project.final_cost_fen,
-        draws=[
-            {
-                "draw_key": d.draw_key,
-                "round": d.round,
-                "pool": d.pool,
-                "exclusions": d.exclusions,
-                "chosen": [{"expert_id": c["expert_id"], "name": c["name"]} for c in d.chosen],
-                "widened": d.widened,
-                "drawn_at": d.drawn_at.isoformat(),
-            }
-            for d in await list_draws(session, project_code=code)
-        ],
+        draws=[_draw_public(d, names or d.round in complete) for d in draws],
         notices=[
             {
                 "id": n.id,
@@ -455,10 +500,15 @@ async def detail(code: CodePath, user: CurrentUser, session: SessionDep) -> Proj
                 "resolution": o.resolution,
                 "task_id": o.task_id,
             }
-            for o in await list_objections(session, project_code=code)
+            for o in ([] if seated else await list_objections(session, project_code=code))
         ],
         revisions=[
-            {"round": r.round, "diff": r.diff, "revised_at": r.revised_at.isoformat()}
+            {
+                "round": r.round,
+                # a seated expert learns which fields changed, not their values (they may be household codes)
+                "diff": [{"field": d.get("field")} for d in r.diff] if seated else r.diff,
+                "revised_at": r.revised_at.isoformat(),
+            }
             for r in await list_revisions(session, project_code=code)
         ],
     )
@@ -467,12 +517,18 @@ async def detail(code: CodePath, user: CurrentUser, session: SessionDep) -> Proj
 @router.get("/{code}/history", response_model=HistoryPublic)
 async def history(code: CodePath, user: CurrentUser, session: SessionDep) -> HistoryPublic:
     """The project's audit history, with the result of verifying its hash chain (审计记录)."""
-    await _readable(session, user, code)
+    project = await _readable(session, user, code)
     chain = project_chain(code)
     rows = await list_audit_entries(session, chain=chain)
     [report] = await verify_audit_chains(session, chain=chain)
     return HistoryPublic(
-        items=project_timeline(rows, user.id),
+        items=project_timeline(
+            rows,
+            user.id,
+            names=sees_panel_names(user, project),
+            draw_rounds={d.draw_key: d.round for d in await list_draws(session, project_code=code)},
+            seat_rounds=await list_seat_rounds(session, project_code=code),
+        ),
         verified=not report.problems,
         problems=[f"seq {p.seq}: {p.problem}" for p in report.problems],
     )

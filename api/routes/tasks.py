@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Query
@@ -16,6 +16,7 @@ from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, TemporalDe
 from api.edge import CodePath, EdgeRoute, Offset
 from api.errors import ApiError, conflict, forbidden, invalid, not_found
 from api.schemas import DecisionIn, DecisionPublic, ReassignIn, TaskChangePublic, TaskPublic, TasksPublic
+from api.task_facts import PANEL_SEAT_FIELDS, complete_rounds, conceals_seat, task_facts
 from api.updates import actor_for, body_digest, execute_update
 from db.models import DecisionRecord, Project, Region, Task, User
 from db.repositories.attachments import attachments_exist, list_uploaded_by
@@ -31,8 +32,18 @@ router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=EdgeRoute)
 log = structlog.get_logger("api.tasks")
 
 
-def task_public(t: Task, now: datetime, project_name: str | None = None) -> TaskPublic:
-    """The public view of a task."""
+def task_public(
+    t: Task,
+    now: datetime,
+    project_name: str | None = None,
+    *,
+    facts: dict[str, Any] | None = None,
+    conceal: bool = False,
+) -> TaskPublic:
+    """The public view of a task; `conceal` hides who holds an expert seat (see api/task_facts.py)."""
+    details = dict(t.details or {})
+    if conceal:
+        details = {k: v for k, v in details.items() if k not in PANEL_SEAT_FIELDS}
     return TaskPublic(
         id=t.id,
         project_code=t.project_code,
@@ -47,16 +58,17 @@ def task_public(t: Task, now: datetime, project_name: str | None = None) -> Task
         opened_at=t.opened_at,
         due_at=t.due_at,
         overdue=t.status == TaskStatus.OPEN.value and t.due_at < now,
-        decided_by=t.decided_by,
+        decided_by=None if conceal else t.decided_by,
         decided_at=t.decided_at,
         decision=t.decision,
         escalate_at=t.escalate_at,
         escalated=t.escalated_at is not None,
-        assignee_id=t.assignee_id,
-        claimed_by=t.claimed_by,
+        assignee_id=None if conceal else t.assignee_id,
+        claimed_by=None if conceal else t.claimed_by,
         claimed_at=t.claimed_at,
-        details=dict(t.details or {}),
+        details=details,
         decision_help=decision_payload_help(t.kind) if t.status == TaskStatus.OPEN.value else {},
+        facts=facts or {},
     )
 
 
@@ -92,7 +104,11 @@ async def inbox(
     )
     query = select(Project.code, Project.name).where(Project.code.in_({t.project_code for t in rows}))
     names = {code: name for code, name in await session.execute(query)}
-    return TasksPublic(items=[task_public(t, now, names.get(t.project_code)) for t in rows], count=total)
+    facts = await task_facts(session, rows)
+    # the inbox holds only tasks the caller decides: an expert's own seat is never concealed from them
+    return TasksPublic(
+        items=[task_public(t, now, names.get(t.project_code), facts=facts.get(t.id)) for t in rows], count=total
+    )
 
 
 async def _visible_task(session: SessionDep, user: Principal, task_id: str) -> tuple[Task, Project]:
@@ -113,7 +129,15 @@ async def _visible_task(session: SessionDep, user: Principal, task_id: str) -> t
 async def detail(task_id: CodePath, user: CurrentUser, session: SessionDep) -> TaskPublic:
     """One task with the earlier opinions, its deadline and what a decision needs (任务详情)."""
     task, project = await _visible_task(session, user, task_id)
-    return task_public(task, datetime.now(UTC), project.name)
+    complete = (await complete_rounds(session, [project.code]))[project.code]
+    facts = await task_facts(session, [task])
+    return task_public(
+        task,
+        datetime.now(UTC),
+        project.name,
+        facts=facts.get(task.id),
+        conceal=conceals_seat(user, task, project, complete),
+    )
 
 
 FORM_TASKS = {

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import ApplicationRevision, Expert, ExpertDraw, Notice, Objection
+from db.models import ApplicationRevision, DecisionRecord, Expert, ExpertDraw, Notice, Objection
 
 
 async def list_city_experts(session: AsyncSession, *, city_prefix: str) -> Sequence[Expert]:
@@ -36,6 +36,18 @@ async def list_draws(session: AsyncSession, *, project_code: str) -> Sequence[Ex
     """A project's draws, oldest first."""
     stmt = select(ExpertDraw).where(ExpertDraw.project_code == project_code).order_by(ExpertDraw.id)
     return (await session.scalars(stmt)).all()
+
+
+async def list_declined_experts(session: AsyncSession, *, project_code: str, round_: int) -> set[int]:
+    """Library ids of the experts who declined a seat of this project's panel in `round_`."""
+    stmt = select(DecisionRecord.details).where(
+        DecisionRecord.project_code == project_code, DecisionRecord.decision == "decline"
+    )
+    return {
+        int(d["expert_id"])
+        for d in await session.scalars(stmt)
+        if d.get("round") == round_ and isinstance(d.get("expert_id"), int)
+    }
 
 
 async def create_revision(session: AsyncSession, *, values: dict[str, Any]) -> bool:

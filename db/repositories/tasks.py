@@ -75,6 +75,12 @@ async def list_project_tasks(session: AsyncSession, *, project_code: str, status
     return (await session.scalars(stmt.order_by(Task.opened_at, Task.id))).all()
 
 
+async def list_seat_rounds(session: AsyncSession, *, project_code: str) -> dict[str, int]:
+    """The review round of each expert seat (expert_review task) of a project, by task id."""
+    stmt = select(Task.id, Task.round).where(Task.project_code == project_code, Task.kind == "expert_review")
+    return {task_id: round_ for task_id, round_ in await session.execute(stmt)}
+
+
 async def create_decision(
     session: AsyncSession,
     *,

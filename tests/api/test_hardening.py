@@ -7,6 +7,7 @@ trigger), a Temporal server that goes away and comes back, a PostgreSQL that sto
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import uuid
@@ -34,6 +35,7 @@ from db.models import AuditEntry, Project, Region, User
 from domain.payloads import Actor, SubmitDecisionInput
 from tests.api.chain_helpers import GOOD_SCORES, add_expert
 from tests.conftest import PASSWORD, Login, World, application, eventually
+from tests.replay.test_replay import _replayer, record_history
 from worker import build_worker
 from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
@@ -79,6 +81,15 @@ async def _task(
     return found
 
 
+async def _replays(client: Client, code: str, name: str) -> None:
+    """The project's history replays against today's code (and is recorded with RECORD_HISTORIES=1)."""
+    handle = client.get_workflow_handle(f"project-{code}")
+    replayed = await _replayer().replay_workflow(await handle.fetch_history(), raise_on_replay_failure=True)
+    assert replayed.replay_failure is None
+    if os.environ.get("RECORD_HISTORIES") == "1":
+        await record_history(client, handle.id, name)
+
+
 def _actor(user: User, level: str) -> Actor:
     return Actor(
         user_id=user.id, username=user.username, role=user.role, region_code=user.region_code, region_level=level
@@ -100,6 +111,7 @@ async def test_a_decision_sent_the_moment_the_inbox_shows_the_task_is_decided(
         assert (r.status_code, r.json().get("stage")) == (200, "expert_review"), r.text
         detail = (await api.get(f"/api/v1/tasks/{task['id']}", headers=township)).json()
         assert (detail["status"], detail["decision"]) == ("decided", "approve")
+        await _replays(temporal_client, code, "early_decision_waits_for_its_task")
 
 
 async def test_data_the_database_refuses_is_answered_at_once_and_the_project_goes_on(
@@ -144,7 +156,7 @@ async def fast_api(fast_store_settings: Settings) -> AsyncIterator[httpx.AsyncCl
 
 
 async def test_a_store_that_keeps_failing_is_answered_and_nothing_else_waits_on_it(
-    worker: object, fast_api: httpx.AsyncClient, world: World, sessions: Sessions
+    worker: object, fast_api: httpx.AsyncClient, world: World, sessions: Sessions, temporal_client: Client
 ) -> None:
     """While one project's decisions cannot be stored, 100 concurrent claims, decisions and reads are all
     answered (no 500, no hang), login and readiness keep answering, and the failed decision retried after the
@@ -173,6 +185,9 @@ async def test_a_store_that_keeps_failing_is_answered_and_nothing_else_waits_on_
             text(f"CREATE TRIGGER {trigger} BEFORE INSERT ON decisions FOR EACH ROW EXECUTE FUNCTION {trigger}()")
         )
     first = {"decision": "approve", "opinion": "同意"}
+    # the decider holds the task: the other reviewer's claims are refused, the decider's are harmless repeats
+    claimed = await api.post(f"/api/v1/tasks/{task['id']}/claim", headers=township)
+    assert claimed.status_code == 200, claimed.text
     try:
         calls: list[Any] = []
         for i in range(100):
@@ -209,12 +224,11 @@ async def test_a_store_that_keeps_failing_is_answered_and_nothing_else_waits_on_
             await s.execute(text(f"DROP TRIGGER {trigger} ON decisions"))
             await s.execute(text(f"DROP FUNCTION {trigger}()"))
     # the outage is over: the same request again is stored (not answered with the earlier failure), once
-    await api.delete(f"/api/v1/tasks/{task['id']}/claim", headers=township2)
-    await api.delete(f"/api/v1/tasks/{task['id']}/claim", headers=township)
     r = await api.post(f"/api/v1/tasks/{task['id']}/decision", json=first, headers=township)
     assert (r.status_code, r.json().get("stage")) == (200, "expert_review"), r.text
     again = await api.post(f"/api/v1/tasks/{task['id']}/decision", json=first, headers=township)
     assert (again.status_code, again.json()) == (200, r.json())
+    await _replays(temporal_client, code, "store_failed_then_stored")
 
 
 async def test_temporal_outage_answers_503_and_a_keyed_create_files_exactly_once(
@@ -389,7 +403,7 @@ async def test_sixty_projects_driven_at_once_have_no_decision_refused(
 
 
 async def test_a_step_that_fails_for_good_blocks_the_project_visibly_until_an_operator_retries_it(
-    worker: object, api: httpx.AsyncClient, world: World, sessions: Sessions, login: Login
+    worker: object, api: httpx.AsyncClient, world: World, sessions: Sessions, login: Login, temporal_client: Client
 ) -> None:
     """The database refuses the township task's row: the workflow is not failed and does not retry for ever;
     the project says what it waits for, the step is audited, and a county supervisor retries it once fixed."""
@@ -435,3 +449,4 @@ async def test_a_step_that_fails_for_good_blocks_the_project_visibly_until_an_op
     assert any(e["action"] == "step_unblocked" for e in detail["timeline"])
     again = await api.post(f"/api/v1/projects/{code}/retry", headers=supervisor)
     assert (again.status_code, again.json()["code"]) == (409, "wrong_stage")
+    await _replays(temporal_client, code, "blocked_step_retried")

@@ -18,6 +18,7 @@ from core.settings import get_settings
 from db.engine import Sessions
 from db.models import AuditEntry, Household, Region
 from db.repositories.audit import project_chain
+from domain.households import with_check_digit
 from tests.conftest import Login, World, application, eventually
 
 
@@ -181,3 +182,24 @@ async def test_import_of_a_missing_file_or_column_is_a_clear_error(cli: CliRunne
     wrong_code, wrong_out = await _invoke(cli, "import", "regions", str(f))
     assert wrong_code == 2
     assert "missing column(s) level, parent_code" in " ".join(wrong_out.split())
+
+
+async def test_household_import_progress_counts_each_row_once(
+    cli: CliRunner, world: World, sessions: Sessions, tmp_path: Path
+) -> None:
+    v = world.villages[1]
+    f = tmp_path / "households.csv"
+    ids = [with_check_digit(f"1101051949123100{i}") for i in range(4)]
+    f.write_text(
+        "code,village_code,head_name,members,categories,id_number,bank_account\n"
+        + "".join(f"HP{v}{i},{v},户主{i},2,elderly,{ids[i]},62284800000000000{i}\n" for i in range(4)),
+        encoding="utf-8",
+    )
+    code, out = await _invoke(cli, "import", "households", str(f))
+    assert code == 0, out
+    assert "4 of 4 rows written" in out
+    assert "4/4" in out
+    assert "8/8" not in out
+    async with sessions() as s:
+        count = await s.scalar(select(func.count()).select_from(Household).where(Household.code.like(f"HP{v}%")))
+    assert count == 4

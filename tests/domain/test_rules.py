@@ -11,6 +11,7 @@ from core.calendar import is_china_workday
 from domain.application import ApplicationFacts, FundLine, validate_application, yield_is_unusual
 from domain.audit import GENESIS, ChainEntry, entry_hash, verify_chain
 from domain.enums import RegionLevel
+from domain.experts import ExpertCandidate, screen
 from domain.households import id_number_problem, mask, with_check_digit
 from domain.regions import code_problem, covers, parent_problem
 from domain.workdays import add_working_days, due_at
@@ -129,3 +130,19 @@ def test_id_number_checksum_and_masking() -> None:
     assert id_number_problem("1101051949") is not None
     assert mask(valid) == "110***********002X"
     assert mask("6228480012345678") == "622*********5678"
+
+
+def test_a_declined_expert_is_excluded_as_declined_not_as_already_drawn() -> None:
+    def candidate(i: int) -> ExpertCandidate:
+        return ExpertCandidate(i, 100 + i, f"专家{i}", ["greenhouse"], "370100", f"单位{i}")
+
+    pool = screen(
+        [candidate(1), candidate(2), candidate(3)],
+        project_type="greenhouse",
+        township_code="370126100",
+        implementing_entity="东关村股份经济合作社",
+        already_drawn=[1, 2],
+        declined=[1],
+    )
+    assert {(x.expert_id, x.reason) for x in pool.exclusions} == {(1, "declined"), (2, "already drawn for this panel")}
+    assert [c.expert_id for c in pool.matching] == [3]

@@ -1,4 +1,4 @@
-"""Migration 0006 (issue 9) recomputes stored contract ends and list colours with today's rules."""
+"""Migration 0007 (issue 9) recomputes stored contract ends and list colours with today's rules."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ PROJECTS = [("P1", False, "green"), ("P2", True, "green"), ("P3", False, ""), ("
 @pytest.fixture
 def fresh_url(database_url: str) -> Iterator[str]:
     """An empty database of its own on the test server (this test migrates down and up)."""
-    name = f"assetflow_m0006_{uuid.uuid4().hex[:8]}"
+    name = f"assetflow_m0007_{uuid.uuid4().hex[:8]}"
     admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -98,10 +98,10 @@ def _read(url: str) -> tuple[dict[str, date], dict[str, str]]:
     return ends, colours
 
 
-def test_0006_recomputes_contract_ends_and_list_colours(fresh_url: str) -> None:
-    upgrade(fresh_url, "0005")
-    _seed(fresh_url)
+def test_0007_recomputes_contract_ends_and_list_colours(fresh_url: str) -> None:
     upgrade(fresh_url, "0006")
+    _seed(fresh_url)
+    upgrade(fresh_url, "0007")
     ends, colours = _read(fresh_url)
     assert {a: ends[a] for a, *_ in OLD_ENDS} == {a: contract_end(start, years) for a, start, years, _ in OLD_ENDS}
     assert ends["A1"] == date(2036, 11, 30)
@@ -109,7 +109,7 @@ def test_0006_recomputes_contract_ends_and_list_colours(fresh_url: str) -> None:
     assert colours == {code: project_colour(overdue=o, archives=[a]) for code, o, a in PROJECTS}
     assert colours == {"P1": "green", "P2": "red", "P3": "blue", "P4": "yellow"}
 
-    command.downgrade(alembic_config(fresh_url), "0005")
+    command.downgrade(alembic_config(fresh_url), "0006")
     ends, colours = _read(fresh_url)
     assert {a: ends[a] for a, *_ in OLD_ENDS} == {a: end for a, _, _, end in OLD_ENDS}
     assert colours == {"P1": "blue", "P2": "red", "P3": "blue", "P4": "blue"}

@@ -6,8 +6,8 @@ that end is 28 February (what domain.assets.contract_end computes). The colour l
 the overdue flag and the construction archive's colour (domain.colours.project_colour); rows written before kept
 "blue" while the archive said green, yellow or red. The SQL below is that rule as it stands at this revision.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-29 17:00:00.000000
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
