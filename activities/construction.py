@@ -24,13 +24,12 @@ from db.repositories.construction import (
     get_last_progress,
     get_progress_for_week,
 )
-from db.repositories.projects import update_project_fields, update_project_stage
+from db.repositories.projects import update_project_colours, update_project_fields, update_project_stage
 from db.repositories.tasks import create_decision
-from domain.assets import AssetClass, AssetStatus
+from domain.assets import AssetClass, AssetStatus, contract_end
 from domain.construction import (
     ConstructionRules,
     Milestone,
-    add_months,
     construction_colour,
     expected_percent,
     week_start_of,
@@ -64,7 +63,7 @@ def _milestones(project: Project) -> list[Milestone]:
 
 
 async def _set_colour(session: AsyncSession, project: Project, colour: str, reason: str, at: datetime) -> None:
-    """Keep the construction archive's colour; every change is audited."""
+    """Keep the construction archive's colour (and the project's, which follows it); every change is audited."""
     if project.construction_colour == colour:
         return
     await audit(
@@ -80,7 +79,7 @@ async def _set_colour(session: AsyncSession, project: Project, colour: str, reas
         },
         at=at,
     )
-    await update_project_fields(session, code=project.code, values={"construction_colour": colour})
+    await update_project_colours(session, code=project.code, construction_colour=colour)
 
 
 class ConstructionActivities:
@@ -295,7 +294,7 @@ def _asset_values(asset_id: str, project: Project, a: dict[str, Any]) -> dict[st
     contract = a.get("contract") or {}
     start = date.fromisoformat(contract["start"]) if contract.get("start") else None
     term = int(contract["term_years"]) if contract.get("term_years") else None
-    end = add_months(start, 12 * term) if start and term else None
+    end = contract_end(start, term) if start and term else None
     if a["asset_class"] == AssetClass.OPERATING and contract.get("mode") == "lease":
         status = AssetStatus.LEASED
     else:

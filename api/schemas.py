@@ -318,7 +318,13 @@ class ProjectSummary(BaseModel):
     applicant_id: int = Field(description=_d("申报人", "applicant (user id)"))
     created_at: datetime = Field(description=_d("申报时间", "filed at"))
     overdue: bool = Field(False, description=_d("审核超期", "a review is past twice its limit"))
-    colour: str = Field("blue", description=_d("颜色预警", "colour warning"))
+    colour: str = Field(
+        "blue",
+        description=_d(
+            "颜色预警：审核超期为红，否则取档案颜色（施工档案），尚无则为蓝",
+            "colour warning: red while a review is overdue, else its archives' colour (construction), blue before",
+        ),
+    )
 
 
 class ProjectsPublic(BaseModel):

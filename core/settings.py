@@ -37,7 +37,7 @@ class ReviewSettings(BaseModel):
 
 
 class ConstructionSettings(BaseModel):
-    """Construction colour thresholds (DOMAIN.md §4); county practice, not law."""
+    """Construction colour thresholds and the completion rule (DOMAIN.md §4); county practice, not law."""
 
     yellow_behind_points: int = Field(10, ge=1, le=100, description="Points behind schedule that turn yellow")
     red_behind_points: int = Field(30, ge=1, le=100, description="Points behind schedule beyond which it is red")
@@ -45,6 +45,14 @@ class ConstructionSettings(BaseModel):
         1, ge=1, le=24, description="Months after the planned start, not started: yellow"
     )
     not_started_red_months: int = Field(3, ge=1, le=36, description="Months after the planned start, not started: red")
+    completion_min_paid_percent: int = Field(
+        60,
+        ge=0,
+        le=100,
+        description="Completion is refused while funds paid to date are below this percent of the final cost; "
+        "60 is the floor of progress payments (工程进度款 60–90 % of the work done, 财建〔2004〕369号 §13), "
+        "so less means the payments were not reported; 0 turns the check off",
+    )
 
 
 class AttachmentSettings(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from enum import StrEnum
 
 FULL_SHARE_BP = 10_000
@@ -63,6 +64,7 @@ class AssetFacts:
     household_code: str | None = None
     has_operator: bool = False
     has_contract: bool = False
+    contract_start: date | None = None
     income: list[IncomeShare] = field(default_factory=list)
     has_supervision: bool = False
 
@@ -76,8 +78,23 @@ class Violation:
     message: str
 
 
-def registration_violations(assets: Sequence[AssetFacts], *, final_cost_fen: int) -> list[Violation]:
-    """Every rule a registration breaks: values sum to the accepted cost, shares to exactly 100 %, rights present."""
+def contract_end(start: date, term_years: int) -> date:
+    """The last day of a contract of `term_years` years from `start`: the day before the start's anniversary
+    (2026-12-01 for 10 years ends 2036-11-30). A term from 29 February ends on 28 February when the final
+    year has no 29th (the anniversary is then 1 March), and on the 28th when it has one."""
+    year = start.year + term_years
+    try:
+        anniversary = start.replace(year=year)
+    except ValueError:  # 29 February in a common year: the next term would begin on 1 March
+        anniversary = date(year, 3, 1)
+    return anniversary - timedelta(days=1)
+
+
+def registration_violations(
+    assets: Sequence[AssetFacts], *, final_cost_fen: int, accepted_on: date | None = None
+) -> list[Violation]:
+    """Every rule a registration breaks: values sum to the accepted cost, shares to exactly 100 %, rights present,
+    no operating contract starts before the acceptance (`accepted_on`, the day the county accepted the works)."""
     out: list[Violation] = []
     if not assets:
         return [Violation("assets", "not_empty", "a project produces at least one asset")]
@@ -127,6 +144,14 @@ def registration_violations(assets: Sequence[AssetFacts], *, final_cost_fen: int
                 out.append(Violation(f"{at}.income", "not_empty", "name the beneficiary households (收益权)"))
             if not a.has_supervision:
                 out.append(Violation(f"{at}.supervision", "required", "name the supervising units (监督权)"))
+        if accepted_on is not None and a.contract_start is not None and a.contract_start < accepted_on:
+            out.append(
+                Violation(
+                    f"{at}.contract.start",
+                    "after_acceptance",
+                    f"an operating contract starts on or after the acceptance ({accepted_on.isoformat()})",
+                )
+            )
         codes = [s.household_code for s in a.income]
         if len(set(codes)) != len(codes):
             out.append(Violation(f"{at}.income", "unique", "each household appears once"))

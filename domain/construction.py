@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from itertools import pairwise
 
-SEVERITY = {"green": 0, "blue": 1, "yellow": 2, "red": 3}
+from domain.colours import SEVERITY
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,7 @@ def progress_violations(
     previous_week: date | None,
     budget_fen: int,
     today: date,
+    filed_on: date,
 ) -> list[Violation]:
     """Every rule a progress report breaks (empty: it may be stored)."""
     out: list[Violation] = []
@@ -124,6 +125,16 @@ def progress_violations(
         out.append(Violation("week_start", "monday", "the reporting week starts on a Monday"))
     if report.week_start > today:
         out.append(Violation("week_start", "not_future", "a week that has not begun cannot be reported"))
+    # the week of the filing itself may be reported (work can begin that week); a week over before it cannot:
+    # a project built before the system existed is imported, not reported here
+    if report.week_start + timedelta(days=6) < filed_on:
+        out.append(
+            Violation(
+                "week_start",
+                "not_before_filing",
+                f"the week ends before the project was filed ({filed_on.isoformat()})",
+            )
+        )
     if previous_week is not None and report.week_start < previous_week:
         out.append(
             Violation("week_start", "not_before_last", f"a later week ({previous_week.isoformat()}) is reported")
@@ -152,6 +163,61 @@ def progress_violations(
                 "over_budget_reason",
                 "required_over_budget",
                 f"funds paid exceed the approved budget ({budget_fen} fen): give the reason",
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class CompletionFacts:
+    """A completion report, with the project's last progress report, as the rules see it."""
+
+    completion_date: date
+    final_cost_fen: int
+    over_budget_reason: str
+    last_percent: int
+    funds_paid_fen: int
+
+
+def completion_violations(
+    report: CompletionFacts, *, budget_fen: int, filed_on: date, today: date, min_paid_percent: int
+) -> list[Violation]:
+    """Every rule a completion report (竣工) breaks (empty: the county's acceptance may open)."""
+    out: list[Violation] = []
+    if report.completion_date > today:
+        out.append(Violation("completion_date", "not_future", "a completion date is not in the future"))
+    if report.completion_date < filed_on:
+        out.append(
+            Violation(
+                "completion_date",
+                "after_filing",
+                f"a project is completed after it was filed ({filed_on.isoformat()})",
+            )
+        )
+    if report.final_cost_fen > budget_fen and not report.over_budget_reason.strip():
+        out.append(
+            Violation(
+                "over_budget_reason",
+                "required_over_budget",
+                f"the final cost exceeds the approved budget ({budget_fen} fen): say why",
+            )
+        )
+    if report.last_percent < 100:
+        out.append(
+            Violation(
+                "progress_percent",
+                "complete_progress",
+                f"progress reported to date is {report.last_percent} %: report the week that reaches 100 % first",
+            )
+        )
+    # integer arithmetic: paid / final cost >= min %, without rounding a fen either way
+    if report.funds_paid_fen * 100 < min_paid_percent * report.final_cost_fen:
+        out.append(
+            Violation(
+                "funds_paid_fen",
+                "paid_near_final_cost",
+                f"funds paid to date ({report.funds_paid_fen} fen) are below {min_paid_percent} % of the final cost "
+                f"({report.final_cost_fen} fen): report the payments in a progress report first",
             )
         )
     return out

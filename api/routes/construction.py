@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -24,11 +24,16 @@ from api.errors import conflict, forbidden, invalid, not_found
 from api.updates import actor_for, body_digest, execute_update
 from db.models import Household, Project, Region
 from db.repositories.attachments import list_uploaded_by
-from db.repositories.construction import get_last_progress, get_progress_for_week, list_progress
+from db.repositories.construction import (
+    get_acceptance_decided_at,
+    get_last_progress,
+    get_progress_for_week,
+    list_progress,
+)
 from db.repositories.projects import get_project
 from db.repositories.tasks import list_project_tasks
 from domain.assets import AssetClass, AssetFacts, IncomeShare, OwnerShare, registration_violations
-from domain.construction import ProgressFacts, progress_violations
+from domain.construction import CompletionFacts, ProgressFacts, completion_violations, progress_violations
 from domain.enums import RegionLevel, Role, Stage, TaskKind, TaskStatus
 from domain.payloads import CompletionInput, DecisionResult, ProgressInput, RegisterAssetsInput
 from workflows.project_lifecycle import ProjectLifecycleWorkflow
@@ -66,6 +71,11 @@ async def _read_back(sessions: SessionsDep, code: str) -> StagePublic:
     return StagePublic(code=code, stage=stored.stage, colour=stored.construction_colour)
 
 
+def _local_date(at: datetime, time_zone: str) -> date:
+    """The calendar day of an instant where the projects are (dates are judged in the app's time zone)."""
+    return at.astimezone(ZoneInfo(time_zone)).date()
+
+
 def _over_budget_note(reason: str) -> str:
     return f"超预算原因 / over budget: {reason}" if reason.strip() else ""
 
@@ -87,14 +97,14 @@ async def report_progress(
     if await get_progress_for_week(session, project_code=code, week_start=body.week_start):
         raise conflict("week_reported", f"the week of {body.week_start.isoformat()} is reported already")
     last = await get_last_progress(session, project_code=code)
-    today = datetime.now(UTC).astimezone(ZoneInfo(settings.time_zone)).date()
     violations = progress_violations(
         ProgressFacts(body.week_start, body.percent, body.funds_paid_fen, body.over_budget_reason),
         previous_percent=last.percent if last else 0,
         previous_funds_fen=last.funds_paid_fen if last else 0,
         previous_week=last.week_start if last else None,
         budget_fen=project.total_budget_fen,
-        today=today,
+        today=_local_date(datetime.now(UTC), settings.time_zone),
+        filed_on=_local_date(project.created_at, settings.time_zone),
     )
     problems = [{"field": v.field, "rule": v.rule, "message": v.message} for v in violations]
     problems += await _upload_problems(session, user, "attachments", list(body.attachments))
@@ -167,29 +177,21 @@ async def report_completion(
     project = await _managed(session, user, code)
     if project.stage != Stage.CONSTRUCTION.value:
         raise conflict("wrong_stage", f"project {code} is at {project.stage}, not under construction")
-    today = datetime.now(UTC).astimezone(ZoneInfo(settings.time_zone)).date()
-    problems = []
-    if body.completion_date > today:
-        problems.append(
-            {"field": "completion_date", "rule": "not_future", "message": "a completion date is not in the future"}
-        )
-    filed = project.created_at.astimezone(ZoneInfo(settings.time_zone)).date()
-    if body.completion_date < filed:
-        problems.append(
-            {
-                "field": "completion_date",
-                "rule": "after_filing",
-                "message": f"a project is completed after it was filed ({filed.isoformat()})",
-            }
-        )
-    if body.final_cost_fen > project.total_budget_fen and not body.over_budget_reason.strip():
-        problems.append(
-            {
-                "field": "over_budget_reason",
-                "rule": "required_over_budget",
-                "message": f"the final cost exceeds the approved budget ({project.total_budget_fen} fen): say why",
-            }
-        )
+    last = await get_last_progress(session, project_code=code)
+    violations = completion_violations(
+        CompletionFacts(
+            completion_date=body.completion_date,
+            final_cost_fen=body.final_cost_fen,
+            over_budget_reason=body.over_budget_reason,
+            last_percent=last.percent if last else 0,
+            funds_paid_fen=last.funds_paid_fen if last else 0,
+        ),
+        budget_fen=project.total_budget_fen,
+        filed_on=_local_date(project.created_at, settings.time_zone),
+        today=_local_date(datetime.now(UTC), settings.time_zone),
+        min_paid_percent=settings.construction.completion_min_paid_percent,
+    )
+    problems = [{"field": v.field, "rule": v.rule, "message": v.message} for v in violations]
     problems += await _upload_problems(session, user, "documents", list(body.documents))
     if problems:  # every rule and every document in one answer
         raise invalid(problems)
@@ -213,7 +215,10 @@ async def report_completion(
     return await _read_back(sessions, code)
 
 
-async def _registration_problems(session: AsyncSession, project: Project, body: RegistrationIn) -> list[dict[str, str]]:
+async def _registration_problems(
+    session: AsyncSession, project: Project, body: RegistrationIn, time_zone: str
+) -> list[dict[str, str]]:
+    accepted_at = await get_acceptance_decided_at(session, project_code=project.code)
     facts = [
         AssetFacts(
             name=a.name,
@@ -223,6 +228,7 @@ async def _registration_problems(session: AsyncSession, project: Project, body: 
             household_code=a.household_code,
             has_operator=a.operator is not None,
             has_contract=a.contract is not None,
+            contract_start=a.contract.start if a.contract is not None else None,
             income=[IncomeShare(h.household_code, h.shares) for h in a.income],
             has_supervision=a.supervision is not None,
         )
@@ -230,7 +236,11 @@ async def _registration_problems(session: AsyncSession, project: Project, body: 
     ]
     problems = [
         {"field": v.field, "rule": v.rule, "message": v.message}
-        for v in registration_violations(facts, final_cost_fen=project.final_cost_fen or 0)
+        for v in registration_violations(
+            facts,
+            final_cost_fen=project.final_cost_fen or 0,
+            accepted_on=_local_date(accepted_at, time_zone) if accepted_at else None,
+        )
     ]
     villages = {o.village_code for a in body.assets for o in a.owners}
     found = {
@@ -283,6 +293,7 @@ async def register_assets(
     session: SessionDep,
     sessions: SessionsDep,
     temporal: TemporalDep,
+    settings: SettingsDep,
 ) -> StagePublic:
     """Register the assets the project produced with their four rights (确权登记); the county confirms next."""
     project = await _managed(session, user, code)
@@ -293,7 +304,7 @@ async def register_assets(
         if waiting is not None:
             raise conflict("wrong_stage", "the registration is with the county for confirmation; wait for its answer")
         raise conflict("wrong_stage", f"project {code} is at {project.stage}, not awaiting its asset registration")
-    problems = await _registration_problems(session, project, body)
+    problems = await _registration_problems(session, project, body, settings.time_zone)
     if problems:
         raise invalid(problems)
     actor = await actor_for(session, user)

@@ -10,8 +10,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Asset, AssetIncomeShare, AssetOwnership, Completion, ProgressReport, Task
-from domain.enums import TaskKind, TaskStatus
+from db.models import Asset, AssetIncomeShare, AssetOwnership, Completion, DecisionRecord, ProgressReport, Task
+from domain.enums import Decision, TaskKind, TaskStatus
 
 
 async def get_last_progress(session: AsyncSession, *, project_code: str) -> ProgressReport | None:
@@ -73,6 +73,22 @@ async def count_open_reminders(session: AsyncSession, *, project_code: str) -> i
         Task.status == TaskStatus.OPEN.value,
     )
     return len((await session.scalars(stmt)).all())
+
+
+async def get_acceptance_decided_at(session: AsyncSession, *, project_code: str) -> datetime | None:
+    """When the county last accepted the project's completion (竣工验收), if it has."""
+    stmt = (
+        select(DecisionRecord.decided_at)
+        .join(Task, Task.id == DecisionRecord.task_id)
+        .where(
+            DecisionRecord.project_code == project_code,
+            Task.kind == TaskKind.ACCEPTANCE.value,
+            DecisionRecord.decision == Decision.ACCEPT.value,
+        )
+        .order_by(DecisionRecord.decided_at.desc())
+        .limit(1)
+    )
+    return await session.scalar(stmt)
 
 
 async def create_completion(session: AsyncSession, *, values: dict[str, Any]) -> bool:

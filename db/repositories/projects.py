@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import IdempotencyKey, Project, ProjectCodeCounter, Task
+from domain.colours import project_colour
 from domain.enums import TaskStatus
 
 
@@ -153,17 +154,41 @@ async def create_idempotency_key(
 
 
 async def refresh_project_overdue(session: AsyncSession, *, code: str) -> bool:
-    """Recompute the overdue flag (an open task escalated past twice its limit) and its red colour."""
+    """Recompute the overdue flag (an open task escalated past twice its limit), and the colour with it."""
     escalated = await session.scalar(
         select(func.count())
         .select_from(Task)
         .where(Task.project_code == code, Task.status == TaskStatus.OPEN.value, Task.escalated_at.is_not(None))
     )
     overdue = bool(escalated)
-    await session.execute(
-        update(Project).where(Project.code == code).values(overdue=overdue, colour="red" if overdue else "blue")
-    )
+    await update_project_colours(session, code=code, overdue=overdue)
     return overdue
+
+
+async def update_project_colours(
+    session: AsyncSession, *, code: str, overdue: bool | None = None, construction_colour: str | None = None
+) -> str:
+    """Change the overdue flag and/or an archive's colour, and recompute the colour lists show from them
+    (domain.colours.project_colour: the one source, so the list and the archive never disagree)."""
+    values: dict[str, Any] = {}
+    if overdue is not None:
+        values["overdue"] = overdue
+    if construction_colour is not None:
+        values["construction_colour"] = construction_colour
+    if not values:
+        raise ValueError("update_project_colours changes the overdue flag or an archive's colour")
+    # the UPDATE locks the row: the colour below is computed from what this transaction wrote and sees
+    row = (
+        await session.execute(
+            update(Project)
+            .where(Project.code == code)
+            .values(**values)
+            .returning(Project.overdue, Project.construction_colour)
+        )
+    ).one()
+    colour = project_colour(overdue=row.overdue, archives=[row.construction_colour])
+    await session.execute(update(Project).where(Project.code == code).values(colour=colour))
+    return colour
 
 
 async def update_project_fields(session: AsyncSession, *, code: str, values: dict[str, Any]) -> None:

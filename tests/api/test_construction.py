@@ -4,8 +4,9 @@ server: weekly colours over months, rectify then accept, registration validation
 from __future__ import annotations
 
 import os
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -44,7 +45,25 @@ def _fields(r: httpx.Response) -> set[str]:
     return {d["field"] for d in r.json()["details"]}
 
 
-def _assets(world: World, final_cost: int) -> list[dict[str, Any]]:
+def _rules(r: httpx.Response) -> list[tuple[str, str]]:
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "validation_error"
+    return [(d["field"], d["rule"]) for d in r.json()["details"]]
+
+
+def _accepted_on(detail: dict[str, Any]) -> date:
+    """The day (in the app's zone) the county last accepted the completion, from the project's timeline."""
+    accepted = [
+        e
+        for e in detail["timeline"]
+        if e["action"] == "decision"
+        and e["payload"].get("kind") == "acceptance"
+        and e["payload"]["decision"] == "accept"
+    ]
+    return datetime.fromisoformat(accepted[-1]["at"]).astimezone(ZoneInfo("Asia/Shanghai")).date()
+
+
+def _assets(world: World, final_cost: int, contract_start: date) -> list[dict[str, Any]]:
     v0, v1 = world.villages[0], world.villages[1]
     households = world.households[v0]
     return [
@@ -57,7 +76,12 @@ def _assets(world: World, final_cost: int) -> list[dict[str, Any]]:
             "location": "东关村北",
             "owners": [{"village_code": v0, "share_bp": 6000}, {"village_code": v1, "share_bp": 4000}],
             "operator": {"name": "东关果蔬专业合作社", "type": "cooperative"},
-            "contract": {"mode": "lease", "start": "2027-03-01", "term_years": 10, "annual_rent_fen": 6_000_000},
+            "contract": {
+                "mode": "lease",
+                "start": contract_start.isoformat(),
+                "term_years": 10,
+                "annual_rent_fen": 6_000_000,
+            },
             "income": [{"household_code": h, "shares": 1 + i} for i, h in enumerate(households[:3])],
             "supervision": {
                 "township_unit": "济阳街道农业办",
@@ -86,8 +110,9 @@ async def test_construction_to_operation(
     path = f"/api/v1/projects/{code}"
     monday = week_start_of(local_today())
 
-    # progress: every bad value is a 422 naming the rule, and nothing is stored
-    good = {"week_start": monday.isoformat(), "percent": 10, "funds_paid_fen": 10_000_000}
+    # progress: every bad value is a 422 naming the rule, and nothing is stored; the manager reports the works
+    # complete with 60 % of the coming final cost (95,000,000 fen) paid: exactly the default threshold
+    good = {"week_start": monday.isoformat(), "percent": 100, "funds_paid_fen": 57_000_000}
     assert _fields(
         await _post(drive, f"{path}/progress-reports", good | {"week_start": (monday + timedelta(days=1)).isoformat()})
     ) == {"week_start"}
@@ -98,38 +123,37 @@ async def test_construction_to_operation(
     assert _fields(await _post(drive, f"{path}/progress-reports", good | {"funds_paid_fen": 100_000_001})) == {
         "over_budget_reason"
     }
+    # the week before the filing's week ended before the project was filed (today): refused by its own rule
+    before_filing = good | {"week_start": (monday - timedelta(days=7)).isoformat()}
+    assert _rules(await _post(drive, f"{path}/progress-reports", before_filing)) == [
+        ("week_start", "not_before_filing")
+    ]
     r = await _post(drive, f"{path}/progress-reports", good, u["pm2"])
     assert r.status_code == 403
     r = await _post(drive, f"{path}/progress-reports", good)
     assert r.status_code == 201, r.text
     assert r.json()["stage"] == "construction"
-    assert r.json()["colour"] == "green"  # before the planned start nothing is expected yet
+    assert r.json()["colour"] == "green"
     r = await _post(drive, f"{path}/progress-reports", good | {"percent": 20})
     assert r.status_code == 409
     assert r.json()["code"] == "week_reported"
-    earlier = good | {"week_start": (monday - timedelta(days=7)).isoformat(), "percent": 12}
+    earlier = good | {"week_start": (monday - timedelta(days=7)).isoformat()}
     assert _fields(await _post(drive, f"{path}/progress-reports", earlier)) == {"week_start"}
     listing = (await drive.api.get(f"{path}/progress-reports", headers=await drive.headers(u["supervisor"]))).json()
-    assert [(p["percent"], p["colour"]) for p in listing["items"]] == [(10, "green")]
-
-    # months pass with no further report: weekly checks turn the archive yellow, then red, and remind the manager
-    detail = await drive.project(code)
-    planned_start = date.fromisoformat(detail["application"]["planned_start"])
-    now = (await skipping_env.get_current_time()).date()
-    await skipping_env.sleep(timedelta(days=(planned_start - now).days + 45))
-    detail = await eventually(lambda: _colour_is(drive, code, "yellow"))
-    await skipping_env.sleep(timedelta(days=60))
-    detail = await eventually(lambda: _colour_is(drive, code, "red"))
-    changes = [e["payload"]["to"] for e in detail["timeline"] if e["action"] == "colour_changed"]
-    assert changes[:1] == ["green"]
-    assert changes[-2:] == ["yellow", "red"]
-    reminders = await drive.inbox(drive.pm, kind="progress_report", project=code)
-    assert len(reminders) == 1
+    assert [(p["percent"], p["colour"]) for p in listing["items"]] == [(100, "green")]
 
     # completion → rectify (items required) → completion → accept → notice → registration
     done = {"final_cost_fen": 95_000_000, "completion_date": local_today().isoformat()}
     over = done | {"final_cost_fen": 100_000_001}
-    assert _fields(await _post(drive, f"{path}/completion", over)) == {"over_budget_reason"}
+    # over the budget: the reason is missing, and 57,000,000 fen paid is under 60 % of that cost: both at once
+    assert _rules(await _post(drive, f"{path}/completion", over)) == [
+        ("over_budget_reason", "required_over_budget"),
+        ("funds_paid_fen", "paid_near_final_cost"),
+    ]
+    # one fen more of final cost and the 60 % paid are no longer reached
+    assert _rules(await _post(drive, f"{path}/completion", done | {"final_cost_fen": 95_000_001})) == [
+        ("funds_paid_fen", "paid_near_final_cost")
+    ]
     early = done | {"completion_date": "2020-01-01"}
     assert _fields(await _post(drive, f"{path}/completion", early)) == {"completion_date"}
     r = await _post(drive, f"{path}/completion", done, u["pm2"])
@@ -156,7 +180,16 @@ async def test_construction_to_operation(
     assert registration["assignee_id"] == drive.pm.id
 
     # registration: values sum to the final cost, shares to 100 %, household assets name their household
-    assets = _assets(world, 95_000_000)
+    # the operating contract starts on or after the acceptance (its day in Asia/Shanghai), never before it
+    accepted_on = _accepted_on(await drive.project(code))
+    early_contract = _assets(world, 95_000_000, accepted_on - timedelta(days=1))
+    assert _rules(await _post(drive, f"{path}/asset-registration", {"assets": early_contract})) == [
+        ("assets[0].contract.start", "after_acceptance")
+    ]
+    # a 10-year contract from 1 December ends on 30 November ten years on, not on 1 December
+    december = date(accepted_on.year, 12, 1)
+    start = december if december >= accepted_on else date(accepted_on.year + 1, 12, 1)
+    assets = _assets(world, 95_000_000, start)
     bad_sum = [dict(assets[0], value_fen=assets[0]["value_fen"] + 1), assets[1]]
     assert "assets" in _fields(await _post(drive, f"{path}/asset-registration", {"assets": bad_sum}))
     bad_share = [
@@ -212,7 +245,8 @@ async def test_construction_to_operation(
         )
     ).json()
     assert [o["share_percent"] for o in one["ownership"]["owners"]] == ["60.00%", "40.00%"]
-    assert one["operating"]["contract_end"] == "2037-03-01"
+    assert one["operating"]["contract_start"] == start.isoformat()
+    assert one["operating"]["contract_end"] == date(start.year + 10, 11, 30).isoformat()
     assert one["income"]["total_shares"] == 6
     assert one["supervision"]["supervisor"] == "张监督"
     assert "assets_registered" in [e["action"] for e in one["history"]]
@@ -230,6 +264,82 @@ async def test_construction_to_operation(
     assert replayed.replay_failure is None
     if os.environ.get("RECORD_HISTORIES") == "1":
         await record_history(skipping_env.client, handle.id, "construction_to_operation")
+
+
+async def _colours(drive: Driver, code: str) -> dict[str, str]:
+    """The project's colour as the list, the detail and the construction archive each show it."""
+    headers = await drive.headers(drive.world.users["supervisor"])
+    listed = (await drive.api.get("/api/v1/projects", params={"text": code}, headers=headers)).json()
+    detail = await drive.project(code)
+    archive = (await drive.api.get(f"/api/v1/projects/{code}/progress-reports", headers=headers)).json()
+    (item,) = [p for p in listed["items"] if p["code"] == code]
+    return {
+        "list": item["colour"],
+        "detail": detail["colour"],
+        "detail_archive": detail["construction_colour"],
+        "archive": archive["colour"],
+    }
+
+
+async def _listed_under(drive: Driver, code: str, colour: str) -> bool:
+    headers = await drive.headers(drive.world.users["supervisor"])
+    listed = (await drive.api.get("/api/v1/projects", params={"colour": colour}, headers=headers)).json()
+    return code in {p["code"] for p in listed["items"]}
+
+
+async def test_list_and_archive_colours_agree_and_completion_waits_for_works_and_payments(
+    skipping_api: httpx.AsyncClient, world: World, sessions: Sessions, skipping_env: WorkflowEnvironment
+) -> None:
+    drive = Driver(skipping_api, world)
+    u = world.users
+    code = await _to_construction(drive, world, sessions, skipping_env)
+    path = f"/api/v1/projects/{code}"
+    monday = week_start_of(local_today())
+
+    # a progress report colours the archive, and the list shows the same colour (it showed blue beside green)
+    r = await _post(
+        drive,
+        f"{path}/progress-reports",
+        {"week_start": monday.isoformat(), "percent": 10, "funds_paid_fen": 10_000_000},
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["colour"] == "green"  # before the planned start nothing is expected yet
+    assert set((await _colours(drive, code)).values()) == {"green"}
+    assert await _listed_under(drive, code, "green")
+    assert not await _listed_under(drive, code, "blue")
+    listing = (await drive.api.get(f"{path}/progress-reports", headers=await drive.headers(u["supervisor"]))).json()
+    assert [(p["percent"], p["colour"]) for p in listing["items"]] == [(10, "green")]
+
+    # months pass with no further report: weekly checks turn the archive yellow, then red, and remind the manager;
+    # after each check the list says what the archive says
+    detail = await drive.project(code)
+    planned_start = date.fromisoformat(detail["application"]["planned_start"])
+    now = (await skipping_env.get_current_time()).date()
+    await skipping_env.sleep(timedelta(days=(planned_start - now).days + 45))
+    detail = await eventually(lambda: _colour_is(drive, code, "yellow"))
+    assert set((await _colours(drive, code)).values()) == {"yellow"}
+    assert await _listed_under(drive, code, "yellow")
+    await skipping_env.sleep(timedelta(days=60))
+    detail = await eventually(lambda: _colour_is(drive, code, "red"))
+    assert set((await _colours(drive, code)).values()) == {"red"}
+    assert await _listed_under(drive, code, "red")
+    assert not await _listed_under(drive, code, "yellow")
+    changes = [e["payload"]["to"] for e in detail["timeline"] if e["action"] == "colour_changed"]
+    assert changes[:1] == ["green"]
+    assert changes[-2:] == ["yellow", "red"]
+    reminders = await drive.inbox(drive.pm, kind="progress_report", project=code)
+    assert len(reminders) == 1
+
+    # the walk: completion at 10 % with 10,000,000 of a 95,000,000 fen final cost paid is refused, both rules in
+    # one answer, and the project stays under construction
+    done = {"final_cost_fen": 95_000_000, "completion_date": local_today().isoformat()}
+    r = await _post(drive, f"{path}/completion", done)
+    assert _rules(r) == [("progress_percent", "complete_progress"), ("funds_paid_fen", "paid_near_final_cost")]
+    messages = [d["message"] for d in r.json()["details"]]
+    assert "10 %" in messages[0]
+    assert "60 %" in messages[1]
+    assert (await drive.project(code))["stage"] == "construction"
+    assert await drive.inbox(u["county"], kind="acceptance", project=code) == []
 
 
 async def _colour_is(drive: Driver, code: str, colour: str) -> dict[str, Any] | None:
@@ -255,6 +365,8 @@ async def test_an_upheld_objection_to_the_acceptance_reopens_it(
     u = world.users
     code = await _to_construction(drive, world, sessions, skipping_env)
     path = f"/api/v1/projects/{code}"
+    complete = {"week_start": week_start_of(local_today()).isoformat(), "percent": 100, "funds_paid_fen": 95_000_000}
+    assert (await _post(drive, f"{path}/progress-reports", complete)).status_code == 201
     done = {"final_cost_fen": 95_000_000, "completion_date": local_today().isoformat()}
     assert (await _post(drive, f"{path}/completion", done)).status_code == 201
     first = await drive.task_for(u["county"], code, "acceptance")

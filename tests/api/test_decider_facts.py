@@ -16,7 +16,7 @@ from db.engine import Sessions
 from db.models import User
 from domain.construction import week_start_of
 from tests.api.chain_helpers import GOOD_SCORES, POOR_SCORES, Driver, add_library
-from tests.api.test_construction import _assets, _notice_open, _post, _to_construction
+from tests.api.test_construction import _accepted_on, _assets, _notice_open, _post, _to_construction
 from tests.conftest import World, eventually, local_today
 
 pytestmark = pytest.mark.usefixtures("skipping_worker")
@@ -251,7 +251,8 @@ async def test_acceptance_and_confirmation_carry_their_facts(
     await eventually(lambda: _notice_open(drive, code, "acceptance"))
     await skipping_env.sleep(timedelta(days=10, hours=1))
     await drive.task_for(drive.pm, code, "asset_registration")
-    r = await _post(drive, f"{path}/asset-registration", {"assets": _assets(world, 95_000_000)})
+    start = _accepted_on(await drive.project(code))  # a contract starts on or after the acceptance
+    r = await _post(drive, f"{path}/asset-registration", {"assets": _assets(world, 95_000_000, start)})
     assert r.status_code == 201, r.text
 
     confirm = await drive.task_for(u["county"], code, "confirm_registration")
@@ -266,7 +267,7 @@ async def test_acceptance_and_confirmation_carry_their_facts(
     ]
     assert operating["operator"] == {"name": "东关果蔬专业合作社", "type": "cooperative"}
     assert operating["contract"]["mode"] == "lease"
-    assert operating["contract"]["start"] == "2027-03-01"
+    assert operating["contract"]["start"] == start.isoformat()
     assert operating["contract"]["term_years"] == 10
     assert operating["contract"]["annual_rent_fen"] == 6_000_000
     assert operating["beneficiary_households"] == 3

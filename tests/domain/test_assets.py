@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import replace
+from datetime import date, timedelta
 
 import pytest
 
@@ -12,6 +14,7 @@ from domain.assets import (
     AssetFacts,
     IncomeShare,
     OwnerShare,
+    contract_end,
     registration_violations,
 )
 
@@ -291,3 +294,69 @@ def test_everything_wrong_at_once_is_reported_together_in_order() -> None:
 def test_an_unknown_asset_class_is_a_violation(asset_class: str) -> None:
     asset = _public(asset_class=asset_class)
     assert [f for f, _ in _rules([asset])] == ["assets[0].asset_class"]
+
+
+# --- contract end and start -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "years", "end"),
+    [
+        (date(2026, 12, 1), 10, date(2036, 11, 30)),  # the walk: not 2036-12-01
+        (date(2026, 1, 1), 1, date(2026, 12, 31)),
+        (date(2025, 1, 1), 6, date(2030, 12, 31)),
+        (date(2024, 7, 1), 2, date(2026, 6, 30)),
+        (date(2027, 3, 1), 1, date(2028, 2, 29)),  # the day before 1 March of a leap year
+        (date(2027, 2, 28), 1, date(2028, 2, 27)),
+        (date(2028, 2, 29), 10, date(2038, 2, 28)),  # no 29 Feb in 2038: the next term would begin on 1 March
+        (date(2028, 2, 29), 1, date(2029, 2, 28)),
+        (date(2028, 2, 29), 4, date(2032, 2, 28)),  # 2032-02-29 exists: the anniversary, and the day before it
+        (date(2028, 3, 1), 10, date(2038, 2, 28)),
+        (date(2026, 12, 31), 1, date(2027, 12, 30)),
+    ],
+)
+def test_a_contract_ends_the_day_before_its_anniversary(start: date, years: int, end: date) -> None:
+    assert contract_end(start, years) == end
+
+
+def test_the_next_term_begins_the_day_after_the_end() -> None:
+    # from 29 February: on the anniversary in a leap year, on 1 March otherwise; never a day lost or doubled
+    start = date(2028, 2, 29)
+    for years in range(1, 9):
+        year = start.year + years
+        following = contract_end(start, years) + timedelta(days=1)
+        assert following == (date(year, 2, 29) if calendar.isleap(year) else date(year, 3, 1))
+
+
+ACCEPTED = date(2027, 5, 10)
+
+
+def _accepted_rules(assets: list[AssetFacts], accepted_on: date | None = ACCEPTED) -> list[tuple[str, str]]:
+    cost = sum(a.value_fen for a in assets)
+    return [(v.field, v.rule) for v in registration_violations(assets, final_cost_fen=cost, accepted_on=accepted_on)]
+
+
+def test_a_contract_may_start_on_the_day_of_the_acceptance_or_later() -> None:
+    assert _accepted_rules([_operating(contract_start=ACCEPTED)]) == []
+    assert _accepted_rules([_operating(contract_start=date(2027, 12, 1))]) == []
+
+
+def test_a_contract_starting_before_the_acceptance_is_refused() -> None:
+    early = _operating(contract_start=date(2027, 5, 9))
+    assert _accepted_rules([_public(), early]) == [("assets[1].contract.start", "after_acceptance")]
+    (v,) = registration_violations([early], final_cost_fen=early.value_fen, accepted_on=ACCEPTED)
+    assert ACCEPTED.isoformat() in v.message
+
+
+def test_a_public_welfare_contract_is_held_to_the_acceptance_too() -> None:
+    assert _accepted_rules([_public(has_contract=True, contract_start=date(2027, 1, 1))]) == [
+        ("assets[0].contract.start", "after_acceptance")
+    ]
+
+
+def test_the_contract_rule_is_reported_with_the_other_rules() -> None:
+    early = _operating(contract_start=date(2026, 1, 1), owners=[OwnerShare(V1, 9_000)])
+    assert _accepted_rules([early]) == [
+        ("assets[0].owners", "sum_100"),
+        ("assets[0].contract.start", "after_acceptance"),
+    ]

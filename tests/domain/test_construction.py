@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
 
 from domain.construction import (
+    CompletionFacts,
     ConstructionRules,
     Milestone,
     ProgressFacts,
     add_months,
+    completion_violations,
     construction_colour,
     expected_percent,
     progress_violations,
@@ -354,6 +357,7 @@ def test_colour_custom_rules_months_not_started() -> None:
 
 MONDAY = date(2027, 3, 1)
 assert MONDAY.weekday() == 0
+FILED = date(2026, 11, 18)  # a Wednesday, months before MONDAY
 
 
 def _report(
@@ -372,6 +376,7 @@ def _violations(
     previous_week: date | None = MONDAY - timedelta(days=7),
     budget_fen: int = 1000_00,
     today: date = MONDAY + timedelta(days=2),
+    filed_on: date = FILED,
 ) -> list[tuple[str, str]]:
     return [
         (v.field, v.rule)
@@ -382,6 +387,7 @@ def _violations(
             previous_week=previous_week,
             budget_fen=budget_fen,
             today=today,
+            filed_on=filed_on,
         )
     ]
 
@@ -409,6 +415,7 @@ def test_monday_rule_message() -> None:
         previous_week=None,
         budget_fen=1000_00,
         today=MONDAY,
+        filed_on=FILED,
     )
     assert v.field == "week_start"
     assert v.rule == "monday"
@@ -446,6 +453,7 @@ def test_a_week_earlier_than_the_last_reported_is_refused() -> None:
         previous_week=last,
         budget_fen=1000_00,
         today=MONDAY + timedelta(days=2),
+        filed_on=FILED,
     )
     assert (v.field, v.rule) == ("week_start", "not_before_last")
     assert last.isoformat() in v.message
@@ -487,6 +495,7 @@ def test_percent_below_previous_message_names_the_previous_value() -> None:
         previous_week=None,
         budget_fen=1000_00,
         today=MONDAY,
+        filed_on=FILED,
     )
     assert (v.field, v.rule) == ("percent", "not_below_previous")
     assert "35" in v.message
@@ -522,6 +531,7 @@ def test_over_budget_message_names_the_budget() -> None:
         previous_week=None,
         budget_fen=1000_00,
         today=MONDAY,
+        filed_on=FILED,
     )
     assert (v.field, v.rule) == ("over_budget_reason", "required_over_budget")
     assert "100000" in v.message
@@ -553,5 +563,139 @@ def test_every_field_broken_at_once() -> None:
         previous_week=MONDAY + timedelta(days=14),
         budget_fen=1000_00,
         today=MONDAY,
+        filed_on=FILED,
     ):
         assert v.message
+
+
+# --- progress weeks before the filing -------------------------------------------------------------------------------
+
+
+def test_the_week_of_the_filing_may_be_reported() -> None:
+    filing_week = week_start_of(FILED)  # Monday 2026-11-16; the week ends Sunday 11-22, after the filing
+    assert _violations(_report(week_start=filing_week), previous_week=None, today=FILED) == []
+
+
+def test_a_week_over_before_the_filing_is_refused() -> None:
+    week = week_start_of(FILED) - timedelta(days=7)  # 11-09 … 11-15, over before the filing on 11-18
+    (v,) = progress_violations(
+        _report(week_start=week),
+        previous_percent=0,
+        previous_funds_fen=0,
+        previous_week=None,
+        budget_fen=1000_00,
+        today=FILED,
+        filed_on=FILED,
+    )
+    assert (v.field, v.rule) == ("week_start", "not_before_filing")
+    assert FILED.isoformat() in v.message
+
+
+@pytest.mark.parametrize(
+    ("filed_on", "week", "refused"),
+    [
+        (date(2026, 11, 16), date(2026, 11, 16), False),  # filed on a Monday: that week
+        (date(2026, 11, 16), date(2026, 11, 9), True),  # … the week before ended the day before (Sunday 11-15)
+        (date(2026, 11, 22), date(2026, 11, 16), False),  # filed on a Sunday: its week ends that very day
+        (date(2026, 11, 23), date(2026, 11, 16), True),  # filed the Monday after: that week is over
+    ],
+)
+def test_the_filing_boundary_is_the_last_day_of_the_week(filed_on: date, week: date, refused: bool) -> None:
+    rules = _violations(
+        _report(week_start=week), previous_week=None, today=filed_on + timedelta(days=30), filed_on=filed_on
+    )
+    assert rules == ([("week_start", "not_before_filing")] if refused else [])
+
+
+# --- completion_violations ------------------------------------------------------------------------------------------
+
+FINAL = 950_000_00
+DONE_ON = date(2027, 6, 30)
+
+
+def _completion(**kw: object) -> CompletionFacts:
+    base = CompletionFacts(
+        completion_date=DONE_ON,
+        final_cost_fen=FINAL,
+        over_budget_reason="",
+        last_percent=100,
+        funds_paid_fen=FINAL * 60 // 100,
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def _completion_rules(
+    report: CompletionFacts,
+    *,
+    budget_fen: int = 1_000_000_00,
+    filed_on: date = FILED,
+    today: date = DONE_ON,
+    min_paid_percent: int = 60,
+) -> list[tuple[str, str]]:
+    return [
+        (v.field, v.rule)
+        for v in completion_violations(
+            report, budget_fen=budget_fen, filed_on=filed_on, today=today, min_paid_percent=min_paid_percent
+        )
+    ]
+
+
+def test_a_complete_and_paid_project_may_report_completion() -> None:
+    assert _completion_rules(_completion()) == []
+    assert _completion_rules(_completion(funds_paid_fen=FINAL)) == []
+
+
+def test_completion_is_refused_below_100_percent() -> None:
+    assert _completion_rules(_completion(last_percent=99)) == [("progress_percent", "complete_progress")]
+    assert _completion_rules(_completion(last_percent=0)) == [("progress_percent", "complete_progress")]
+    (v,) = completion_violations(
+        _completion(last_percent=99), budget_fen=FINAL, filed_on=FILED, today=DONE_ON, min_paid_percent=60
+    )
+    assert "99" in v.message
+
+
+def test_funds_paid_at_exactly_the_threshold_pass_and_one_fen_less_is_refused() -> None:
+    assert _completion_rules(_completion(final_cost_fen=1000_00, funds_paid_fen=600_00)) == []
+    assert _completion_rules(_completion(final_cost_fen=1000_00, funds_paid_fen=599_99)) == [
+        ("funds_paid_fen", "paid_near_final_cost")
+    ]
+    # a threshold that is not a whole fen: 60 % of 1001 fen is 600.6 fen, so 600 fen is short and 601 is enough
+    assert _completion_rules(_completion(final_cost_fen=1001, funds_paid_fen=600)) == [
+        ("funds_paid_fen", "paid_near_final_cost")
+    ]
+    assert _completion_rules(_completion(final_cost_fen=1001, funds_paid_fen=601)) == []
+
+
+def test_the_paid_threshold_is_a_setting() -> None:
+    half = _completion(funds_paid_fen=FINAL // 2)
+    assert _completion_rules(half, min_paid_percent=50) == []
+    assert _completion_rules(half, min_paid_percent=51) == [("funds_paid_fen", "paid_near_final_cost")]
+    assert _completion_rules(_completion(funds_paid_fen=0), min_paid_percent=0) == []
+    assert _completion_rules(_completion(funds_paid_fen=FINAL - 1), min_paid_percent=100) == [
+        ("funds_paid_fen", "paid_near_final_cost")
+    ]
+
+
+def test_the_walk_30_percent_and_300000_of_950000_yuan_breaks_both_rules_in_one_answer() -> None:
+    walk = _completion(last_percent=30, funds_paid_fen=300_000_00, final_cost_fen=950_000_00)
+    violations = completion_violations(
+        walk, budget_fen=1_000_000_00, filed_on=FILED, today=DONE_ON, min_paid_percent=60
+    )
+    assert [(v.field, v.rule) for v in violations] == [
+        ("progress_percent", "complete_progress"),
+        ("funds_paid_fen", "paid_near_final_cost"),
+    ]
+    assert "30000000" in violations[1].message
+    assert "95000000" in violations[1].message
+    assert "60 %" in violations[1].message
+
+
+def test_completion_date_and_budget_rules_are_reported_with_the_others() -> None:
+    future = _completion(completion_date=DONE_ON + timedelta(days=1), last_percent=50)
+    assert _completion_rules(future) == [("completion_date", "not_future"), ("progress_percent", "complete_progress")]
+    early = _completion(completion_date=FILED - timedelta(days=1))
+    assert _completion_rules(early) == [("completion_date", "after_filing")]
+    assert _completion_rules(_completion(completion_date=FILED)) == []
+    over = _completion(final_cost_fen=1_000_000_01, funds_paid_fen=1_000_000_01)
+    assert _completion_rules(over) == [("over_budget_reason", "required_over_budget")]
+    assert _completion_rules(replace(over, over_budget_reason="钢材涨价")) == []

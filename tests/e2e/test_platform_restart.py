@@ -19,10 +19,11 @@ from core.platform import HttpPlatform
 from core.settings import ReviewSettings, Settings
 from db.engine import Sessions
 from db.models import Asset
+from domain.construction import week_start_of
 from domain.platform_payloads import PLATFORM_WAITING
 from tests.activities.test_platform import TOKEN, PlatformServer
 from tests.api.chain_helpers import Driver, add_library
-from tests.api.test_construction import _assets
+from tests.api.test_construction import _accepted_on, _assets
 from tests.conftest import World, eventually, local_today
 from worker import build_worker
 
@@ -51,6 +52,13 @@ async def _to_confirmed(drive: Driver, world: World, sessions: Sessions) -> str:
     await drive.approve(u["city"], code, "city_filing")
     await drive.stage_is(code, "construction")
     path = f"/api/v1/projects/{code}"
+    # completion needs the works reported complete, with the payments near the final cost
+    r = await drive.api.post(
+        f"{path}/progress-reports",
+        json={"week_start": week_start_of(local_today()).isoformat(), "percent": 100, "funds_paid_fen": 95_000_000},
+        headers=await drive.headers(drive.pm),
+    )
+    assert r.status_code == 201, r.text
     r = await drive.api.post(
         f"{path}/completion",
         json={"final_cost_fen": 95_000_000, "completion_date": local_today().isoformat()},
@@ -61,8 +69,9 @@ async def _to_confirmed(drive: Driver, world: World, sessions: Sessions) -> str:
     r = await drive.decide(u["county"], task["id"], decision="accept", opinion="合格")
     assert r.status_code == 200, r.text
     await drive.task_for(drive.pm, code, "asset_registration")
+    assets = _assets(world, 95_000_000, _accepted_on(await drive.project(code)))
     r = await drive.api.post(
-        f"{path}/asset-registration", json={"assets": _assets(world, 95_000_000)}, headers=await drive.headers(drive.pm)
+        f"{path}/asset-registration", json={"assets": assets}, headers=await drive.headers(drive.pm)
     )
     assert r.status_code == 201, r.text
     confirm = await drive.task_for(u["county"], code, "confirm_registration")
