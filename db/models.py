@@ -419,4 +419,6 @@ class LoginThrottle(Base):
     scope: Mapped[str] = mapped_column(String(16), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer)
+    # attempts whose password is being verified right now: with the failures they may not pass the limit
+    pending: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -23,8 +23,9 @@ from db.repositories.audit import create_audit_entry
 from db.repositories.login_throttle import (
     ThrottleCount,
     delete_ended_login_throttles,
-    update_login_attempts,
-    update_login_succeeded,
+    lock_login_throttles,
+    update_login_reserved,
+    update_login_verified,
 )
 from db.repositories.users import get_user, get_user_by_username, update_user
 from domain.login_throttle import ThrottleScope, audit_key, printable, throttle_key
@@ -81,36 +82,47 @@ async def login(
         ThrottleScope.USERNAME: limits.max_failures_per_username,
         ThrottleScope.ADDRESS: limits.max_failures_per_address,
     }
-    # The attempt is counted before the password is checked and handed back on success: concurrent guesses
-    # can never verify more passwords than the limit, and what remains counted is exactly the failures.
+    # An attempt is reserved before the password is checked (failures and attempts in flight together never pass
+    # the limit, so concurrent guesses verify no more passwords than it allows), and only a failure stays counted.
     async with sessions.begin() as tx:
         user = None if "\x00" in form.username else await get_user_by_username(tx, username=form.username)
-        counts = await update_login_attempts(tx, keys=keys, limits=maxima, window_seconds=limits.window_seconds)
-        locked = [c for c in counts.values() if c.failures > maxima[c.scope]]
-        for count in locked:
-            if count.failures == maxima[count.scope] + 1:  # the first refusal of this window: audit the lock once
-                await _audit_lock(tx, count, username=form.username, address=address, user_id=user.id if user else None)
+        counts = await lock_login_throttles(tx, keys=keys, window_seconds=limits.window_seconds)
+        locked = [c for c in counts.values() if c.failures >= maxima[c.scope]]
+        busy = [c for c in counts.values() if c.failures + c.pending >= maxima[c.scope]]
+        for count in locked:  # audited once per lock (the event key names the key and its window)
+            await _audit_lock(tx, count, username=form.username, address=address, user_id=user.id if user else None)
+        if not busy:
+            await update_login_reserved(tx, keys=keys)
         if random.randrange(SWEEP_ONE_IN) == 0:  # spreading the sweep, not a secret
             await delete_ended_login_throttles(tx, window_seconds=limits.window_seconds)
     if locked:
         # Refused before the password is looked at, so a correct password while locked is refused alike.
         wait = max(c.seconds_left for c in locked)
         return too_many_attempts(
-            f"too many failed logins; try again in {wait} seconds",
+            f"too many failed logins; try again in {wait} s",
             wait,
             {"retry_after_seconds": wait, "limits": sorted(c.scope.value for c in locked)},
         )
-    # argon2 takes a quarter second: the transaction above is over, so no pooled connection is held meanwhile
-    if user is None:
-        # argon2 is deliberately slow CPU work: off the event loop, so other requests go on
-        await asyncio.to_thread(verify_dummy, form.password)
-        raise unauthorized("wrong username or password")
-    if not await asyncio.to_thread(verify_password, user.password_hash, form.password) or not user.active:
-        raise unauthorized("wrong username or password")
-    async with sessions.begin() as tx:
-        await update_login_succeeded(
-            tx, username_key=keys[ThrottleScope.USERNAME], address_key=keys[ThrottleScope.ADDRESS]
+    if busy:
+        # as many attempts are being checked right now as failures are still allowed: wait for their outcome
+        return too_many_attempts(
+            "too many logins at once for this account or address; try again in 1 s",
+            1,
+            {"retry_after_seconds": 1, "limits": sorted(c.scope.value for c in busy)},
         )
+    # argon2 takes a quarter second: the transaction above is over, so no pooled connection is held meanwhile
+    ok = False
+    try:
+        if user is None:
+            # argon2 is deliberately slow CPU work: off the event loop, so other requests go on
+            await asyncio.to_thread(verify_dummy, form.password)
+        else:
+            ok = await asyncio.to_thread(verify_password, user.password_hash, form.password) and user.active
+    finally:  # the reservation is given back whatever happens (a dropped client included)
+        async with sessions.begin() as tx:
+            await update_login_verified(tx, keys=keys, limits=maxima, failed=not ok)
+    if not ok or user is None:
+        raise unauthorized("wrong username or password")
     token = create_token(
         user_id=user.id,
         role=user.role,
@@ -138,7 +150,7 @@ async def _audit_lock(
             "scope": count.scope.value,
             "username": printable(username, 64),
             "address": printable(address, 64),
-            "failures": count.failures - 1,
+            "failures": count.failures,
             "locked_seconds": count.seconds_left,
         },
         actor_id=user_id,

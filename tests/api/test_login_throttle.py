@@ -129,6 +129,30 @@ async def test_many_usernames_from_one_address_lock_the_address(
     assert entry.payload["failures"] == 20
 
 
+async def test_correct_logins_at_once_are_never_counted_as_failures(
+    throttled: Throttled, world: World, sessions: Sessions
+) -> None:
+    """A town office behind one address, everyone logging in at nine: attempts still being checked may ask a
+    few to wait a second (Retry-After: 1), but nothing is counted as a failure, locked or audited."""
+    office = _address()
+    users = [world.users[k].username for k in ("pm", "pm2", "township", "township2", "county", "city", "finance")]
+    async with throttled(max_failures_per_username=5, max_failures_per_address=6) as api:
+        burst = await asyncio.gather(*(_login(api, u, PASSWORD, office) for u in users for _ in range(4)))
+        statuses = Counter(r.status_code for r in burst)
+        assert set(statuses) <= {200, 429}
+        assert statuses[200] >= 6
+        waits = [r for r in burst if r.status_code == 429]
+        assert all(r.headers["Retry-After"] == "1" for r in waits)
+        # once the crowd has passed, everyone logs in from the office
+        again = await asyncio.gather(*(_login(api, u, PASSWORD, office) for u in users[:5]))
+        assert [r.status_code for r in again] == [200] * 5
+    async with sessions() as s:
+        rows = (await s.scalars(select(LoginThrottle).where(LoginThrottle.key.in_([office, *users])))).all()
+    assert {(r.key, r.failures, r.pending) for r in rows} == {(r.key, 0, 0) for r in rows}
+    assert await _lock_entries(sessions, "address", address=office) == []
+    assert await _lock_entries(sessions, "username", username=world.users["pm"].username) == []
+
+
 async def _age_counters(sessions: Sessions, keys: list[str], *, seconds: int) -> None:
     """Move the counters' windows into the past (the limit reads the database's clock)."""
     async with sessions.begin() as s:

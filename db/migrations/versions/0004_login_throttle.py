@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column("scope", sa.String(length=16), nullable=False),
         sa.Column("key", sa.String(length=255), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("pending", sa.Integer(), server_default="0", nullable=False),
         sa.Column("window_started_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("scope", "key"),
     )
