@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
@@ -51,9 +52,14 @@ def invalid(errors: list[dict[str, str]]) -> ApiError:
     return ApiError(422, "validation_error", f"invalid input — {summary}", errors)
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     # a field name can be a client's map key: an unpaired surrogate in it must not break the JSON answer
     loc = tuple(p.encode("utf-8", "backslashreplace").decode() if isinstance(p, str) else p for p in loc)
+    # nor is a control character (a NUL in a key) echoed back raw: it is shown as \uXXXX
+    loc = tuple(_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", p) if isinstance(p, str) else p for p in loc)
     parts = [p for p in loc if p not in ("body", "query", "path", "header")]
     out = ""
     for p in parts:
@@ -86,7 +92,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        err = invalid([_problem(e) for e in exc.errors()])
+        problems: dict[tuple[str, str], dict[str, str]] = {}
+        for e in exc.errors():
+            # the edge's generic bound and a field's own stricter one name the same field and rule: keep the latter
+            problem = _problem(e)
+            problems[(problem["field"], problem["rule"])] = problem
+        err = invalid(list(problems.values()))
         return JSONResponse(_body(err.code, err.message, err.details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

@@ -36,6 +36,7 @@ REFUSAL_STATUS: dict[str, tuple[int, str, str]] = {
     DecisionRefused.WRONG_STAGE: (409, "wrong_stage", ""),
     DecisionRefused.NOTICE_CLOSED: (409, "notice_closed", ""),
     DecisionRefused.ITEMS_REQUIRED: (422, "required", "items"),
+    DecisionRefused.NOT_CLAIMED: (409, "not_claimed", ""),
 }
 
 

@@ -180,19 +180,27 @@ def run_dev_stack() -> int:
     data = Path(settings.data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     t_host, _, t_port = settings.temporal_address.rpartition(":")
-    try:
-        check_port_free(settings.api_host, settings.api_port, "API_PORT")
-        check_port_free(t_host, int(t_port), "TEMPORAL_ADDRESS")
-        check_port_free(t_host, settings.temporal_ui_port, "TEMPORAL_UI_PORT")
-        for bind, name in (
-            (settings.worker_metrics_bind, "WORKER_METRICS_BIND"),
-            (settings.api_sdk_metrics_bind, "API_SDK_METRICS_BIND"),
-        ):
-            if bind:
-                host, _, port = bind.rpartition(":")
-                check_port_free(host, int(port), name)
-    except PortInUse as err:
-        print(f"assetflow: {err}", file=sys.stderr)
+    ports: list[tuple[str, int, str]] = [
+        (settings.api_host, settings.api_port, "API_PORT"),
+        (t_host, int(t_port), "TEMPORAL_ADDRESS"),
+        (t_host, settings.temporal_ui_port, "TEMPORAL_UI_PORT"),
+    ]
+    for bind, name in (
+        (settings.worker_metrics_bind, "WORKER_METRICS_BIND"),
+        (settings.api_sdk_metrics_bind, "API_SDK_METRICS_BIND"),
+    ):
+        if bind:
+            bind_host, _, bind_port = bind.rpartition(":")
+            ports.append((bind_host, int(bind_port), name))
+    busy: list[str] = []
+    for port_host, port_number, name in ports:  # every busy port at once, not one per attempt
+        try:
+            check_port_free(port_host, port_number, name)
+        except PortInUse as err:
+            busy.append(str(err))
+    if busy:
+        for line in busy:
+            print(f"assetflow: {line}", file=sys.stderr)
         return 2
 
     signal.signal(signal.SIGTERM, _Signals.handle)

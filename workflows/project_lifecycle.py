@@ -134,6 +134,7 @@ class DecisionRefused:
     WRONG_STAGE = "WrongStage"
     NOTICE_CLOSED = "NoticeClosed"
     ITEMS_REQUIRED = "ItemsRequired"
+    NOT_CLAIMED = "NotClaimed"
 
 
 def _refuse(refusal: _Refusal | None) -> None:
@@ -1173,7 +1174,7 @@ class ProjectLifecycleWorkflow:
                 return _Refusal(DecisionRefused.TASK_CLAIMED, "another user has claimed this task")
             return self._eligible(task, inp.actor)
         if task.claimed_by != inp.actor.user_id:
-            return _Refusal(DecisionRefused.TASK_CLAIMED, "you have not claimed this task")
+            return _Refusal(DecisionRefused.NOT_CLAIMED, "you have not claimed this task; there is nothing to release")
         return None
 
     @claim_task.validator
@@ -1238,7 +1239,15 @@ class ProjectLifecycleWorkflow:
                     DecisionRefused.SEPARATION_OF_DUTIES, "that expert declared a conflict with this project"
                 )
             return self._duties(task, inp.to)
-        return self._eligible(replace(task, assignee_id=None), inp.to)
+        refusal = self._eligible(replace(task, assignee_id=None), inp.to)
+        if refusal is not None and refusal.type == DecisionRefused.NOT_ELIGIBLE:
+            # the refusal concerns the user the task would go to, not the one reassigning it
+            return _Refusal(
+                refusal.type,
+                f"{inp.to.username} cannot take this task: it needs a {task.candidate_role} "
+                f"whose region covers {task.region_code}",
+            )
+        return refusal
 
     @reassign_task.validator
     def _validate_reassign(self, inp: ReassignInput) -> None:
