@@ -125,11 +125,11 @@ async def detail(asset_id: CodePath, user: CurrentUser, session: SessionDep) -> 
     asset = await get_asset(session, asset_id=asset_id)
     if asset is None:
         raise not_found(f"asset {asset_id}")
-    if not user.covers(asset.village_code):
+    owners = await list_asset_owners(session, asset_id=asset.id)
+    if not (user.covers(asset.village_code) or any(user.covers(o.village_code) for o in owners)):
         raise forbidden(f"asset {asset_id} lies outside your region", "region_forbidden")
     project = await session.get(Project, asset.project_code)
     assert project is not None  # assets.project_code is a foreign key
-    owners = await list_asset_owners(session, asset_id=asset.id)
     beneficiaries = await list_asset_beneficiaries(session, asset_id=asset.id)
     household = None
     if asset.household_code:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import ColumnElement, Select, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -106,10 +106,20 @@ def _like(fragment: str) -> str:
     return "%" + fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def _in_region(prefix: str) -> ColumnElement[bool]:
+    """The asset lies in the region, or a village of the region co-owns it (a co-owner sees what it owns)."""
+    co_owned = (
+        select(AssetOwnership.asset_id)
+        .where(AssetOwnership.asset_id == Asset.id, AssetOwnership.village_code.startswith(prefix, autoescape=True))
+        .exists()
+    )
+    return or_(Asset.village_code.startswith(prefix, autoescape=True), co_owned)
+
+
 def _filtered(stmt: Select[Any], f: AssetFilter) -> Select[Any]:
-    stmt = stmt.where(Asset.village_code.startswith(f.scope_prefix, autoescape=True))
+    stmt = stmt.where(_in_region(f.scope_prefix))
     if f.region_prefix:
-        stmt = stmt.where(Asset.village_code.startswith(f.region_prefix, autoescape=True))
+        stmt = stmt.where(_in_region(f.region_prefix))
     if f.asset_class:
         stmt = stmt.where(Asset.asset_class == f.asset_class)
     if f.operator:
