@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +16,7 @@ from api.access import may_see
 from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDep
 from api.edge import EdgeRoute
 from api.errors import ApiError, forbidden, invalid, not_found
+from api.openapi import multipart_file_body
 from api.schemas import AttachmentMeta, AttachmentPublic
 from api.task_facts import holds_seat
 from db.models import Project, Task
@@ -36,26 +37,7 @@ router = APIRouter(prefix="/attachments", tags=["attachments"], route_class=Edge
 # Room for the multipart envelope (boundaries, part headers, a long file name) around the file itself.
 ENVELOPE_BYTES = 64 * 1024
 Sha256 = Annotated[str, Path(pattern=r"^[0-9a-fA-F]{64}$", description="附件 SHA-256 / the attachment's SHA-256")]
-UPLOAD_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "文件（PDF、PNG、JPEG、Office）/ the file: PDF, PNG, JPEG or Office",
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
+UPLOAD_BODY = multipart_file_body("文件（PDF、PNG、JPEG、Office）/ the file: PDF, PNG, JPEG or Office")
 
 
 class _BodyTooLarge(Exception):

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDep, region_filter
 from api.edge import CodePath, EdgeRoute, Offset
 from api.errors import ApiError, conflict, forbidden, invalid, not_found
+from api.openapi import multipart_file_body
 from api.people_schemas import (
     REGION_PATTERN,
     HouseholdCreate,
@@ -47,30 +48,11 @@ READERS = tuple(r for r in Role if r is not Role.EXPERT)
 EDITORS = (Role.COUNTY_REVIEWER, Role.ADMIN)
 CHAIN = library_chain("households")
 ENVELOPE_BYTES = 64 * 1024
-IMPORT_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": (
-                                "UTF-8 CSV，表头 "
-                                + ",".join(HOUSEHOLD_COLUMNS)
-                                + f"；categories 以 ; 分隔，取值 {', '.join(CATEGORIES)} / a UTF-8 CSV with that header"
-                            ),
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
+IMPORT_BODY = multipart_file_body(
+    "UTF-8 CSV，表头 "
+    + ",".join(HOUSEHOLD_COLUMNS)
+    + f"；categories 以 ; 分隔，取值 {', '.join(CATEGORIES)} / a UTF-8 CSV with that header"
+)
 
 
 def _publics(rows: Sequence[Household], names: dict[str, str]) -> list[HouseholdPublic]:
