@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from api.deps import Principal
 from db.models import Project, Task
-from domain.enums import Role, TaskKind
-
-OVERSEERS = (Role.SUPERVISOR, Role.ADMIN)
+from domain.enums import TaskKind
+from domain.lifecycle import OVERSEERS
 
 
 def may_decide(user: Principal, task: Task) -> bool:

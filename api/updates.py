@@ -17,9 +17,9 @@ from api.errors import ApiError, conflict, invalid
 from db.repositories.experts import get_expert_by_user
 from domain.audit import canonical_json
 from domain.enums import Role
-from domain.failures import STORE_FAILED, UNSTORABLE
+from domain.failures import STORE_FAILED, UNSTORABLE, DecisionRefused
 from domain.payloads import Actor
-from workflows.project_lifecycle import DecisionRefused, ProjectLifecycleWorkflow
+from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
 R = TypeVar("R")
 # a repeated Update id is answered with its first outcome: after so many stored failures, give up for now

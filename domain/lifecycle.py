@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.enums import Decision, Role, Stage, TaskKind
+from domain.enums import Decision, RegionLevel, Role, Stage, TaskKind
 
 REVIEW_CHAIN: dict[Stage, Stage] = {
     Stage.TOWNSHIP_REVIEW: Stage.EXPERT_REVIEW,
@@ -95,3 +95,12 @@ def decision_payload_help(kind: str) -> dict[str, str]:
     if kind == TaskKind.PROGRESS_REPORT:
         return {"report": "POST /api/v1/projects/{code}/progress-reports for the week"}
     return {**common, "decision": "approve | return | reject", "attachments": "optional sha256 list"}
+
+
+OVERSEERS = frozenset({Role.SUPERVISOR, Role.ADMIN})
+"""Roles that oversee a region's projects: they read every task and, at county level or as admin, intervene."""
+
+
+def may_intervene(role: str, region_level: str) -> bool:
+    """A county supervisor or an admin may reassign a task or retry a blocked step (one home for the rule)."""
+    return role == Role.ADMIN or (role == Role.SUPERVISOR and region_level == RegionLevel.COUNTY)

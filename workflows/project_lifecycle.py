@@ -22,7 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from domain.enums import Decision, RegionLevel, Role, Stage, TaskKind
 from domain.experts import ExpertScore, panel_verdict, score_problem
-from domain.failures import STORE_FAILED, UNSTORABLE
+from domain.failures import STORE_FAILED, UNSTORABLE, DecisionRefused
 from domain.lifecycle import (
     ACCEPTANCE_DECISIONS,
     CONFIRM_DECISIONS,
@@ -36,6 +36,7 @@ from domain.lifecycle import (
     REVIEW_DECISIONS,
     REVIEW_TASK,
     REVISION_DECISIONS,
+    may_intervene,
     revision_limit_reached,
     stage_after,
 )
@@ -112,29 +113,12 @@ WEEKLY_CHECK_HOUR = 9
 PLATFORM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=10)
 )
-OVERSEERS = frozenset({Role.SUPERVISOR.value, Role.ADMIN.value})
 
 
 @dataclass(frozen=True)
 class _Refusal:
     type: str
     message: str
-
-
-class DecisionRefused:
-    """ApplicationError types an Update can be refused with (the API maps them to 403/409/422)."""
-
-    TASK_NOT_OPEN = "TaskNotOpen"
-    NOT_ELIGIBLE = "NotEligible"
-    SEPARATION_OF_DUTIES = "SeparationOfDuties"
-    INVALID_DECISION = "InvalidDecision"
-    OPINION_REQUIRED = "OpinionRequired"
-    INVALID_SCORES = "InvalidScores"
-    TASK_CLAIMED = "TaskClaimed"
-    WRONG_STAGE = "WrongStage"
-    NOTICE_CLOSED = "NoticeClosed"
-    ITEMS_REQUIRED = "ItemsRequired"
-    NOT_CLAIMED = "NotClaimed"
 
 
 def _refuse(refusal: _Refusal | None) -> None:
@@ -1219,7 +1203,7 @@ class ProjectLifecycleWorkflow:
         if isinstance(task, _Refusal):
             return task
         a = inp.actor
-        if a.role not in OVERSEERS or (a.role == Role.SUPERVISOR and a.region_level != RegionLevel.COUNTY):
+        if not may_intervene(a.role, a.region_level):
             return _Refusal(DecisionRefused.NOT_ELIGIBLE, "only a county supervisor or an admin may reassign a task")
         if not covers(a.region_code, RegionLevel(a.region_level), self._start.village_code):
             return _Refusal(DecisionRefused.NOT_ELIGIBLE, "this project lies outside your region")
@@ -1262,7 +1246,7 @@ class ProjectLifecycleWorkflow:
     @retry_blocked.validator
     def _validate_retry(self, inp: RetryInput) -> None:
         a = inp.actor
-        if a.role not in OVERSEERS or (a.role == Role.SUPERVISOR and a.region_level != RegionLevel.COUNTY):
+        if not may_intervene(a.role, a.region_level):
             _refuse(_Refusal(DecisionRefused.NOT_ELIGIBLE, "only a county supervisor or an admin may retry a step"))
         if not covers(a.region_code, RegionLevel(a.region_level), self._start.village_code):
             _refuse(_Refusal(DecisionRefused.NOT_ELIGIBLE, "this project lies outside your region"))

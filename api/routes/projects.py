@@ -64,6 +64,7 @@ from db.repositories.tasks import list_project_tasks, list_seat_rounds
 from domain.application import ApplicationFacts, FundLine, validate_application
 from domain.audit import canonical_json
 from domain.enums import RegionLevel, Role, Stage, TaskKind, TaskStatus
+from domain.lifecycle import may_intervene
 from domain.payloads import (
     DecisionResult,
     LifecycleConfig,
@@ -614,7 +615,7 @@ async def object_(
 @router.post("/{code}/retry", response_model=RetryPublic)
 async def retry_blocked(code: CodePath, user: CurrentUser, session: SessionDep, temporal: TemporalDep) -> RetryPublic:
     """Retry the step a blocked project waits on, once its cause is fixed (county supervisor or admin; 重试)."""
-    if not (user.role is Role.ADMIN or (user.role is Role.SUPERVISOR and user.region_level is RegionLevel.COUNTY)):
+    if not may_intervene(user.role, user.region_level):
         raise forbidden("only a county supervisor or an admin may retry a blocked step", "role_forbidden")
     project = await get_project(session, code=code)
     if project is None:

@@ -24,7 +24,7 @@ from db.repositories.experts import get_expert_by_user
 from db.repositories.projects import get_project
 from db.repositories.tasks import get_task, list_inbox
 from domain.enums import RegionLevel, Role, TaskKind, TaskStatus
-from domain.lifecycle import decision_payload_help
+from domain.lifecycle import decision_payload_help, may_intervene
 from domain.payloads import Actor, ClaimInput, DecisionResult, ReassignInput, SubmitDecisionInput, TaskChange
 from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
@@ -292,7 +292,7 @@ async def reassign(
     task_id: CodePath, body: ReassignIn, user: CurrentUser, session: SessionDep, temporal: TemporalDep
 ) -> TaskChangePublic:
     """Give a task to another eligible user, with a reason (county supervisor or admin; 转办)."""
-    if not (user.role is Role.ADMIN or (user.role is Role.SUPERVISOR and user.region_level is RegionLevel.COUNTY)):
+    if not may_intervene(user.role, user.region_level):
         raise forbidden("only a county supervisor or an admin may reassign a task", "role_forbidden")
     task, project = await _visible_task(session, user, task_id)
     if task.status != TaskStatus.OPEN.value:
