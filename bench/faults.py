@@ -46,15 +46,14 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from bench.__main__ import LogTally, first_failure, stdout_to_stderr
+from bench.__main__ import LogTally, first_failure, start_dev_server, stdout_to_stderr
 from bench.__main__ import _headers as bearer_headers
 from bench.drivers import CREATE, AssetflowDriver, BenchError, Refusal, Timing
 from bench.stats import Latency
 from bench.world import Desk, create_world
-from core.devstack import free_port, start_postgres, stop_process, temporal_binary
+from core.devstack import free_port, start_postgres, stop_process
 from core.logging import configure_logging
 from core.settings import Environment, Settings
 from core.temporal import project_workflow_id
@@ -278,13 +277,7 @@ async def drive(
     """Start Temporal and the workers, seed the world, drive every project to the notice while the kill
     schedule runs, check each project's stage, stop everything."""
     async with AsyncExitStack() as stack:
-        with stdout_to_stderr():
-            env = await WorkflowEnvironment.start_local(
-                dev_server_existing_path=temporal_binary(),
-                dev_server_log_level="error",
-                dev_server_extra_args=["--dynamic-config-value", "frontend.enableUpdateWorkflowExecution=true"],
-            )
-        stack.push_async_callback(env.shutdown)
+        env = await start_dev_server(stack)
         engine = make_engine(database_url)
         stack.push_async_callback(engine.dispose)
         desks = await create_world(make_sessions(engine), options.projects)
