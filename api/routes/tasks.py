@@ -259,10 +259,7 @@ async def _claim(
     task, project = await _visible_task(session, user, task_id)
     if task.status != TaskStatus.OPEN.value:
         raise conflict("task_not_open", f"this task is {task.status}")
-    if claim and task.assignee_id not in (None, user.id):
-        raise forbidden("this task is assigned to another user; only they may claim it", "not_eligible")
-    if claim and not may_decide(user, task):
-        raise forbidden(f"only a {task.candidate_role} who may decide this task may claim it", "not_eligible")
+    # who may claim is the workflow validator's rule (403 not_eligible naming the reason); not repeated here
     change = await execute_update(
         temporal,
         session,
