@@ -37,6 +37,30 @@ class Stage(StrEnum):
     REJECTED = "rejected"
 
 
+class Phase(StrEnum):
+    """A phase of a project's life: one child workflow of ProjectWorkflow each (DESIGN.md, Processes)."""
+
+    APPROVAL = "approval"
+    CONSTRUCTION = "construction"
+    REGISTRATION = "registration"
+    OPERATION = "operation"
+    CLOSED = "closed"
+
+
+class UpdateName(StrEnum):
+    """The Updates a project's workflows take; the API sends them by name to the workflow that owns them."""
+
+    SUBMIT_DECISION = "submit_decision"
+    CLAIM_TASK = "claim_task"
+    REASSIGN_TASK = "reassign_task"
+    REVISE_APPLICATION = "revise_application"
+    REPORT_PROGRESS = "report_progress"
+    REPORT_COMPLETION = "report_completion"
+    REGISTER_ASSETS = "register_assets"
+    FILE_OBJECTION = "file_objection"
+    RETRY_BLOCKED = "retry_blocked"
+
+
 class ProjectType(StrEnum):
     """Project types of DOMAIN.md §1."""
 

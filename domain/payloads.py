@@ -144,6 +144,27 @@ class StageChange:
 
 
 @dataclass(frozen=True)
+class PhaseEntry:
+    """A phase workflow starts: the project's Updates go to it from now on (its id is the calling
+    workflow's), and the stage moves to `stage` (audited once, if it changes)."""
+
+    project_code: str
+    phase: str
+    stage: str
+    at: datetime
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class AdoptTasksInput:
+    """Open tasks handed over from another execution: their decisions go to the calling workflow now."""
+
+    project_code: str
+    task_ids: list[str]
+    at: datetime
+
+
+@dataclass(frozen=True)
 class ProjectStatus:
     """Query result: the workflow's own view of the project."""
 
