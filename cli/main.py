@@ -33,7 +33,9 @@ demo_app = typer.Typer(help="demo data", no_args_is_help=True)
 audit_app = typer.Typer(help="the audit log", no_args_is_help=True)
 db_app = typer.Typer(help="the database", no_args_is_help=True)
 dev_app = typer.Typer(help="the embedded development stack", no_args_is_help=True)
+workflows_app = typer.Typer(help="the projects' workflows", no_args_is_help=True)
 for sub, name in (
+    (workflows_app, "workflows"),
     (user_app, "user"),
     (demo_app, "demo"),
     (audit_app, "audit"),
@@ -235,6 +237,35 @@ def db_upgrade(revision: str = "head") -> None:
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     upgrade(settings.database_url, revision)
     console.print(f"database at {revision}")
+
+
+@workflows_app.command("hand-over")
+def workflows_hand_over(
+    timeout: Annotated[float, typer.Option(help="seconds to wait for every execution to be handed over")] = 120.0,
+) -> None:
+    """Hand every running single-class project workflow over to the phase workflows, and report each."""
+    from cli.handover import HandOver, hand_over_all
+    from core.temporal import connect
+
+    settings = get_settings()
+    configure_logging(fmt=settings.log_format, level="WARNING")
+    table = Table("project workflow", "stage", "phase", "now taking its Updates", "problem")
+
+    def show(result: HandOver) -> None:
+        mark = "[green]handed over[/]" if result.done else "[red]not handed over[/]"
+        console.print(f"{mark} {result.workflow_id} ({result.stage})")
+        table.add_row(result.workflow_id, result.stage, result.phase, result.child_id, result.problem)
+
+    async def main() -> list[HandOver]:
+        return await hand_over_all(await connect(settings), timeout=timeout, progress=show)
+
+    results = asyncio.run(main())
+    if results:
+        console.print(table)
+    done = sum(r.done for r in results)
+    console.print(f"{done} of {len(results)} running execution(s) handed over to ProjectWorkflow")
+    if done < len(results):
+        raise typer.Exit(1)
 
 
 @dev_app.command("run")

@@ -1,4 +1,8 @@
-"""ProjectLifecycleWorkflow: one per project (`project-{code}`), from application to its end.
+"""ProjectLifecycleWorkflow: one per project (`project-{code}`), from application to its end — FROZEN.
+
+Projects now start as ProjectWorkflow (workflows/project.py) with one child workflow per phase. This class
+stays, unchanged in its command sequence, so that every recorded history replays and every running execution
+goes on; `hand_over` (behind HAND_OVER_PATCH) continues a running execution as a ProjectWorkflow.
 
 Human steps are tasks: an activity records the task in the read model, the workflow waits, and the
 decision arrives as an Update whose validator refuses a stale, foreign or forbidden decision before
@@ -20,7 +24,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
-from domain.enums import Decision, RegionLevel, Role, Stage, TaskKind
+from domain.enums import Decision, Phase, RegionLevel, Role, Stage, TaskKind
 from domain.experts import ExpertScore, panel_verdict, score_problem
 from domain.failures import STORE_FAILED, UNSTORABLE, DecisionRefused
 from domain.lifecycle import (
@@ -78,6 +82,7 @@ from domain.payloads import (
     SubmitDecisionInput,
     TaskChange,
 )
+from domain.phases import CarriedScore, CompletionFacts, NoticeState, Opinion, PhaseResume, ProjectState
 from domain.platform_payloads import RegisterAssetInput
 from domain.regions import covers
 
@@ -108,6 +113,16 @@ TERMINAL = frozenset({Stage.REJECTED, Stage.CLOSED})
 APPROVAL_CHAIN_PATCH = "approval-chain-v1"
 # Executions that entered construction before construction, acceptance and registration existed wait as before.
 CONSTRUCTION_PATCH = "construction-v1"
+# Running executions continue as a ProjectWorkflow when signalled `hand_over` (cli: assetflow hand-over).
+HAND_OVER_PATCH = "hand-over-v1"
+PROJECT_WORKFLOW = "ProjectWorkflow"
+HANDED_OVER_DRAWS = 100
+PHASE_OF_STAGE: dict[Stage, Phase] = {
+    Stage.CONSTRUCTION: Phase.CONSTRUCTION,
+    Stage.ACCEPTANCE: Phase.CONSTRUCTION,
+    Stage.ASSET_REGISTRATION: Phase.REGISTRATION,
+    Stage.OPERATION: Phase.OPERATION,
+}
 CHINA = timezone(timedelta(hours=8))  # Asia/Shanghai has no daylight saving: a fixed offset needs no tz files
 WEEKLY_CHECK_HOUR = 9
 PLATFORM_RETRY = RetryPolicy(
@@ -188,6 +203,7 @@ class ProjectLifecycleWorkflow:
         # set by the legacy path only (executions recorded before the approval chain)
         self._task: OpenedTask | None = None
         self._watchers: list[asyncio.Task[None]] = []
+        self._busy = 0
 
     @workflow.run
     async def run(self, start: ProjectStart) -> str:
@@ -419,23 +435,27 @@ class ProjectLifecycleWorkflow:
     async def _step(self, activity_method: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
         """Run a read-model activity of the run loop. A transient outage is ridden out; a step that fails
         permanently, or for longer than STEP_BUDGET, blocks the project visibly until it is retried."""
-        while True:
-            try:
-                result = await workflow.execute_activity_method(
-                    activity_method,
-                    arg,
-                    start_to_close_timeout=DB_TIMEOUT,
-                    heartbeat_timeout=HEARTBEAT,
-                    schedule_to_close_timeout=STEP_BUDGET,
-                    retry_policy=DB_RETRY,
-                )
-            except ActivityError as err:
-                await self._blocked_on(getattr(activity_method, "__name__", "step"), err)
-                continue
-            if self._blocked is not None:
-                await self._mark_blocked(replace(self._blocked, cleared=True))
-                self._blocked = None
-            return result
+        self._busy += 1  # counted for the hand-over, which waits for a moment with no step under way
+        try:
+            while True:
+                try:
+                    result = await workflow.execute_activity_method(
+                        activity_method,
+                        arg,
+                        start_to_close_timeout=DB_TIMEOUT,
+                        heartbeat_timeout=HEARTBEAT,
+                        schedule_to_close_timeout=STEP_BUDGET,
+                        retry_policy=DB_RETRY,
+                    )
+                except ActivityError as err:
+                    await self._blocked_on(getattr(activity_method, "__name__", "step"), err)
+                    continue
+                if self._blocked is not None:
+                    await self._mark_blocked(replace(self._blocked, cleared=True))
+                    self._blocked = None
+                return result
+        finally:
+            self._busy -= 1
 
     async def _blocked_on(self, step: str, err: ActivityError) -> None:
         """Say what the project waits for, then wait for an operator's retry (or, if transient, a while)."""
@@ -717,13 +737,17 @@ class ProjectLifecycleWorkflow:
         for asset_id in list(self._registered):
             while True:
                 try:
-                    await workflow.execute_activity_method(
-                        PlatformActivities.register_asset,
-                        RegisterAssetInput(asset_id=asset_id, project_code=self._start.code, at=workflow.now()),
-                        start_to_close_timeout=timedelta(minutes=2),
-                        heartbeat_timeout=HEARTBEAT,
-                        retry_policy=PLATFORM_RETRY,
-                    )
+                    self._busy += 1
+                    try:
+                        await workflow.execute_activity_method(
+                            PlatformActivities.register_asset,
+                            RegisterAssetInput(asset_id=asset_id, project_code=self._start.code, at=workflow.now()),
+                            start_to_close_timeout=timedelta(minutes=2),
+                            heartbeat_timeout=HEARTBEAT,
+                            retry_policy=PLATFORM_RETRY,
+                        )
+                    finally:
+                        self._busy -= 1
                     break
                 except ActivityError as err:
                     task = await self._open_task(
@@ -1252,6 +1276,87 @@ class ProjectLifecycleWorkflow:
             _refuse(_Refusal(DecisionRefused.NOT_ELIGIBLE, "this project lies outside your region"))
         if self._blocked is None:
             _refuse(_Refusal(DecisionRefused.WRONG_STAGE, "the project is not blocked; there is nothing to retry"))
+
+    # ---------------------------------------------------------------- the hand-over to the phase workflows
+
+    @workflow.signal
+    async def hand_over(self) -> None:
+        """Continue as a ProjectWorkflow (phase workflows) at the next moment nothing is under way: no step
+        running, no Update in progress, no task being opened. Its open tasks, notice and record go with it."""
+        if not workflow.patched(HAND_OVER_PATCH):
+            return
+        while not self._at_rest():
+            await workflow.wait_condition(self._at_rest)
+        if self._stage in TERMINAL:
+            return
+        workflow.continue_as_new(workflow=PROJECT_WORKFLOW, args=[self._handed_over()])
+
+    def _at_rest(self) -> bool:
+        return self._busy == 0 and not self._lock.locked() and not self._pending
+
+    def _handed_over(self) -> ProjectState:
+        """This execution's state as ProjectWorkflow carries it."""
+        tasks = [*self._tasks.values(), *([self._task] if self._task is not None else [])]
+        notice = None
+        if self._notice_id is not None and self._notice_ends is not None:
+            kind = self._notice_id[len(self._start.code) + 1 :].rsplit("-r", 1)[0]
+            notice = NoticeState(
+                notice_id=self._notice_id,
+                kind=kind,
+                stage=self._notice_stage.value,
+                upheld_to=self._upheld_to.value,
+                ends_at=self._notice_ends.isoformat(),
+                objection_task_ids=sorted(self._objection_tasks & set(self._tasks)),
+            )
+        users = {t: seat.user_id for t, seat in self._seats.items()}
+        scores = [
+            CarriedScore(t, s.expert_id, dict(s.scores), list(s.vetoes), s.opinion, users.get(t, 0))
+            for t, s in self._scores.items()
+        ]
+        facts = self._completion_facts if self._completion else {}
+        completion = (
+            CompletionFacts(
+                completion_id=str(facts["completion_id"]),
+                final_cost_fen=int(facts["final_cost_fen"]),
+                completion_date=str(facts["completion_date"]),
+                documents=list(facts.get("documents", [])),
+                note=str(facts.get("note", "")),
+            )
+            if facts
+            else None
+        )
+        phase = PHASE_OF_STAGE.get(self._stage, Phase.APPROVAL)
+        return ProjectState(
+            start=self._start,
+            phase=phase,
+            round=self._round,
+            revisions=self._revisions,
+            deciders={k: list(v) for k, v in self._deciders.items()},
+            opinions=[
+                Opinion(
+                    int(o.get("round", self._round)),
+                    str(o.get("kind", "")),
+                    str(o.get("decision", "")),
+                    str(o.get("opinion", "")),
+                    str(o.get("by", "")),
+                )
+                for o in self._opinions
+            ],
+            resume=None
+            if phase is Phase.OPERATION
+            else PhaseResume(
+                stage=self._stage.value,
+                tasks=tasks,
+                notice=notice,
+                scores=scores,
+                completion=completion,
+                registered=list(self._registered),
+                last_percent=self._last_percent,
+                # a handed-over round numbers its expert draws on from here, clear of the draws already made
+                draws=HANDED_OVER_DRAWS if self._stage is Stage.EXPERT_REVIEW else 0,
+            ),
+            handed_over_from=workflow.info().run_id,
+        )
 
     @workflow.query
     def get_status(self) -> ProjectStatus:

@@ -1,0 +1,87 @@
+"""Hand every running single-class execution (ProjectLifecycleWorkflow) over to the phase workflows.
+
+Each running `ProjectLifecycleWorkflow` is signalled `hand_over`; at its next moment with nothing under way
+it continues as a `ProjectWorkflow` carrying its stage, open tasks, notice and record, and the phase's
+child workflow adopts the open tasks. The command waits until every execution has been handed over (or the
+timeout passes) and reports each: its stage, the phase it went to, and the workflow that now takes its
+Updates. Running it again finds nothing left to hand over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
+
+from domain.phases import ProjectView
+from workflows.project import ProjectWorkflow
+from workflows.project_lifecycle import ProjectLifecycleWorkflow
+
+LEGACY_QUERY = "WorkflowType = 'ProjectLifecycleWorkflow' AND ExecutionStatus = 'Running'"
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """What happened to one execution."""
+
+    workflow_id: str
+    stage: str
+    phase: str = ""
+    child_id: str = ""
+    problem: str = ""
+
+    @property
+    def done(self) -> bool:
+        """True once the execution runs as a ProjectWorkflow."""
+        return bool(self.phase) and not self.problem
+
+
+async def running_legacy(client: Client) -> list[str]:
+    """The ids of the running single-class executions."""
+    return [w.id async for w in client.list_workflows(LEGACY_QUERY)]
+
+
+async def _stage(client: Client, workflow_id: str) -> str:
+    try:
+        status = await client.get_workflow_handle(workflow_id).query(ProjectLifecycleWorkflow.get_status)
+    except RPCError as err:
+        return f"unknown ({err.message})"
+    return status.stage
+
+
+async def _handed(client: Client, workflow_id: str, stage: str, deadline: float) -> HandOver:
+    handle = client.get_workflow_handle(workflow_id)
+    while True:
+        described = await handle.describe()
+        if described.workflow_type == "ProjectWorkflow":
+            if described.status != WorkflowExecutionStatus.RUNNING:
+                return HandOver(workflow_id, stage, problem=f"the new run is {described.status}")
+            view: ProjectView = await handle.query(ProjectWorkflow.get_status)
+            if view.child_id or view.phase == "operation":
+                return HandOver(workflow_id, stage, view.phase, view.child_id)
+        elif described.status != WorkflowExecutionStatus.RUNNING:
+            return HandOver(workflow_id, stage, problem=f"ended as {described.status} before its hand-over")
+        if time.monotonic() > deadline:
+            return HandOver(workflow_id, stage, problem="not handed over in time: a step or an Update is under way")
+        await asyncio.sleep(0.5)
+
+
+async def hand_over_all(
+    client: Client, *, timeout: float, progress: Callable[[HandOver], None] | None = None
+) -> list[HandOver]:
+    """Signal every running legacy execution and wait for each to run as a ProjectWorkflow."""
+    ids = await running_legacy(client)
+    deadline = time.monotonic() + timeout
+    results: list[HandOver] = []
+    for workflow_id in ids:
+        stage = await _stage(client, workflow_id)
+        await client.get_workflow_handle(workflow_id).signal(ProjectLifecycleWorkflow.hand_over)
+        result = await _handed(client, workflow_id, stage, deadline)
+        results.append(result)
+        if progress is not None:
+            progress(result)
+    return results

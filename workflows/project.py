@@ -1,0 +1,114 @@
+"""ProjectWorkflow, id `project-{code}`: the project's life as a sequence of phase workflows.
+
+Thin by design: it holds the phase, runs that phase's child workflow (`project-{code}-{phase}-{n}`) and,
+when the child ends, continues as new into the next phase carrying one `ProjectState`. A few events per
+phase; every rule and every human step lives in the children. A phase workflow that fails (a defect, not a
+refusal) blocks the project visibly until an operator retries it, which starts the phase again.
+
+Operation (one `OperationWorkflow` per fiscal year), dividend rounds and disposal attach here as further
+phases: `PHASES` names each phase's workflow and `NEXT` where the project goes after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ChildWorkflowError, FailureError
+
+from domain.enums import Phase, Stage, UpdateName
+from domain.payloads import RetryInput
+from domain.phases import PhaseResult, ProjectState, ProjectView
+from workflows.approval import ApprovalWorkflow
+from workflows.construction import ConstructionWorkflow
+from workflows.registration import RegistrationWorkflow
+from workflows.steps import Steps, refuse
+
+# A phase workflow's task must finish within this, or another worker takes it (a killed worker's task).
+CHILD_TASK_TIMEOUT = timedelta(seconds=6)
+PHASES: dict[Phase, str] = {
+    Phase.APPROVAL: ApprovalWorkflow.__name__,
+    Phase.CONSTRUCTION: ConstructionWorkflow.__name__,
+    Phase.REGISTRATION: RegistrationWorkflow.__name__,
+}
+NEXT: dict[Phase, Phase] = {
+    Phase.APPROVAL: Phase.CONSTRUCTION,
+    Phase.CONSTRUCTION: Phase.REGISTRATION,
+    Phase.REGISTRATION: Phase.OPERATION,
+}
+# Where a phase's end leaves a project for good.
+FINAL = {Stage.REJECTED: "rejected", Stage.CLOSED: "closed"}
+
+
+def child_id(project_workflow_id: str, phase: Phase, attempt: int) -> str:
+    """The id of a phase's workflow, derived from the project's."""
+    return f"{project_workflow_id}-{phase.value}-{attempt}"
+
+
+@workflow.defn
+class ProjectWorkflow:
+    """Runs a project's phases one after the other, continuing as new at each boundary."""
+
+    @workflow.init
+    def __init__(self, state: ProjectState) -> None:
+        self._state = state
+        self._steps = Steps(state.start)
+        self._child = ""
+
+    @workflow.run
+    async def run(self, state: ProjectState) -> str:
+        """Run this phase's workflow; go on to the next phase, or end where the project ended."""
+        phase = Phase(state.phase)
+        if phase not in PHASES:
+            # operation: OperationWorkflow (one execution per fiscal year) attaches here; until then it waits
+            await workflow.wait_condition(lambda: False)
+        self._child = child_id(workflow.info().workflow_id, phase, state.attempt)
+        try:
+            result: PhaseResult = await workflow.execute_child_workflow(
+                PHASES[phase],
+                state.phase_input(),
+                id=self._child,
+                task_timeout=CHILD_TASK_TIMEOUT,
+                result_type=PhaseResult,
+            )
+        except ChildWorkflowError as err:
+            cause = err.cause
+            reason = cause.message if isinstance(cause, FailureError) else str(cause or err)
+            await self._steps.hold(f"{phase.value} workflow", reason, permanent=True)
+            await self._steps.cleared()
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(replace(state, attempt=state.attempt + 1))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        end = Stage(result.stage)
+        if end in FINAL:
+            return FINAL[end]
+        workflow.continue_as_new(
+            ProjectState(
+                start=state.start,
+                phase=NEXT[phase],
+                round=result.round,
+                revisions=result.revisions,
+                deciders=result.deciders,
+                opinions=result.opinions,
+            )
+        )
+
+    @workflow.update(name=UpdateName.RETRY_BLOCKED)
+    def retry_blocked(self, inp: RetryInput) -> str:
+        """An operator starts a failed phase again (after its cause is fixed)."""
+        return self._steps.retry()
+
+    @retry_blocked.validator
+    def _validate_retry(self, inp: RetryInput) -> None:
+        refuse(self._steps.retry_refusal(inp))
+
+    @workflow.query
+    def get_status(self) -> ProjectView:
+        """The phase the project is in and the workflow that takes its Updates."""
+        return ProjectView(
+            code=self._state.start.code,
+            phase=Phase(self._state.phase).value,
+            child_id=self._child,
+            round=self._state.round,
+        )

@@ -1,0 +1,145 @@
+"""How every phase workflow runs its read-model activities: bounded, visible when blocked, never stuck.
+
+`Steps` is composed by each workflow (not a workflow itself): `step()` for the run loop (a transient outage
+is ridden out; a step failing permanently or for STEP_BUDGET blocks the project visibly until an operator
+retries it), `store()` inside an Update (bounded by the store budget and answered, so no handler holds a
+workflow's lock for ever).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+
+from domain.failures import STORE_FAILED, UNSTORABLE, DecisionRefused
+from domain.payloads import BlockedStep, ProjectStart, RetryInput
+from domain.task_rules import Refusal, intervention_refusal
+
+with workflow.unsafe.imports_passed_through():
+    from activities.projects import ProjectActivities
+
+# One transaction. Every activity heartbeats while it runs (the worker's HeartbeatInterceptor), so a killed
+# worker's attempt is retried by another within HEARTBEAT seconds, while a slow one under load is not duplicated.
+DB_TIMEOUT = timedelta(seconds=60)
+HEARTBEAT = timedelta(seconds=5)
+# A database outage must not lose a step: retry until it is back, backing off to a minute.
+DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+STEP_BUDGET = timedelta(minutes=5)
+BLOCKED_RETRY = timedelta(minutes=15)
+STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=4))
+MARK_BUDGET = timedelta(seconds=20)
+A = TypeVar("A")
+R = TypeVar("R")
+
+
+def refuse(refusal: Refusal | None) -> None:
+    """Raise a refusal as the ApplicationError the API maps to an HTTP status."""
+    if refusal is not None:
+        raise ApplicationError(refusal.message, type=refusal.type)
+
+
+class Steps:
+    """The activities of one workflow execution, and the step it is blocked on (if any)."""
+
+    def __init__(self, project: ProjectStart) -> None:
+        self._project = project
+        self.blocked: BlockedStep | None = None
+        self._retry_asked = False
+
+    async def store(self, activity_method: Callable[[Any, A], Awaitable[R]], arg: A, what: str) -> R:
+        """Run the read-model activity of an Update, bounded: a failure is answered as StoreFailed (or
+        Unstorable, when the database refuses the data itself) and the caller changes nothing."""
+        try:
+            return await workflow.execute_activity_method(
+                activity_method,
+                arg,
+                start_to_close_timeout=DB_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT,
+                schedule_to_close_timeout=timedelta(seconds=self._project.config.store_budget_seconds),
+                retry_policy=STORE_RETRY,
+            )
+        except ActivityError as err:
+            cause = err.cause
+            at = workflow.now().isoformat()
+            if isinstance(cause, ApplicationError) and cause.type == UNSTORABLE:
+                raise ApplicationError(f"{what} could not be stored: {cause.message}", at, type=UNSTORABLE) from err
+            reason = cause.message if isinstance(cause, FailureError) else str(cause or err)
+            raise ApplicationError(f"{what} could not be stored ({reason})", at, type=STORE_FAILED) from err
+
+    async def step(self, activity_method: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
+        """Run a read-model activity of the run loop until it is done, blocking visibly when it cannot be."""
+        while True:
+            try:
+                result = await workflow.execute_activity_method(
+                    activity_method,
+                    arg,
+                    start_to_close_timeout=DB_TIMEOUT,
+                    heartbeat_timeout=HEARTBEAT,
+                    schedule_to_close_timeout=STEP_BUDGET,
+                    retry_policy=DB_RETRY,
+                )
+            except ActivityError as err:
+                await self._blocked_on(getattr(activity_method, "__name__", "step"), err)
+                continue
+            await self.cleared()
+            return result
+
+    async def _blocked_on(self, step: str, err: ActivityError) -> None:
+        cause = err.cause
+        permanent = isinstance(cause, ApplicationError) and cause.non_retryable
+        reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+        await self.hold(step, reason, permanent)
+
+    async def hold(self, step: str, reason: str, permanent: bool) -> None:
+        """Say what the project waits for, then wait for an operator's retry (or, if transient, a while)."""
+        self.blocked = BlockedStep(
+            project_code=self._project.code,
+            step=step,
+            error=reason.replace("\x00", "")[:300],
+            since=workflow.now(),
+            permanent=permanent,
+        )
+        await self._mark(self.blocked)
+        self._retry_asked = False
+        timeout = None if permanent else BLOCKED_RETRY.total_seconds()
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(lambda: self._retry_asked, timeout=timeout)
+        self._retry_asked = False
+
+    async def _mark(self, blocked: BlockedStep) -> None:
+        # best effort: when the database itself is down the workflow's status query still tells
+        with contextlib.suppress(ActivityError):
+            await workflow.execute_activity_method(
+                ProjectActivities.mark_blocked,
+                blocked,
+                start_to_close_timeout=DB_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT,
+                schedule_to_close_timeout=MARK_BUDGET,
+                retry_policy=STORE_RETRY,
+            )
+
+    async def cleared(self) -> None:
+        """The blocked step was done after all: the project no longer shows it."""
+        if self.blocked is not None:
+            await self._mark(replace(self.blocked, cleared=True))
+            self.blocked = None
+
+    def retry(self) -> str:
+        """An operator's retry of the blocked step (validated by `retry_refusal` first)."""
+        self._retry_asked = True
+        return self.blocked.step if self.blocked else ""
+
+    def retry_refusal(self, inp: RetryInput) -> Refusal | None:
+        """Only a county supervisor or an admin of the region, and only when a step is blocked."""
+        if refusal := intervention_refusal(inp.actor, self._project, "retry a step"):
+            return refusal
+        if self.blocked is None:
+            return Refusal(DecisionRefused.WRONG_STAGE, "the project is not blocked; there is nothing to retry")
+        return None
