@@ -64,6 +64,8 @@ def build_worker(
             projects.record_decision,
             projects.change_stage,
             projects.mark_blocked,
+            projects.enter_phase,
+            projects.adopt_tasks,
             reviews.draw_panel,
             reviews.record_panel_verdict,
             reviews.record_revision,

@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
-from activities.projects import audit, locked_project, open_task_in
+from activities.projects import audit, calling_workflow_id, locked_project, open_task_in
 from db.engine import Sessions
 from db.models import Project
 from db.repositories.construction import (
@@ -194,6 +194,7 @@ class ConstructionActivities:
                         assignee_id=inp.applicant_id,
                         details={"week_start": last_week.isoformat(), "colour": colour, "reason": reason},
                     ),
+                    workflow_id=calling_workflow_id(),
                 )
         return ConstructionState(colour=colour, reason=reason, reminder_opened=remind)
 

@@ -25,15 +25,17 @@ from db.repositories.projects import (
     update_project_stage,
 )
 from db.repositories.reviews import update_objection
-from db.repositories.tasks import create_decision, create_task
+from db.repositories.tasks import create_decision, create_task, update_tasks_owner
 from domain.application import yield_is_unusual
 from domain.enums import Stage, TaskKind, TaskStatus
 from domain.payloads import (
     Actor,
+    AdoptTasksInput,
     BlockedStep,
     DecisionResult,
     OpenedTask,
     OpenTaskInput,
+    PhaseEntry,
     RecordDecisionInput,
     StageChange,
 )
@@ -51,6 +53,16 @@ async def locked_project(session: AsyncSession, code: str) -> Project:
     if project is None:
         raise ApplicationError(f"project {code} not found", type="NotFound", non_retryable=True)
     return project
+
+
+def calling_workflow_id() -> str:
+    """The id of the workflow running this activity: it owns what the activity records (tasks, the phase)."""
+    workflow_id = activity.info().workflow_id
+    if workflow_id is None:
+        raise ApplicationError(
+            "this activity records a workflow's step: run it from a workflow", type="NoWorkflow", non_retryable=True
+        )
+    return workflow_id
 
 
 async def audit(
@@ -77,7 +89,7 @@ async def audit(
 
 
 class ProjectActivities:
-    """Writes the project read model on behalf of ProjectLifecycleWorkflow."""
+    """Writes the project read model on behalf of the project's workflows (lifecycle, project and phases)."""
 
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
@@ -86,7 +98,7 @@ class ProjectActivities:
     async def open_task(self, inp: OpenTaskInput) -> OpenedTask:
         """Record a human step (idempotent by task id), move the stage to it, and audit both."""
         async with self._sessions.begin() as session:
-            task = await open_task_in(session, inp)
+            task = await open_task_in(session, inp, workflow_id=calling_workflow_id())
         log.info("task opened", task_id=inp.task_id, kind=inp.kind, due_at=task.due_at.isoformat())
         return opened_task(task)
 
@@ -178,17 +190,56 @@ class ProjectActivities:
         """Move a project's stage outside a decision (idempotent: audited once per transition key)."""
         async with self._sessions.begin() as session:
             await locked_project(session, inp.project_code)
+            await move_stage(session, inp)
+
+    @activity.defn
+    async def enter_phase(self, inp: PhaseEntry) -> None:
+        """The calling phase workflow takes the project's Updates from now on; its start is audited once, and the
+        stage moves to `inp.stage` (audited as `change_stage` does) unless it is there already."""
+        workflow_id = calling_workflow_id()
+        async with self._sessions.begin() as session:
+            project = await locked_project(session, inp.project_code)
+            await update_project_fields(session, code=inp.project_code, values={"phase_workflow_id": workflow_id})
             await audit(
                 session,
                 inp.project_code,
-                action="stage_changed",
-                event_key=f"stage:{inp.project_code}:{inp.from_stage}->{inp.to_stage}@{inp.at.isoformat()}",
-                payload={"from": inp.from_stage, "to": inp.to_stage, "reason": inp.reason},
+                action="phase_started",
+                event_key=f"phase_started:{workflow_id}",
+                payload={"phase": inp.phase, "workflow_id": workflow_id},
                 at=inp.at,
             )
-            await update_project_stage(
-                session, code=inp.project_code, stage=inp.to_stage, status=TERMINAL_STATUS.get(inp.to_stage)
+            if project.stage != inp.stage:
+                reason = inp.reason or f"{inp.phase} phase started"
+                change = StageChange(
+                    project_code=inp.project_code,
+                    from_stage=project.stage,
+                    to_stage=inp.stage,
+                    at=inp.at,
+                    reason=reason,
+                )
+                await move_stage(session, change)
+        log.info("phase entered", project_code=inp.project_code, phase=inp.phase, workflow_id=workflow_id)
+
+    @activity.defn
+    async def adopt_tasks(self, inp: AdoptTasksInput) -> None:
+        """Hand the project's still open tasks among `inp.task_ids` to the calling workflow: their decisions go to it
+        from now on. The hand-over is audited once; tasks decided or cancelled meanwhile stay with their owner."""
+        workflow_id = calling_workflow_id()
+        async with self._sessions.begin() as session:
+            await locked_project(session, inp.project_code)
+            adopted = await update_tasks_owner(
+                session, project_code=inp.project_code, task_ids=inp.task_ids, workflow_id=workflow_id
             )
+            if adopted:
+                await audit(
+                    session,
+                    inp.project_code,
+                    action="tasks_handed_over",
+                    event_key=f"tasks_handed_over:{workflow_id}@{inp.at.isoformat()}",
+                    payload={"task_ids": adopted, "workflow_id": workflow_id},
+                    at=inp.at,
+                )
+        log.info("tasks adopted", project_code=inp.project_code, task_ids=adopted, workflow_id=workflow_id)
 
     @activity.defn
     async def mark_blocked(self, inp: BlockedStep) -> None:
@@ -212,6 +263,22 @@ class ProjectActivities:
         log.warning("step blocked" if not inp.cleared else "step unblocked", step=inp.step, error=inp.error)
 
 
+async def move_stage(session: AsyncSession, change: StageChange) -> None:
+    """Audit a stage change (once per transition and moment: a retried activity audits it once) and make it; a
+    terminal stage closes the project's status. The caller holds the project's lock."""
+    await audit(
+        session,
+        change.project_code,
+        action="stage_changed",
+        event_key=f"stage:{change.project_code}:{change.from_stage}->{change.to_stage}@{change.at.isoformat()}",
+        payload={"from": change.from_stage, "to": change.to_stage, "reason": change.reason},
+        at=change.at,
+    )
+    await update_project_stage(
+        session, code=change.project_code, stage=change.to_stage, status=TERMINAL_STATUS.get(change.to_stage)
+    )
+
+
 def opened_task(task: Task) -> OpenedTask:
     """The workflow's view of a stored task."""
     return OpenedTask(
@@ -229,8 +296,9 @@ def opened_task(task: Task) -> OpenedTask:
     )
 
 
-async def open_task_in(session: AsyncSession, inp: OpenTaskInput) -> Task:
-    """Record a task (idempotent by id) inside the caller's transaction, move the stage to it, audit both."""
+async def open_task_in(session: AsyncSession, inp: OpenTaskInput, *, workflow_id: str) -> Task:
+    """Record a task (idempotent by id) inside the caller's transaction, move the stage to it, audit both;
+    `workflow_id` (the calling workflow's) is the task's owner, where its decision is sent."""
     zone = ZoneInfo(inp.time_zone)
     due = due_at(inp.opened_at, inp.working_days, is_china_workday, zone)
     # "past twice the limit": twice the working days, counted on the same calendar
@@ -258,6 +326,7 @@ async def open_task_in(session: AsyncSession, inp: OpenTaskInput) -> Task:
             "escalate_at": escalate,
             "assignee_id": inp.assignee_id,
             "details": details,
+            "workflow_id": workflow_id,
         },
     )
     if project.stage != inp.stage:

@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 from temporalio import activity
 
-from activities.projects import audit, locked_project, open_task_in, opened_task
+from activities.projects import audit, calling_workflow_id, locked_project, open_task_in, opened_task
 from db.engine import Sessions
 from db.models import Task
 from db.repositories.notifications import create_notifications, list_users_covering
@@ -301,7 +301,7 @@ class ReviewActivities:
                     "resolution": "",
                 },
             )
-            task = await open_task_in(session, inp.task)
+            task = await open_task_in(session, inp.task, workflow_id=calling_workflow_id())
             await audit(
                 session,
                 inp.project_code,

@@ -1,4 +1,4 @@
-"""Sending Updates to a project's workflow from the API, and mapping their refusals to HTTP errors."""
+"""Sending Updates to the workflow of a project that owns them, and mapping their refusals to HTTP errors."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
@@ -14,14 +15,15 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Principal, WorkflowEngine
 from api.errors import ApiError, conflict, invalid
+from db.models import Project, Task
 from db.repositories.experts import get_expert_by_user
 from domain.audit import canonical_json
-from domain.enums import Role
+from domain.enums import Role, UpdateName
 from domain.failures import STORE_FAILED, UNSTORABLE, DecisionRefused
 from domain.payloads import Actor
-from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
 R = TypeVar("R")
+log = structlog.get_logger("api.updates")
 # a repeated Update id is answered with its first outcome: after so many stored failures, give up for now
 STALE_ATTEMPTS = 6
 # How a refusal from a workflow validator reaches the client: status, code and, for 422, the field.
@@ -38,6 +40,28 @@ REFUSAL_STATUS: dict[str, tuple[int, str, str]] = {
     DecisionRefused.ITEMS_REQUIRED: (422, "required", "items"),
     DecisionRefused.NOT_CLAIMED: (409, "not_claimed", ""),
 }
+
+
+# The server's answer to an Update whose handler had accepted it when the workflow closed (temporalio 1.35).
+ACCEPTED_UPDATE_COMPLETED_WORKFLOW = "AcceptedUpdateCompletedWorkflow"
+# How the SDK rejects an Update the workflow has no handler for (before validation: nothing is written).
+NO_HANDLER = "expected but not found"
+
+
+def task_owner(task: Task, project: Project) -> str:
+    """The workflow a task's Updates go to: the one that opened or adopted it (tasks written before phase
+    workflows have none recorded and belong to the project's lifecycle workflow)."""
+    return task.workflow_id or project.workflow_id
+
+
+def phase_owner(project: Project) -> str:
+    """The workflow a project-level Update goes to: the phase workflow running now, else the project's own."""
+    return project.phase_workflow_id or project.workflow_id
+
+
+def phase_ended() -> ApiError:
+    """409 for an Update sent to a workflow that has closed: the project moved on since the client looked."""
+    return conflict("wrong_stage", "this phase of the project has ended; reload the project")
 
 
 def body_digest(body: object) -> str:
@@ -83,6 +107,12 @@ def _stale_store_failure(err: WorkflowUpdateFailedError, sent: datetime) -> bool
 
 def _refusal(err: WorkflowUpdateFailedError) -> Exception:
     cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type == ACCEPTED_UPDATE_COMPLETED_WORKFLOW:
+        return phase_ended()
+    if isinstance(cause, ApplicationError) and cause.type == "RuntimeError" and NO_HANDLER in cause.message:
+        # the phase running now takes no such request (the project moved on); also how a mis-routed Update shows
+        log.warning("update without a handler", error=cause.message)
+        return conflict("wrong_stage", "the project's current phase does not take this request; reload the project")
     if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
         status, code, field = REFUSAL_STATUS[cause.type]
         if field:
@@ -99,26 +129,28 @@ async def execute_update(
     engine: WorkflowEngine,
     session: AsyncSession | None,
     workflow_id: str,
-    update: Any,
+    update: UpdateName,
     arg: Any,
     *,
     update_id: str,
     result_type: type[R],
 ) -> R:
-    """Run an Update on a project's workflow and wait for it, at most the engine's wait: refusals become
-    403/409/422, an unreachable engine 503, no answer in time 504 (the same request again is safe).
+    """Run the Update named `update` on the workflow `workflow_id` (see task_owner, phase_owner) and wait for it, at
+    most the engine's wait: refusals become 403/409/422, a workflow that has closed or never ran 409 wrong_stage,
+    an unreachable engine 503, no answer in time 504 (the same request again is safe).
 
     The request's pooled connection is given back first: no request holds the pool while a workflow works."""
     if session is not None:
         await session.close()
-    handle = engine.client.get_workflow_handle_for(ProjectLifecycleWorkflow.run, workflow_id)
+    # by id alone: the Update reaches the execution running now, also after a continue-as-new
+    handle = engine.client.get_workflow_handle(workflow_id)
     sent = datetime.now(UTC)
     try:
         async with asyncio.timeout(engine.wait_seconds):
             for attempt in range(STALE_ATTEMPTS):
                 uid = update_id if attempt == 0 else f"{update_id}~{attempt}"
                 try:
-                    result: R = await handle.execute_update(update, arg, id=uid, result_type=result_type)
+                    result: R = await handle.execute_update(update.value, arg, id=uid, result_type=result_type)
                 except WorkflowUpdateFailedError as err:
                     if _stale_store_failure(err, sent):
                         continue
@@ -127,7 +159,9 @@ async def execute_update(
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
         raise ApiError(504, "update_timeout", "the workflow did not confirm in time; retry the request") from err
     except RPCError as err:
+        # a closed execution answers "workflow execution already completed", an unknown id "workflow not found for
+        # ID: …", both NOT_FOUND (temporalio 1.35, server 1.32)
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise conflict("process_ended", "the project's process has ended; nothing can be changed") from err
+            raise phase_ended() from err
         raise temporal_unavailable(err) from err
     raise ApiError(503, "store_failed", "earlier attempts of this request failed to store; retry it shortly")

@@ -105,6 +105,8 @@ class Project(Base):
     applicant_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     application: Mapped[dict[str, Any]] = mapped_column()
     workflow_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # the phase workflow that takes the project's Updates now; None (rows of the lifecycle workflow) → workflow_id
+    phase_workflow_id: Mapped[str | None] = mapped_column(Text)
     implementing_entity: Mapped[str] = mapped_column(String(200), default="", server_default="")
     revision_round: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     overdue: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false", index=True)
@@ -167,6 +169,8 @@ class Task(Base):
     reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    # the workflow that opened (or adopted) the task and takes its decision; None → the project's workflow_id
+    workflow_id: Mapped[str | None] = mapped_column(Text)
 
 
 class DecisionRecord(Base):

@@ -33,6 +33,7 @@ from core.settings import Environment, LoginThrottleSettings, Settings
 from db.engine import Sessions, make_engine, make_sessions
 from db.migrate import upgrade
 from db.models import Household, Region, User
+from db.repositories.projects import create_project
 from domain.households import with_check_digit
 from worker import build_worker
 
@@ -326,6 +327,30 @@ def application(world: World, *, village: str | None = None, **overrides: Any) -
     }
     body.update(overrides)
     return body
+
+
+async def seed_project(sessions: Sessions, world: World, *, stage: str) -> str:
+    """A project of the world's first village written straight into the library at `stage` (no workflow runs it)."""
+    code = f"XM{world.county}-T-{uuid.uuid4().hex[:8]}"
+    async with sessions.begin() as s:
+        await create_project(
+            s,
+            code=code,
+            name="测试光伏电站",
+            project_type="photovoltaic",
+            village_code=world.villages[0],
+            township_code=world.townships[0],
+            county_code=world.county,
+            city_code=world.city,
+            stage=stage,
+            total_budget_fen=100_000_000,
+            planned_start=date(2025, 3, 1),
+            planned_end=date(2025, 9, 1),
+            applicant_id=world.users["pm"].id,
+            application={},
+            workflow_id=f"project-{code}",
+        )
+    return code
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 45.0, interval: float = 0.1) -> Any:

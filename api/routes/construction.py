@@ -21,7 +21,7 @@ from api.construction_schemas import (
 from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.edge import CodePath, EdgeRoute
 from api.errors import conflict, forbidden, invalid, not_found
-from api.updates import actor_for, body_digest, execute_update
+from api.updates import actor_for, body_digest, execute_update, phase_owner
 from db.models import Household, Project, Region
 from db.repositories.attachments import list_uploaded_by
 from db.repositories.construction import (
@@ -34,9 +34,8 @@ from db.repositories.projects import get_project
 from db.repositories.tasks import list_project_tasks
 from domain.assets import AssetClass, AssetFacts, IncomeShare, OwnerShare, registration_violations
 from domain.construction import CompletionFacts, ProgressFacts, completion_violations, progress_violations
-from domain.enums import RegionLevel, Role, Stage, TaskKind, TaskStatus
+from domain.enums import RegionLevel, Role, Stage, TaskKind, TaskStatus, UpdateName
 from domain.payloads import CompletionInput, DecisionResult, ProgressInput, RegisterAssetsInput
-from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
 router = APIRouter(prefix="/projects", tags=["construction"], route_class=EdgeRoute)
 log = structlog.get_logger("api.construction")
@@ -111,12 +110,12 @@ async def report_progress(
     if problems:  # every rule and every attachment in one answer
         raise invalid(problems)
     actor = await actor_for(session, user)
-    workflow_id = project.workflow_id
+    workflow_id = phase_owner(project)
     await execute_update(
         temporal,
         session,
         workflow_id,
-        ProjectLifecycleWorkflow.report_progress,
+        UpdateName.REPORT_PROGRESS,
         ProgressInput(
             actor=actor,
             week_start=body.week_start.isoformat(),
@@ -196,12 +195,12 @@ async def report_completion(
     if problems:  # every rule and every document in one answer
         raise invalid(problems)
     actor = await actor_for(session, user)
-    workflow_id = project.workflow_id
+    workflow_id = phase_owner(project)
     await execute_update(
         temporal,
         session,
         workflow_id,
-        ProjectLifecycleWorkflow.report_completion,
+        UpdateName.REPORT_COMPLETION,
         CompletionInput(
             actor=actor,
             final_cost_fen=body.final_cost_fen,
@@ -308,12 +307,12 @@ async def register_assets(
     if problems:
         raise invalid(problems)
     actor = await actor_for(session, user)
-    workflow_id = project.workflow_id
+    workflow_id = phase_owner(project)
     await execute_update(
         temporal,
         session,
         workflow_id,
-        ProjectLifecycleWorkflow.register_assets,
+        UpdateName.REGISTER_ASSETS,
         RegisterAssetsInput(task_id=task.id, actor=actor, assets=[a.model_dump(mode="json") for a in body.assets]),
         update_id=f"register-{task.id}-{body_digest(body.model_dump(mode='json'))}",
         result_type=DecisionResult,

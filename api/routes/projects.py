@@ -42,7 +42,7 @@ from api.schemas import (
 )
 from api.task_facts import complete_rounds, conceals_seat, expert_application, holds_seat, sees_panel_names
 from api.timeline import project_timeline
-from api.updates import actor_for, body_digest, execute_update, temporal_unavailable
+from api.updates import actor_for, body_digest, execute_update, phase_owner, temporal_unavailable
 from core.settings import Settings
 from core.temporal import project_workflow_id
 from db.engine import Sessions
@@ -63,7 +63,7 @@ from db.repositories.reviews import list_draws, list_notices, list_objections, l
 from db.repositories.tasks import list_project_tasks, list_seat_rounds
 from domain.application import ApplicationFacts, FundLine, validate_application
 from domain.audit import canonical_json
-from domain.enums import RegionLevel, Role, Stage, TaskKind, TaskStatus
+from domain.enums import RegionLevel, Role, Stage, TaskKind, TaskStatus, UpdateName
 from domain.lifecycle import may_intervene
 from domain.payloads import (
     DecisionResult,
@@ -558,14 +558,14 @@ async def revise(
     await _validate(session, user, body, unchanged if moved else None)
     application = body.model_dump(mode="json")
     actor = await actor_for(session, user)
-    workflow_id = project.workflow_id
+    workflow_id = phase_owner(project)
     await session.close()
     digest = body_digest(application)
     await execute_update(
         temporal,
         session,
         workflow_id,
-        ProjectLifecycleWorkflow.revise_application,
+        UpdateName.REVISE_APPLICATION,
         RevisionInput(task_id=revision.id, actor=actor, application=application),
         update_id=f"revise-{revision.id}-{digest}",
         result_type=DecisionResult,
@@ -598,12 +598,12 @@ async def object_(
         raise conflict("notice_closed", f"project {code} is at {project.stage}, not under public notice")
     key = idempotency_key or uuid.uuid4().hex
     actor = await actor_for(session, user)
-    workflow_id = project.workflow_id
+    workflow_id = phase_owner(project)
     result = await execute_update(
         temporal,
         session,
         workflow_id,
-        ProjectLifecycleWorkflow.file_objection,
+        UpdateName.FILE_OBJECTION,
         ObjectionInput(text=body.text, actor=actor),
         update_id=f"objection-{code}-{user.id}-{hashlib.sha256(key.encode()).hexdigest()[:16]}",
         result_type=ObjectionResult,
@@ -625,8 +625,8 @@ async def retry_blocked(code: CodePath, user: CurrentUser, session: SessionDep, 
     step = await execute_update(
         temporal,
         session,
-        project.workflow_id,
-        ProjectLifecycleWorkflow.retry_blocked,
+        phase_owner(project),
+        UpdateName.RETRY_BLOCKED,
         RetryInput(actor=actor),
         update_id=f"retry-{code}-{uuid.uuid4().hex}",  # each retry is a new request of the operator
         result_type=str,

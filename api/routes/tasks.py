@@ -17,16 +17,15 @@ from api.edge import CodePath, EdgeRoute, Offset
 from api.errors import ApiError, conflict, forbidden, invalid, not_found
 from api.schemas import DecisionIn, DecisionPublic, ReassignIn, TaskChangePublic, TaskPublic, TasksPublic
 from api.task_facts import PANEL_SEAT_FIELDS, complete_rounds, conceals_seat, task_facts
-from api.updates import actor_for, body_digest, execute_update
+from api.updates import actor_for, body_digest, execute_update, task_owner
 from db.models import DecisionRecord, Project, Region, Task, User
 from db.repositories.attachments import attachments_exist, list_uploaded_by
 from db.repositories.experts import get_expert_by_user
 from db.repositories.projects import get_project
 from db.repositories.tasks import get_task, list_inbox
-from domain.enums import RegionLevel, Role, TaskKind, TaskStatus
+from domain.enums import RegionLevel, Role, TaskKind, TaskStatus, UpdateName
 from domain.lifecycle import decision_payload_help, may_intervene
 from domain.payloads import Actor, ClaimInput, DecisionResult, ReassignInput, SubmitDecisionInput, TaskChange
-from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=EdgeRoute)
 log = structlog.get_logger("api.tasks")
@@ -218,8 +217,8 @@ async def decide(
         result = await execute_update(
             temporal,
             session,
-            project.workflow_id,
-            ProjectLifecycleWorkflow.submit_decision,
+            task_owner(task, project),
+            UpdateName.SUBMIT_DECISION,
             SubmitDecisionInput(
                 task_id=task_id,
                 decision=body.decision.value,
@@ -235,9 +234,10 @@ async def decide(
             result_type=DecisionResult,
         )
     except ApiError as err:
-        if err.code != "task_not_open":
+        if err.code not in ("task_not_open", "wrong_stage"):
             raise
-        # the same decision, sent twice at once, was stored by the other request: answer as it was answered
+        # the same decision, sent twice at once, was stored by the other request (and may have ended the
+        # workflow it went to): answer as it was answered
         async with sessions() as fresh:
             stored_task = await get_task(fresh, task_id=task_id)
             stored_project = await get_project(fresh, code=project.code)
@@ -263,8 +263,8 @@ async def _claim(
     change = await execute_update(
         temporal,
         session,
-        project.workflow_id,
-        ProjectLifecycleWorkflow.claim_task,
+        task_owner(task, project),
+        UpdateName.CLAIM_TASK,
         ClaimInput(task_id=task_id, actor=await actor_for(session, user), claim=claim),
         update_id=f"claim-{task_id}-{uuid.uuid4().hex}",  # claiming is idempotent in effect; ids must not repeat
         result_type=TaskChange,
@@ -323,8 +323,8 @@ async def reassign(
     change = await execute_update(
         temporal,
         session,
-        project.workflow_id,
-        ProjectLifecycleWorkflow.reassign_task,
+        task_owner(task, project),
+        UpdateName.REASSIGN_TASK,
         ReassignInput(
             task_id=task_id,
             to=to,

@@ -128,6 +128,25 @@ async def update_task(session: AsyncSession, *, task_id: str, values: dict[str, 
     await session.execute(update(Task).where(Task.id == task_id).values(**values))
 
 
+async def update_tasks_owner(
+    session: AsyncSession, *, project_code: str, task_ids: Sequence[str], workflow_id: str
+) -> list[str]:
+    """Make `workflow_id` the owner of those of a project's tasks that are still open and owned elsewhere; returns
+    the ids that changed hands (decided or cancelled tasks keep the owner that closed them)."""
+    result = await session.execute(
+        update(Task)
+        .where(
+            Task.id.in_(list(task_ids)),
+            Task.project_code == project_code,
+            Task.status == TaskStatus.OPEN.value,
+            Task.workflow_id.is_distinct_from(workflow_id),
+        )
+        .values(workflow_id=workflow_id)
+        .returning(Task.id)
+    )
+    return sorted(result.scalars())
+
+
 async def cancel_tasks(session: AsyncSession, *, task_ids: Sequence[str], at: datetime) -> int:
     """Close open tasks whose step was abandoned; decided tasks stay as they are."""
     result = await session.execute(

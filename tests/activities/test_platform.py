@@ -27,9 +27,8 @@ from core.settings import Environment, PlatformKind, PlatformSettings, Settings
 from db.engine import Sessions
 from db.models import Asset, AssetIncomeShare, AssetOwnership, AuditEntry, Household, PlatformCard, Project
 from db.repositories.audit import project_chain, verify_audit_chains
-from db.repositories.projects import create_project
 from domain.platform_payloads import PLATFORM_WAITING, RegisterAssetInput, RegisterAssetResult
-from tests.conftest import World, eventually
+from tests.conftest import World, eventually, seed_project
 
 TOKEN = "platform-test-token"
 
@@ -116,26 +115,7 @@ async def server() -> Any:
 
 
 async def _project(sessions: Sessions, world: World) -> str:
-    code = f"XM{world.county}-T-{uuid.uuid4().hex[:8]}"
-    async with sessions.begin() as s:
-        await create_project(
-            s,
-            code=code,
-            name="测试光伏电站",
-            project_type="photovoltaic",
-            village_code=world.villages[0],
-            township_code=world.townships[0],
-            county_code=world.county,
-            city_code=world.city,
-            stage="asset_registration",
-            total_budget_fen=100_000_000,
-            planned_start=date(2025, 3, 1),
-            planned_end=date(2025, 9, 1),
-            applicant_id=world.users["pm"].id,
-            application={},
-            workflow_id=f"project-{code}",
-        )
-    return code
+    return await seed_project(sessions, world, stage="asset_registration")
 
 
 async def _asset(sessions: Sessions, world: World, project: str, *, asset_class: str = "operating") -> str:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import date
 
-import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from db.migrate import alembic_config, upgrade
 from domain.assets import contract_end
 from domain.colours import project_colour
+from tests.db.conftest import seed_regions_and_applicant
 
 # (asset id, start, term in years, the end the old code stored)
 OLD_ENDS = [
@@ -27,37 +24,10 @@ HAND_SET = ("A5", date(2024, 7, 1), 2, date(2026, 6, 30))  # not an end the old 
 PROJECTS = [("P1", False, "green"), ("P2", True, "green"), ("P3", False, ""), ("P4", False, "yellow")]
 
 
-@pytest.fixture
-def fresh_url(database_url: str) -> Iterator[str]:
-    """An empty database of its own on the test server (this test migrates down and up)."""
-    name = f"assetflow_m0007_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def _seed(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO regions (code, name, level, parent_code) VALUES "
-                "('370115', '济阳区', 'county', NULL), ('370115100', '济阳街道', 'township', '370115'), "
-                "('370115100201', '东关村', 'village', '370115100')"
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO users (id, username, full_name, password_hash, role, region_code, organisation, "
-                "active, is_demo) VALUES (1, 'pm', 'pm', 'x', 'project_manager', '370115100', '', true, false)"
-            )
-        )
+        seed_regions_and_applicant(conn)
         for code, overdue, archive in PROJECTS:
             conn.execute(
                 text(
