@@ -195,7 +195,7 @@ class ProjectActivities:
     @activity.defn
     async def enter_phase(self, inp: PhaseEntry) -> None:
         """The calling phase workflow takes the project's Updates from now on; its start is audited once, and the
-        stage moves to `inp.stage` (audited as `change_stage` does) unless it is there already."""
+        stage moves to `inp.stage` (audited as `change_stage` does) unless it is there already or not given."""
         workflow_id = calling_workflow_id()
         async with self._sessions.begin() as session:
             project = await locked_project(session, inp.project_code)
@@ -208,7 +208,7 @@ class ProjectActivities:
                 payload={"phase": inp.phase, "workflow_id": workflow_id},
                 at=inp.at,
             )
-            if project.stage != inp.stage:
+            if inp.stage and project.stage != inp.stage:
                 reason = inp.reason or f"{inp.phase} phase started"
                 change = StageChange(
                     project_code=inp.project_code,

@@ -146,7 +146,7 @@ class StageChange:
 @dataclass(frozen=True)
 class PhaseEntry:
     """A phase workflow starts: the project's Updates go to it from now on (its id is the calling
-    workflow's), and the stage moves to `stage` (audited once, if it changes)."""
+    workflow's), and the stage moves to `stage` (audited once, if it changes; "" leaves it as it is)."""
 
     project_code: str
     phase: str

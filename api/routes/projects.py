@@ -74,8 +74,9 @@ from domain.payloads import (
     RetryInput,
     RevisionInput,
 )
+from domain.phases import ProjectState
 from domain.regions import ancestors
-from workflows.project_lifecycle import ProjectLifecycleWorkflow
+from workflows.project import ProjectWorkflow
 
 router = APIRouter(prefix="/projects", tags=["projects"], route_class=EdgeRoute)
 # Stages during which a public notice may run (approval, acceptance, registration); the workflow decides.
@@ -206,8 +207,8 @@ async def _start_workflow(temporal: WorkflowEngine, settings: Settings, project:
     try:
         async with asyncio.timeout(temporal.wait_seconds):
             await temporal.client.start_workflow(
-                ProjectLifecycleWorkflow.run,
-                start,
+                ProjectWorkflow.run,
+                ProjectState(start=start),
                 id=project.workflow_id,
                 task_queue=settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -51,8 +51,8 @@ async def test_create_inbox_decide_moves_stage(
     assert detail["stage"] == "expert_review"
     assert all(t["kind"] != "township_review" for t in detail["open_tasks"])
     actions = [e["action"] for e in detail["timeline"]]
-    assert actions[:4] == ["application_filed", "stage_changed", "task_opened", "decision"]
-    assert detail["timeline"][3]["actor"] == world.users["township"].username
+    assert actions[:5] == ["application_filed", "phase_started", "stage_changed", "task_opened", "decision"]
+    assert detail["timeline"][4]["actor"] == world.users["township"].username
     assert await _inbox(api, reviewer) == []
 
 
