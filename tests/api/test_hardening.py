@@ -37,7 +37,7 @@ from tests.api.chain_helpers import GOOD_SCORES, add_expert
 from tests.conftest import PASSWORD, Login, World, application, eventually
 from tests.replay.test_replay import _replayer, record_history
 from worker import build_worker
-from workflows.project_lifecycle import ProjectLifecycleWorkflow
+from workflows.approval import ApprovalWorkflow
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -82,12 +82,14 @@ async def _task(
 
 
 async def _replays(client: Client, code: str, name: str) -> None:
-    """The project's history replays against today's code (and is recorded with RECORD_HISTORIES=1)."""
-    handle = client.get_workflow_handle(f"project-{code}")
-    replayed = await _replayer().replay_workflow(await handle.fetch_history(), raise_on_replay_failure=True)
-    assert replayed.replay_failure is None
+    """The project's histories replay against today's code (the approval workflow's is recorded with
+    RECORD_HISTORIES=1; the single-class workflow's histories of the same name stay as they were recorded)."""
+    for workflow_id in (f"project-{code}", f"project-{code}-approval-1"):
+        handle = client.get_workflow_handle(workflow_id)
+        replayed = await _replayer().replay_workflow(await handle.fetch_history(), raise_on_replay_failure=True)
+        assert replayed.replay_failure is None
     if os.environ.get("RECORD_HISTORIES") == "1":
-        await record_history(client, handle.id, name)
+        await record_history(client, f"project-{code}-approval-1", f"{name}_approval")
 
 
 def _actor(user: User, level: str) -> Actor:
@@ -121,13 +123,13 @@ async def test_data_the_database_refuses_is_answered_at_once_and_the_project_goe
     pm, township = await login(world.users["pm"]), await login(world.users["township"])
     code = await _file(api, pm, world)
     task = await _task(api, township, code, "township_review")
-    handle = temporal_client.get_workflow_handle_for(ProjectLifecycleWorkflow.run, f"project-{code}")
+    handle = temporal_client.get_workflow_handle_for(ApprovalWorkflow.run, f"project-{code}-approval-1")
     bad = SubmitDecisionInput(
         task_id=task["id"], decision="approve", opinion="可行\x00", actor=_actor(world.users["township"], "township")
     )
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         async with asyncio.timeout(60):
-            await handle.execute_update(ProjectLifecycleWorkflow.submit_decision, bad, id=f"nul-{uuid.uuid4()}")
+            await handle.execute_update(ApprovalWorkflow.submit_decision, bad, id=f"nul-{uuid.uuid4()}")
     cause = refused.value.cause
     assert isinstance(cause, ApplicationError)
     assert cause.type == "Unstorable"

@@ -77,11 +77,12 @@ async def test_fresh_histories_replay(
         handle = temporal_client.get_workflow_handle(f"project-{code}")
         if decision == "reject":
             assert await handle.result() == "rejected"
-        history = await handle.fetch_history()
-        result = await _replayer().replay_workflow(history, raise_on_replay_failure=True)
-        assert result.replay_failure is None
-        if os.environ.get("RECORD_HISTORIES") == "1":
-            await record_history(temporal_client, handle.id, f"township_review_{decision}")
+        for workflow_id, name in ((handle.id, "project"), (f"{handle.id}-approval-1", "approval")):
+            history = await temporal_client.get_workflow_handle(workflow_id).fetch_history()
+            result = await _replayer().replay_workflow(history, raise_on_replay_failure=True)
+            assert result.replay_failure is None
+            if os.environ.get("RECORD_HISTORIES") == "1" and decision == "reject":
+                await record_history(temporal_client, workflow_id, f"township_review_reject_{name}")
 
 
 @workflow.defn(name="ProjectLifecycleWorkflow", sandboxed=False)

@@ -13,11 +13,12 @@ from temporalio.exceptions import ApplicationError
 
 from db.engine import Sessions
 from db.models import User
+from domain.failures import DecisionRefused
 from domain.payloads import Actor, ClaimInput, OpenedTask, ReassignInput, SubmitDecisionInput
 from tests.api.chain_helpers import GOOD_SCORES, Driver, Experts, add_library
 from tests.conftest import World, eventually
 from tests.e2e.conditions import settled
-from workflows.project_lifecycle import DecisionRefused, ProjectLifecycleWorkflow
+from workflows.approval import ApprovalWorkflow
 
 pytestmark = pytest.mark.usefixtures("worker")
 ENTITY = "东关村股份经济合作社"  # the implementing entity of tests.conftest.application
@@ -50,7 +51,7 @@ async def _open_tasks(handle: Handle, kind: str, count: int = 1) -> list[OpenedT
     """Wait until the workflow itself tracks `count` open tasks of `kind`."""
 
     async def check() -> list[OpenedTask] | None:
-        status = await handle.query(ProjectLifecycleWorkflow.get_status)
+        status = await handle.query(ApprovalWorkflow.get_status)
         tasks = [t for t in status.open_tasks if t.kind == kind]
         return tasks if len(tasks) >= count else None
 
@@ -84,11 +85,11 @@ async def _to_expert_review(
     world = drive.world
     library = await add_library(sessions, world, eligible=eligible)
     code = await drive.create()
-    handle: Handle = client.get_workflow_handle_for(ProjectLifecycleWorkflow.run, f"project-{code}")
+    handle: Handle = client.get_workflow_handle_for(ApprovalWorkflow.run, f"project-{code}-approval-1")
     [task] = await _open_tasks(handle, "township_review")
     reviewer = _actor(world.users["township"], "township_reviewer", world.townships[0], "township")
     result = await handle.execute_update(
-        ProjectLifecycleWorkflow.submit_decision, SubmitDecisionInput(task.task_id, "approve", "同意", reviewer)
+        ApprovalWorkflow.submit_decision, SubmitDecisionInput(task.task_id, "approve", "同意", reviewer)
     )
     assert result.stage == "expert_review"
     await _open_tasks(handle, "expert_review", 3)
@@ -110,7 +111,7 @@ async def test_one_person_decides_one_level_and_refusals_leave_no_history(
     township_as_expert = _actor(u["township"], "expert", world.city, "city")
     message = await _refused(
         handle,
-        ProjectLifecycleWorkflow.reassign_task,
+        ApprovalWorkflow.reassign_task,
         ReassignInput(seat, township_as_expert, "专家请假", _supervisor(world)),
         DecisionRefused.SEPARATION_OF_DUTIES,
     )
@@ -125,14 +126,14 @@ async def test_one_person_decides_one_level_and_refusals_leave_no_history(
     for to in refusals:
         await _refused(
             handle,
-            ProjectLifecycleWorkflow.reassign_task,
+            ApprovalWorkflow.reassign_task,
             ReassignInput(seat, to, "专家请假", _supervisor(world)),
             DecisionRefused.SEPARATION_OF_DUTIES,
         )
     # and the township reviewer may not score a seat under any guise
     await _refused(
         handle,
-        ProjectLifecycleWorkflow.submit_decision,
+        ApprovalWorkflow.submit_decision,
         SubmitDecisionInput(seat, "score", "可行", township_as_expert, scores=GOOD_SCORES),
         DecisionRefused.NOT_ELIGIBLE,
     )
@@ -153,32 +154,32 @@ async def test_one_person_decides_one_level_and_refusals_leave_no_history(
         for decision, opinion in (("approve", "同意"), ("reject", "不同意")):
             await _refused(
                 handle,
-                ProjectLifecycleWorkflow.submit_decision,
+                ApprovalWorkflow.submit_decision,
                 SubmitDecisionInput(county_task.task_id, decision, opinion, actor),
                 DecisionRefused.SEPARATION_OF_DUTIES,
             )
         await _refused(
             handle,
-            ProjectLifecycleWorkflow.claim_task,
+            ApprovalWorkflow.claim_task,
             ClaimInput(county_task.task_id, actor, True),
             DecisionRefused.SEPARATION_OF_DUTIES,
         )
     for actor in county_posts[:2]:
         await _refused(
             handle,
-            ProjectLifecycleWorkflow.reassign_task,
+            ApprovalWorkflow.reassign_task,
             ReassignInput(county_task.task_id, actor, "县级审核人回避", _supervisor(world)),
             DecisionRefused.SEPARATION_OF_DUTIES,
         )
     assert await _history_length(handle) == before
-    status = await handle.query(ProjectLifecycleWorkflow.get_status)
+    status = await handle.query(ApprovalWorkflow.get_status)
     assert status.stage == "county_approval"
     assert status.deciders["township_review"] == [u["township"].id]
 
     # the real county reviewer decides; then the same person may not file at the city
     county = _actor(u["county"], "county_reviewer", world.county, "county")
     result = await handle.execute_update(
-        ProjectLifecycleWorkflow.submit_decision, SubmitDecisionInput(county_task.task_id, "approve", "同意", county)
+        ApprovalWorkflow.submit_decision, SubmitDecisionInput(county_task.task_id, "approve", "同意", county)
     )
     assert result.stage == "city_filing"
     [city_task] = await _open_tasks(handle, "city_filing")
@@ -190,14 +191,14 @@ async def test_one_person_decides_one_level_and_refusals_leave_no_history(
     ):
         await _refused(
             handle,
-            ProjectLifecycleWorkflow.submit_decision,
+            ApprovalWorkflow.submit_decision,
             SubmitDecisionInput(city_task.task_id, "approve", "同意", actor),
             DecisionRefused.SEPARATION_OF_DUTIES,
         )
     # a decided task is closed to everyone, its own decider included
     await _refused(
         handle,
-        ProjectLifecycleWorkflow.submit_decision,
+        ApprovalWorkflow.submit_decision,
         SubmitDecisionInput(county_task.task_id, "approve", "同意", county),
         DecisionRefused.TASK_NOT_OPEN,
     )
@@ -206,7 +207,7 @@ async def test_one_person_decides_one_level_and_refusals_leave_no_history(
     r = await drive.decide(u["city"], city_task.task_id, decision="approve", opinion="同意备案")
     assert r.status_code == 200, r.text
     assert r.json()["stage"] == "approval_notice"
-    status = await handle.query(ProjectLifecycleWorkflow.get_status)
+    status = await handle.query(ApprovalWorkflow.get_status)
     deciders = status.deciders
     assert deciders["township_review"] == [u["township"].id]
     assert deciders["county_approval"] == [u["county"].id]

@@ -11,9 +11,10 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from domain.failures import DecisionRefused
 from domain.payloads import Actor, ProjectStatus, SubmitDecisionInput
 from tests.conftest import Login, World, application, eventually
-from workflows.project_lifecycle import DecisionRefused, ProjectLifecycleWorkflow
+from workflows.approval import ApprovalWorkflow
 
 UPDATE_EVENTS = {
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
@@ -35,10 +36,10 @@ async def test_validator_refusals_leave_no_trace_in_history(
 ) -> None:
     pm_user = world.users["pm"]
     code = (await api.post("/api/v1/projects", json=application(world), headers=await login(pm_user))).json()["code"]
-    handle = temporal_client.get_workflow_handle_for(ProjectLifecycleWorkflow.run, f"project-{code}")
+    handle = temporal_client.get_workflow_handle_for(ApprovalWorkflow.run, f"project-{code}-approval-1")
 
     async def open_task() -> str | None:
-        status: ProjectStatus = await handle.query(ProjectLifecycleWorkflow.get_status)
+        status: ProjectStatus = await handle.query(ApprovalWorkflow.get_status)
         return status.open_task.task_id if status.open_task else None
 
     task_id = await eventually(open_task)
@@ -71,18 +72,18 @@ async def test_validator_refusals_leave_no_trace_in_history(
     ]
     for inp, expected in refusals:
         with pytest.raises(WorkflowUpdateFailedError) as err:
-            await handle.execute_update(ProjectLifecycleWorkflow.submit_decision, inp)
+            await handle.execute_update(ApprovalWorkflow.submit_decision, inp)
         assert isinstance(err.value.cause, ApplicationError)
         assert err.value.cause.type == expected, inp
     assert await _update_events(temporal_client, handle.id) == 0
 
     result = await handle.execute_update(
-        ProjectLifecycleWorkflow.submit_decision, SubmitDecisionInput(task_id, "reject", "重复申报", reviewer), id="d-1"
+        ApprovalWorkflow.submit_decision, SubmitDecisionInput(task_id, "reject", "重复申报", reviewer), id="d-1"
     )
     assert result.stage == "rejected"
     # the same update id again returns the first result without running the handler twice
     again = await handle.execute_update(
-        ProjectLifecycleWorkflow.submit_decision, SubmitDecisionInput(task_id, "reject", "重复申报", reviewer), id="d-1"
+        ApprovalWorkflow.submit_decision, SubmitDecisionInput(task_id, "reject", "重复申报", reviewer), id="d-1"
     )
     assert again == result
     assert await handle.result() == "rejected"
