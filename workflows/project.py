@@ -41,9 +41,9 @@ NEXT: dict[Phase, Phase] = {
 FINAL = {Stage.REJECTED: "rejected", Stage.CLOSED: "closed"}
 
 
-def child_id(project_workflow_id: str, phase: Phase, attempt: int) -> str:
-    """The id of a phase's workflow, derived from the project's."""
-    return f"{project_workflow_id}-{phase.value}-{attempt}"
+def child_id(code: str, phase: Phase, attempt: int) -> str:
+    """The id of a phase's workflow, derived from the project's (`project-{code}`)."""
+    return f"project-{code}-{phase.value}-{attempt}"
 
 
 @workflow.defn
@@ -63,7 +63,7 @@ class ProjectWorkflow:
         if phase not in PHASES:
             # operation: OperationWorkflow (one execution per fiscal year) attaches here; until then it waits
             await workflow.wait_condition(lambda: False)
-        self._child = child_id(workflow.info().workflow_id, phase, state.attempt)
+        self._child = child_id(state.start.code, phase, state.attempt)
         try:
             result: PhaseResult = await workflow.execute_child_workflow(
                 PHASES[phase],

@@ -14,6 +14,11 @@ def project_handle(client: Client, code: str) -> WorkflowHandle[Any, Any]:
     return client.get_workflow_handle(project_workflow_id(code))
 
 
+def phase_handle(client: Client, code: str, phase: str) -> WorkflowHandle[Any, Any]:
+    """The handle of a project's phase workflow (its first run of that phase)."""
+    return client.get_workflow_handle(f"{project_workflow_id(code)}-{phase}-1")
+
+
 async def settled(handle: WorkflowHandle[Any, Any]) -> bool:
     """The workflow has no work outstanding: every activity result was processed, nothing is scheduled.
 

@@ -37,8 +37,26 @@ async def test_recorded_history_replays(path: Path) -> None:
     assert result.replay_failure is None
 
 
-def test_there_are_recorded_histories() -> None:
-    assert len(list(HISTORIES.glob("*.json"))) >= 2
+def _workflow_type(path: Path) -> str:
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    return history.events[0].workflow_execution_started_event_attributes.workflow_type.name
+
+
+def test_every_registered_workflow_type_has_a_recorded_history() -> None:
+    """A workflow type the worker runs without a recorded history could change unversioned unnoticed."""
+    registered = {str(workflow._Definition.must_from_class(cls).name) for cls in WORKFLOWS}
+    recorded = {_workflow_type(path) for path in HISTORIES.glob("*.json")}
+    assert registered - recorded == set(), f"record a history for: {sorted(registered - recorded)}"
+
+
+def test_the_hand_over_is_recorded() -> None:
+    """Single-class executions that continued as a ProjectWorkflow replay too (tests/workflows/test_handover)."""
+    handed = [
+        p
+        for p in HISTORIES.glob("*handed_over.json")
+        if json.loads(p.read_text())["events"][-1]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW"
+    ]
+    assert len(handed) == 3, handed
 
 
 async def record_history(client: Client, workflow_id: str, name: str) -> Path:

@@ -3,6 +3,8 @@ project stays under 2,000 events, because ConstructionWorkflow continues as new 
 
 from __future__ import annotations
 
+import json
+import os
 from datetime import timedelta
 
 import httpx
@@ -15,20 +17,26 @@ from domain.construction import week_start_of
 from tests.api.chain_helpers import Driver
 from tests.api.test_construction import _to_construction
 from tests.conftest import World, local_today
+from tests.replay.test_replay import HISTORIES, _replayer
 
 pytestmark = pytest.mark.usefixtures("skipping_worker")
 RUN_LIMIT = 2000
 
 
-async def _runs(client: Client, workflow_id: str) -> list[int]:
-    """The event count of each run of an execution chain, oldest first (walked back from the newest)."""
+async def _runs(client: Client, workflow_id: str, record_first_as: str) -> list[int]:
+    """The event count of each run of an execution chain, oldest first (walked back from the newest); each
+    run replays, and the first (which continued as new) is recorded with RECORD_HISTORIES=1."""
     counts: list[int] = []
     run_id: str | None = None
     while True:
         history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        assert (await _replayer().replay_workflow(history, raise_on_replay_failure=True)).replay_failure is None
         counts.append(len(history.events))
         previous = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
         if not previous:
+            if os.environ.get("RECORD_HISTORIES") == "1":
+                path = HISTORIES / f"{record_first_as}.json"
+                path.write_text(json.dumps(json.loads(history.to_json()), ensure_ascii=False, indent=1))
             return counts[::-1]
         run_id = previous
 
@@ -43,8 +51,8 @@ async def test_ten_years_of_weekly_checks_stay_small_per_run(
     assert detail["stage"] == "construction"
     assert detail["construction_colour"] == "red"  # ten years without a progress report
     client = skipping_env.client
-    construction = await _runs(client, f"project-{code}-construction-1")
-    project = await _runs(client, f"project-{code}")
+    construction = await _runs(client, f"project-{code}-construction-1", "construction_continued_as_new")
+    project = await _runs(client, f"project-{code}", "project_approval_continued_as_new")
     assert len(construction) >= 5, construction  # about 520 weekly checks, continued as new along the way
     assert max(construction) < RUN_LIMIT, construction
     assert max(project) < RUN_LIMIT, project
