@@ -6,9 +6,10 @@ Frozen dataclasses with defaults for every field added later (old histories stil
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
-from domain.enums import Phase
+from domain.enums import Phase, Stage
 from domain.payloads import OpenedTask, ProjectStart
 
 
@@ -49,9 +50,9 @@ class NoticeState:
 
     notice_id: str
     kind: str
-    stage: str
-    upheld_to: str
-    ends_at: str  # ISO 8601 (UTC)
+    stage: Stage
+    upheld_to: Stage
+    ends_at: datetime
     objection_task_ids: list[str] = field(default_factory=list)
 
 
@@ -70,7 +71,7 @@ class CompletionFacts:
 class PhaseResume:
     """Where a phase picks up: after a hand-over from the single-class workflow, or a continue-as-new."""
 
-    stage: str
+    stage: Stage
     tasks: list[OpenedTask] = field(default_factory=list)
     notice: NoticeState | None = None
     scores: list[CarriedScore] = field(default_factory=list)
@@ -97,7 +98,7 @@ class PhaseInput:
 class PhaseResult:
     """Where a phase left the project, and the record the next phase carries on with."""
 
-    stage: str
+    stage: Stage
     round: int
     revisions: int
     deciders: dict[str, list[int]] = field(default_factory=dict)

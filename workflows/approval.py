@@ -65,7 +65,7 @@ class ApprovalWorkflow:
         self._steps = Steps(inp.start)
         self._board = TaskBoard(inp.start, self._steps, inp.deciders)
         self._notices = Notices(self._board)
-        self._stage = Stage(inp.resume.stage) if inp.resume else Stage.APPLICATION
+        self._stage = inp.resume.stage if inp.resume else Stage.APPLICATION
         self._round = inp.round
         self._revisions = inp.revisions
         self._opinions = list(inp.opinions)
@@ -88,7 +88,7 @@ class ApprovalWorkflow:
         end = await self._approval(resume)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return PhaseResult(
-            stage=end.value,
+            stage=end,
             round=self._round,
             revisions=self._revisions,
             deciders=self._board.deciders,
@@ -111,7 +111,7 @@ class ApprovalWorkflow:
             self._board.outcomes[s.task_id] = Outcome(Decision.SCORE.value, Stage.EXPERT_REVIEW, s.user_id, s.opinion)
 
     async def _approval(self, resume: PhaseResume | None) -> Stage:
-        at = Stage(resume.stage) if resume else Stage.TOWNSHIP_REVIEW
+        at = resume.stage if resume else Stage.TOWNSHIP_REVIEW
         notice = resume.notice if resume else None
         note: dict[str, Any] = {}
         while True:

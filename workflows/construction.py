@@ -73,7 +73,7 @@ class ConstructionWorkflow:
         self._board = TaskBoard(inp.start, self._steps, inp.deciders)
         self._notices = Notices(self._board)
         resume = inp.resume
-        self._stage = Stage(resume.stage) if resume else Stage.CONSTRUCTION
+        self._stage = resume.stage if resume else Stage.CONSTRUCTION
         self._round = inp.round
         self._revisions = inp.revisions
         self._opinions = list(inp.opinions)
@@ -107,7 +107,7 @@ class ConstructionWorkflow:
                 break
         await workflow.wait_condition(workflow.all_handlers_finished)
         return PhaseResult(
-            stage=Stage.ASSET_REGISTRATION.value,
+            stage=Stage.ASSET_REGISTRATION,
             round=self._round,
             revisions=self._revisions,
             deciders=self._board.deciders,
@@ -149,7 +149,7 @@ class ConstructionWorkflow:
                     revisions=self._revisions,
                     deciders=self._board.deciders,
                     opinions=self._opinions,
-                    resume=PhaseResume(stage=Stage.CONSTRUCTION.value, last_percent=self._last_percent),
+                    resume=PhaseResume(stage=Stage.CONSTRUCTION, last_percent=self._last_percent),
                 )
             )
 

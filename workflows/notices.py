@@ -55,7 +55,7 @@ class Notices:
         board = self._board
         code = board.project.code
         if resume is not None:
-            notice_id, ends = resume.notice_id, datetime.fromisoformat(resume.ends_at)
+            notice_id, ends = resume.notice_id, resume.ends_at
             self.objection_tasks = {t for t in resume.objection_task_ids if t in board.tasks}
         else:
             starts = workflow.now()
@@ -115,9 +115,9 @@ class Notices:
         return NoticeState(
             notice_id=self.notice_id,
             kind=self.kind,
-            stage=self.stage.value,
-            upheld_to=self.upheld_to.value,
-            ends_at=self.ends.isoformat(),
+            stage=self.stage,
+            upheld_to=self.upheld_to,
+            ends_at=self.ends,
             objection_task_ids=sorted(self.objection_tasks),
         )
 

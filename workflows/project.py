@@ -80,7 +80,7 @@ class ProjectWorkflow:
             await workflow.wait_condition(workflow.all_handlers_finished)
             workflow.continue_as_new(replace(state, attempt=state.attempt + 1))
         await workflow.wait_condition(workflow.all_handlers_finished)
-        end = Stage(result.stage)
+        end = result.stage
         if end in FINAL:
             return FINAL[end]
         workflow.continue_as_new(

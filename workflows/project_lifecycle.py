@@ -1303,9 +1303,9 @@ class ProjectLifecycleWorkflow:
             notice = NoticeState(
                 notice_id=self._notice_id,
                 kind=kind,
-                stage=self._notice_stage.value,
-                upheld_to=self._upheld_to.value,
-                ends_at=self._notice_ends.isoformat(),
+                stage=self._notice_stage,
+                upheld_to=self._upheld_to,
+                ends_at=self._notice_ends,
                 objection_task_ids=sorted(self._objection_tasks & set(self._tasks)),
             )
         users = {t: seat.user_id for t, seat in self._seats.items()}
@@ -1345,7 +1345,7 @@ class ProjectLifecycleWorkflow:
             resume=None
             if phase is Phase.OPERATION
             else PhaseResume(
-                stage=self._stage.value,
+                stage=self._stage,
                 tasks=tasks,
                 notice=notice,
                 scores=scores,

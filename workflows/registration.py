@@ -103,7 +103,7 @@ class RegistrationWorkflow:
         self._stage = Stage.OPERATION
         await workflow.wait_condition(workflow.all_handlers_finished)
         return PhaseResult(
-            stage=Stage.OPERATION.value,
+            stage=Stage.OPERATION,
             round=self._round,
             revisions=self._revisions,
             deciders=self._board.deciders,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 from sqlalchemy import select
 
-from api.access import may_decide, may_see
+from api.access import may_see
 from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, TemporalDep
 from api.edge import CodePath, EdgeRoute, Offset
 from api.errors import ApiError, conflict, forbidden, invalid, not_found
@@ -177,15 +177,11 @@ async def decide(
 ) -> DecisionPublic:
     """Decide a task (approve/return/reject, score/decline, uphold/dismiss, done); answers with the new stage."""
     task, project = await _visible_task(session, user, task_id)
-    if not may_decide(user, task):
-        raise forbidden(
-            f"only a {task.candidate_role} of region {task.region_code} (or the assigned user) may decide this task",
-            "not_eligible",
-        )
+    # who may decide (role, region or assignee, separation of duties) is the workflow validator's rule
+    # (domain/task_rules.py), answered 403 not_eligible / separation_of_duties from there
     if task.kind in FORM_TASKS:
         raise conflict("use_form", FORM_TASKS[task.kind])
-    if user.id == project.applicant_id:
-        raise forbidden("the applicant may not decide their own project", "separation_of_duties")
+    # separation of duties is the workflow validator's rule (domain/task_rules.py): answered 403 from there
     if (
         task.status == TaskStatus.DECIDED.value
         and task.decided_by == user.id

@@ -133,7 +133,7 @@ async def test_an_update_to_a_project_whose_workflow_has_ended_is_409_wrong_stag
     supervisor = await login(world.users["supervisor"])
     code = await _file(api, pm, world)
     task_id = await _township_task(api, township, code)
-    assert await _owner(sessions, task_id) == f"project-{code}"  # the lifecycle workflow opened it
+    assert await _owner(sessions, task_id) == f"project-{code}-approval-1"  # the approval workflow opened it
     r = await api.post(
         f"/api/v1/tasks/{task_id}/decision", json={"decision": "reject", "opinion": "不符合"}, headers=township
     )
@@ -148,12 +148,16 @@ async def test_an_update_to_a_project_whose_workflow_has_ended_is_409_wrong_stag
     # a second decision on a task whose owner has closed (the route's own checks passed: the row says open)
     other = await _file(api, pm, world)
     other_task = await _township_task(api, township, other)
-    await _set(sessions, Task, other_task, workflow_id=f"project-{code}")
+    await _set(sessions, Task, other_task, workflow_id=f"project-{code}-approval-1")
     body = {"decision": "approve", "opinion": "同意"}
     r = await api.post(f"/api/v1/tasks/{other_task}/decision", json=body, headers=township)
     assert (r.status_code, r.json()["code"], r.json()["message"]) == (409, "wrong_stage", PHASE_ENDED)
-    # a task without a recorded owner belongs to the project's workflow (rows from before migration 0008)
+    # a task without a recorded owner goes to the project's own workflow (rows from before migration 0008): a
+    # ProjectWorkflow takes no decisions, its phase workflow does
     await _set(sessions, Task, other_task, workflow_id=None)
+    r = await api.post(f"/api/v1/tasks/{other_task}/decision", json=body, headers=township)
+    assert (r.status_code, r.json()["code"]) == (409, "wrong_stage"), r.text
+    await _set(sessions, Task, other_task, workflow_id=f"project-{other}-approval-1")
     r = await api.post(f"/api/v1/tasks/{other_task}/decision", json=body, headers=township)
     assert (r.status_code, r.json()["stage"]) == (200, "expert_review"), r.text
 
@@ -194,12 +198,12 @@ async def test_updates_go_by_name_to_the_owner_recorded_in_the_read_model(
     r = await api.post(f"/api/v1/projects/{code}/retry", headers=supervisor)
     assert (r.status_code, r.json()["code"], r.json()["message"]) == (409, "wrong_stage", PHASE_ENDED)
 
-    # without a phase workflow the project's own takes them: the lifecycle workflow answers for itself
+    # without a phase workflow the project's own takes them: the ProjectWorkflow answers for itself
     await _set(sessions, Project, code, phase_workflow_id=None)
     r = await api.post(f"/api/v1/projects/{code}/retry", headers=supervisor)
     assert (r.status_code, r.json()["code"]) == (409, "wrong_stage"), r.text
     assert r.json()["message"] == "the project is not blocked; there is nothing to retry"
-    await _set(sessions, Task, task_id, workflow_id=f"project-{code}")
+    await _set(sessions, Task, task_id, workflow_id=f"project-{code}-approval-1")
     r = await api.post(f"/api/v1/tasks/{task_id}/decision", json=body, headers=township)
     assert (r.status_code, r.json()["stage"]) == (200, "expert_review"), r.text
 

@@ -80,7 +80,8 @@ async def test_deleting_the_newest_entry_is_detected(
     code = (await api.post("/api/v1/projects", json=application(world), headers=await login(world.users["pm"]))).json()[
         "code"
     ]
-    await eventually(lambda: _entries(sessions, code, 3))
+    # filed, phase_started, stage_changed, task_opened: then the project waits for the township
+    await eventually(lambda: _entries(sessions, code, 4))
     async with sessions.begin() as s:
         await s.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
         await s.execute(
@@ -90,7 +91,7 @@ async def test_deleting_the_newest_entry_is_detected(
         await s.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change"))
     bad_code, bad_out = await _invoke(cli, "audit", "verify", code)
     assert bad_code == 1
-    assert "chain head says seq 3, stored entries end at seq 2" in bad_out
+    assert "chain head says seq 4, stored entries end at seq 3" in bad_out
 
 
 async def _entries(sessions: Sessions, code: str, n: int) -> bool:

@@ -29,6 +29,11 @@ async def settled(handle: WorkflowHandle[Any, Any]) -> bool:
     return not d.HasField("pending_workflow_task") and not d.pending_activities
 
 
+async def project_settled(client: Client, code: str, phase: str = "approval") -> bool:
+    """The project's workflow and its phase workflow both have no work outstanding (see `settled`)."""
+    return await settled(project_handle(client, code)) and await settled(phase_handle(client, code, phase))
+
+
 async def waits_for_worker(handle: WorkflowHandle[Any, Any]) -> bool:
     """A workflow task is scheduled on a settled workflow: a request (an Update) reached it and waits for a worker."""
     d = (await handle.describe()).raw_description

@@ -10,7 +10,7 @@ from temporalio.client import Client
 from db.engine import Sessions
 from tests.api.chain_helpers import GOOD_SCORES, Driver, add_library
 from tests.conftest import World, eventually
-from tests.e2e.conditions import project_handle, settled, waits_for_worker
+from tests.e2e.conditions import phase_handle, project_settled, waits_for_worker
 from worker import build_worker
 
 
@@ -28,12 +28,12 @@ async def test_panel_survives_worker_restart(
         r = await drive.decide(expert[first_id], first["id"], decision="score", scores=GOOD_SCORES, opinion="好")
         assert r.status_code == 200
         assert r.json()["stage"] == "expert_review"
-        await eventually(lambda: settled(project_handle(temporal_client, code)))
+        await eventually(lambda: project_settled(temporal_client, code))
     # no worker: the second score is sent and waits for one
     pending = asyncio.create_task(
         drive.decide(expert[second_id], second["id"], decision="score", scores=GOOD_SCORES, opinion="可以")
     )
-    await eventually(lambda: waits_for_worker(project_handle(temporal_client, code)))
+    await eventually(lambda: waits_for_worker(phase_handle(temporal_client, code, "approval")))
     assert not pending.done()
     async with build_worker(temporal_client, sessions, task_queue=task_queue):
         r = await asyncio.wait_for(pending, timeout=30)

@@ -22,7 +22,7 @@ from db.engine import Sessions
 from domain.phases import ProjectView
 from tests.api.chain_helpers import Driver, add_library
 from tests.conftest import Login, World, application, eventually
-from tests.e2e.conditions import phase_handle, project_handle, settled, waits_for_worker
+from tests.e2e.conditions import phase_handle, project_handle, project_settled, waits_for_worker
 from workflows.project import ProjectWorkflow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +55,7 @@ async def test_decision_completes_after_worker_process_is_killed(
             return items[0] if items else None
 
         open_task = await eventually(task, timeout=60)
-        await eventually(lambda: settled(project_handle(temporal_client, code)))
+        await eventually(lambda: project_settled(temporal_client, code))
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(10)

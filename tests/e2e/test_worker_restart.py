@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from db.engine import Sessions
 from tests.conftest import Login, World, application, eventually
-from tests.e2e.conditions import project_handle, settled, waits_for_worker
+from tests.e2e.conditions import phase_handle, project_settled, waits_for_worker
 from worker import build_worker
 
 
@@ -27,7 +27,7 @@ async def test_decision_survives_worker_restart(
             return items[0] if items else None
 
         open_task = await eventually(task)
-        await eventually(lambda: settled(project_handle(temporal_client, code)))
+        await eventually(lambda: project_settled(temporal_client, code))
     # no worker now: the decision is sent and waits for one
     decision = asyncio.create_task(
         api.post(
@@ -36,7 +36,7 @@ async def test_decision_survives_worker_restart(
             headers=reviewer,
         )
     )
-    await eventually(lambda: waits_for_worker(project_handle(temporal_client, code)))
+    await eventually(lambda: waits_for_worker(phase_handle(temporal_client, code, "approval")))
     assert not decision.done()
     async with build_worker(temporal_client, sessions, task_queue=task_queue):
         r = await asyncio.wait_for(decision, timeout=30)

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from db.engine import Sessions
 from db.models import User
@@ -51,7 +52,10 @@ async def _open_tasks(handle: Handle, kind: str, count: int = 1) -> list[OpenedT
     """Wait until the workflow itself tracks `count` open tasks of `kind`."""
 
     async def check() -> list[OpenedTask] | None:
-        status = await handle.query(ApprovalWorkflow.get_status)
+        try:
+            status = await handle.query(ApprovalWorkflow.get_status)
+        except RPCError:  # the project's workflow has not started its approval workflow yet
+            return None
         tasks = [t for t in status.open_tasks if t.kind == kind]
         return tasks if len(tasks) >= count else None
 

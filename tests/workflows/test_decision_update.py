@@ -9,6 +9,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from domain.failures import DecisionRefused
@@ -39,7 +40,10 @@ async def test_validator_refusals_leave_no_trace_in_history(
     handle = temporal_client.get_workflow_handle_for(ApprovalWorkflow.run, f"project-{code}-approval-1")
 
     async def open_task() -> str | None:
-        status: ProjectStatus = await handle.query(ApprovalWorkflow.get_status)
+        try:
+            status: ProjectStatus = await handle.query(ApprovalWorkflow.get_status)
+        except RPCError:  # the project's workflow has not started its approval workflow yet
+            return None
         return status.open_task.task_id if status.open_task else None
 
     task_id = await eventually(open_task)
@@ -86,7 +90,8 @@ async def test_validator_refusals_leave_no_trace_in_history(
         ApprovalWorkflow.submit_decision, SubmitDecisionInput(task_id, "reject", "重复申报", reviewer), id="d-1"
     )
     assert again == result
-    assert await handle.result() == "rejected"
+    assert (await handle.result()).stage == "rejected"
+    assert await temporal_client.get_workflow_handle(f"project-{code}").result() == "rejected"
     assert await _update_events(temporal_client, handle.id) == 2
     detail = (await api.get(f"/api/v1/projects/{code}", headers=await login(pm_user))).json()
     assert (detail["stage"], detail["status"]) == ("rejected", "rejected")
