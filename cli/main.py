@@ -249,7 +249,9 @@ def workflows_hand_over(
 
     settings = get_settings()
     configure_logging(fmt=settings.log_format, level="WARNING")
-    table = Table("project workflow", "stage", "phase", "now taking its Updates", "problem")
+    table = Table()
+    for column in ("project workflow", "stage", "phase", "now taking its Updates", "problem"):
+        table.add_column(column, overflow="fold")
 
     def show(result: HandOver) -> None:
         mark = "[green]handed over[/]" if result.done else "[red]not handed over[/]"
@@ -257,7 +259,12 @@ def workflows_hand_over(
         table.add_row(result.workflow_id, result.stage, result.phase, result.child_id, result.problem)
 
     async def main() -> list[HandOver]:
-        return await hand_over_all(await connect(settings), timeout=timeout, progress=show)
+        try:
+            client = await connect(settings)
+        except RuntimeError as err:  # the SDK's connection error
+            err_console.print(f"cannot reach Temporal at {settings.temporal_address}: {err}")
+            raise typer.Exit(2) from err
+        return await hand_over_all(client, timeout=timeout, progress=show)
 
     results = asyncio.run(main())
     if results:

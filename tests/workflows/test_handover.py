@@ -15,12 +15,16 @@ import os
 from datetime import timedelta
 
 import httpx
+import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.worker import Worker
+from typer.testing import CliRunner
 
 from cli.handover import hand_over_all, running_legacy
+from cli.main import app
+from core.settings import get_settings
 from db.engine import Sessions
 from domain.payloads import LifecycleConfig, ProjectStart
 from tests.api.chain_helpers import Driver, add_library
@@ -74,11 +78,24 @@ async def _legacy_run(client: Client, code: str) -> str:
     raise AssertionError(f"no ProjectLifecycleWorkflow run of project-{code}")
 
 
-async def _hand_over(client: Client, code: str, record_as: str) -> None:
-    """Hand over with the CLI's function; the single-class run ends by continuing as a ProjectWorkflow."""
-    results = await hand_over_all(client, timeout=60)
-    mine = [r for r in results if r.workflow_id == f"project-{code}"]
-    assert [r.done for r in mine] == [True], mine
+async def _hand_over(client: Client, code: str, record_as: str, cli: pytest.MonkeyPatch | None = None) -> None:
+    """Hand over (with the CLI command when given its environment, else with its function); the single-class run
+    ends by continuing as a ProjectWorkflow, and nothing is left to hand over."""
+    if cli is None:
+        results = await hand_over_all(client, timeout=60)
+        mine = [r for r in results if r.workflow_id == f"project-{code}"]
+        assert [r.done for r in mine] == [True], mine
+    else:
+        cli.setenv("TEMPORAL_ADDRESS", client.service_client.config.target_host)
+        get_settings.cache_clear()
+        try:
+            result = await asyncio.to_thread(CliRunner().invoke, app, ["workflows", "hand-over", "--timeout", "60"])
+        finally:
+            get_settings.cache_clear()
+        output = " ".join(result.output.split())
+        assert result.exit_code == 0, output
+        assert f"handed over project-{code} (construction)" in output
+        assert "running execution(s) handed over to ProjectWorkflow" in output
     assert f"project-{code}" not in await running_legacy(client)
     history = await client.get_workflow_handle(
         f"project-{code}", run_id=await _legacy_run(client, code)
@@ -149,8 +166,15 @@ async def test_an_execution_in_its_expert_panel_is_handed_over_and_reaches_opera
 
 
 async def test_an_execution_under_construction_is_handed_over_and_reaches_operation(
-    temporal_client: Client, api: httpx.AsyncClient, sessions: Sessions, world: World, task_queue: str, worker: Worker
+    temporal_client: Client,
+    api: httpx.AsyncClient,
+    sessions: Sessions,
+    world: World,
+    task_queue: str,
+    worker: Worker,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Handed over by the CLI command `assetflow workflows hand-over`."""
     drive = Driver(api, world)
     u = world.users
     library = await add_library(sessions, world, eligible=3)
@@ -162,5 +186,5 @@ async def test_an_execution_under_construction_is_handed_over_and_reaches_operat
     await drive.notice_open(code)
     await _notice_passes()
     await drive.stage_is(code, "construction")
-    await _hand_over(temporal_client, code, "construction_handed_over")
+    await _hand_over(temporal_client, code, "construction_handed_over", cli=monkeypatch)
     await finish_from_construction(drive, world, code, _notice_passes)
