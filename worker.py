@@ -34,10 +34,15 @@ which `make faults` measured as 10 s stalls of decisions after each kill). A liv
 history replay elsewhere: at 3 s, on two loaded cores, that happened often enough to slow every workflow task."""
 
 
+# Modules the sandbox shares instead of re-importing for every new workflow instance: `domain` is pure (an
+# import-linter contract proves it) and sharing it keeps payload classes identical to the converter's; the
+# mechanisms every workflow composes hold no module state. Each workflow's own module is still loaded fresh.
+PASSTHROUGH = ("domain", "workflows.tasks", "workflows.steps", "workflows.notices")
+
+
 def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox with `domain` passed through: it is pure (an import-linter contract proves it), and
-    sharing it keeps payload classes identical to the converter's and avoids re-importing it per run."""
-    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("domain"))
+    """The sandbox with the pure, stateless modules passed through (see PASSTHROUGH)."""
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
 
 
 def build_worker(

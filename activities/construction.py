@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
-from activities.projects import audit, calling_workflow_id, locked_project, open_task_in
+from activities.projects import audit, calling_workflow_id, locked_project, open_task_in, transaction
 from db.engine import Sessions
 from db.models import Project
 from db.repositories.construction import (
@@ -93,7 +93,7 @@ class ConstructionActivities:
         """Store a week's progress, recompute the colour against the plan, close the week's reminder."""
         report = inp.report
         week = date.fromisoformat(report.week_start)
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             project = await locked_project(session, inp.project_code)
             today = inp.at.astimezone(ZoneInfo(inp.config.time_zone)).date()
             expected = expected_percent(project.planned_start, project.planned_end, today, _milestones(project))
@@ -154,7 +154,7 @@ class ConstructionActivities:
     @activity.defn
     async def check_construction(self, inp: ConstructionCheckInput) -> ConstructionState:
         """The Monday look: the colour as of today, and a reminder task when last week went unreported."""
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             project = await locked_project(session, inp.project_code)
             zone = ZoneInfo(inp.config.time_zone)
             today = inp.at.astimezone(zone).date()
@@ -202,7 +202,7 @@ class ConstructionActivities:
     async def record_completion(self, inp: RecordCompletionInput) -> None:
         """Store the completion report; the project moves to acceptance (竣工验收)."""
         c = inp.completion
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             project = await locked_project(session, inp.project_code)
             first = await create_completion(
                 session,
@@ -250,7 +250,7 @@ class ConstructionActivities:
     @activity.defn
     async def record_registration(self, inp: RecordRegistrationInput) -> None:
         """Store the assets with their four rights and close the registration task, once."""
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             project = await locked_project(session, inp.project_code)
             first = await create_decision(
                 session,

@@ -9,6 +9,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.projects import transaction
 from core.platform import PlatformRejected, PlatformUnavailable, ThreeAssetsPlatform
 from db.engine import Sessions
 from db.models import Asset
@@ -62,7 +63,7 @@ class PlatformActivities:
         try:
             card_no = await self._platform.register(asset.id, payload)
         except PlatformUnavailable as err:
-            async with self._sessions.begin() as session:
+            async with transaction(self._sessions) as session:
                 await update_asset_waiting(session, asset_id=asset.id)
                 await update_project_platform_wait(session, project_code=inp.project_code, waiting=True)
             log.warning("platform unavailable; will retry", asset_id=asset.id, error=str(err))
@@ -73,7 +74,7 @@ class PlatformActivities:
                 str(err), {"status": err.status}, type="PlatformRejected", non_retryable=True
             ) from err
         now = datetime.now(UTC)
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             locked = await get_asset(session, asset_id=asset.id, for_update=True)
             assert locked is not None
             if locked.platform_card_no and locked.platform_card_no != card_no:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,7 +17,7 @@ from core.calendar import is_china_workday
 from db.engine import Sessions
 from db.models import Project, Task
 from db.repositories.attachments import create_attachment_links
-from db.repositories.audit import create_audit_entry, project_chain
+from db.repositories.audit import NewEntry, append_audit_entries, project_chain
 from db.repositories.construction import get_last_progress, update_completion, update_project_assets
 from db.repositories.notifications import create_notifications, list_users_covering
 from db.repositories.projects import (
@@ -65,6 +67,25 @@ def calling_workflow_id() -> str:
     return workflow_id
 
 
+AUDIT_BATCH = "assetflow.audit_batch"
+"""session.info key of the audit entries a `transaction` writes at its end, in one batch per chain."""
+
+
+@asynccontextmanager
+async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
+    """One activity's transaction: the audit entries it makes are written together just before it commits."""
+    async with sessions.begin() as session:
+        batch: list[tuple[str, NewEntry]] = []
+        session.info[AUDIT_BATCH] = batch
+        yield session
+        chains: dict[str, list[NewEntry]] = {}
+        for chain, entry in batch:
+            chains.setdefault(chain, []).append(entry)
+        for chain, entries in chains.items():
+            await append_audit_entries(session, chain=chain, entries=entries)
+        session.info.pop(AUDIT_BATCH, None)
+
+
 async def audit(
     session: AsyncSession,
     code: str,
@@ -75,10 +96,9 @@ async def audit(
     at: datetime,
     actor: Actor | None = None,
 ) -> None:
-    """Append to the project's hash-chained audit log, once per event key; `actor` None is the system."""
-    await create_audit_entry(
-        session,
-        chain=project_chain(code),
+    """Append to the project's hash-chained audit log, once per event key; `actor` None is the system. Inside a
+    `transaction` the entry is written with the transaction's others when it ends; otherwise at once."""
+    entry = NewEntry(
         action=action,
         event_key=event_key,
         payload=payload,
@@ -86,6 +106,11 @@ async def audit(
         actor_name=actor.username if actor else "system",
         at=at,
     )
+    batch: list[tuple[str, NewEntry]] | None = session.info.get(AUDIT_BATCH)
+    if batch is not None:
+        batch.append((project_chain(code), entry))
+    else:
+        await append_audit_entries(session, chain=project_chain(code), entries=[entry])
 
 
 class ProjectActivities:
@@ -97,7 +122,7 @@ class ProjectActivities:
     @activity.defn
     async def open_task(self, inp: OpenTaskInput) -> OpenedTask:
         """Record a human step (idempotent by task id), move the stage to it, and audit both."""
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             task = await open_task_in(session, inp, workflow_id=calling_workflow_id())
         log.info("task opened", task_id=inp.task_id, kind=inp.kind, due_at=task.due_at.isoformat())
         return opened_task(task)
@@ -105,7 +130,7 @@ class ProjectActivities:
     @activity.defn
     async def record_decision(self, inp: RecordDecisionInput) -> DecisionResult:
         """Store the decision, close the task, move the stage and audit it: one transaction, once per task."""
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             await locked_project(session, inp.project_code)
             first = await create_decision(
                 session,
@@ -120,12 +145,6 @@ class ProjectActivities:
                 details=inp.details,
             )
             if first:
-                await update_project_stage(
-                    session,
-                    code=inp.project_code,
-                    stage=inp.to_stage,
-                    status=TERMINAL_STATUS.get(inp.to_stage),
-                )
                 await create_attachment_links(session, task_id=inp.task_id, shas=inp.details.get("attachments", []))
                 if inp.kind == TaskKind.OBJECTION and inp.details.get("objection_id"):
                     await update_objection(
@@ -163,7 +182,11 @@ class ProjectActivities:
                     await update_project_assets(
                         session, project_code=inp.project_code, values={"registration_status": status}
                     )
-                await refresh_project_overdue(session, code=inp.project_code)
+                # the stage moves, and the overdue flag and colour follow what is still open: one statement
+                stage: dict[str, Any] = {"stage": inp.to_stage}
+                if inp.to_stage in TERMINAL_STATUS:
+                    stage["status"] = TERMINAL_STATUS[inp.to_stage]
+                await refresh_project_overdue(session, code=inp.project_code, values=stage)
                 await audit(
                     session,
                     inp.project_code,
@@ -188,7 +211,7 @@ class ProjectActivities:
     @activity.defn
     async def change_stage(self, inp: StageChange) -> None:
         """Move a project's stage outside a decision (idempotent: audited once per transition key)."""
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             await locked_project(session, inp.project_code)
             await move_stage(session, inp)
 
@@ -197,7 +220,7 @@ class ProjectActivities:
         """The calling phase workflow takes the project's Updates from now on; its start is audited once, and the
         stage moves to `inp.stage` (audited as `change_stage` does) unless it is there already or not given."""
         workflow_id = calling_workflow_id()
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             project = await locked_project(session, inp.project_code)
             await update_project_fields(session, code=inp.project_code, values={"phase_workflow_id": workflow_id})
             await audit(
@@ -225,7 +248,7 @@ class ProjectActivities:
         """Hand the project's still open tasks among `inp.task_ids` to the calling workflow: their decisions go to it
         from now on. The hand-over is audited once; tasks decided or cancelled meanwhile stay with their owner."""
         workflow_id = calling_workflow_id()
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             await locked_project(session, inp.project_code)
             adopted = await update_tasks_owner(
                 session, project_code=inp.project_code, task_ids=inp.task_ids, workflow_id=workflow_id
@@ -245,7 +268,7 @@ class ProjectActivities:
     async def mark_blocked(self, inp: BlockedStep) -> None:
         """Show what a blocked project waits for (an operator's retry), or clear it; audited once per event."""
         cleared_at = datetime.now(UTC)
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             await locked_project(session, inp.project_code)
             if inp.cleared:
                 await clear_project_waiting(session, code=inp.project_code, prefix=BLOCKED_PREFIX)

@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 from temporalio import activity
 
-from activities.projects import audit, calling_workflow_id, locked_project, open_task_in, opened_task
+from activities.projects import audit, calling_workflow_id, locked_project, open_task_in, opened_task, transaction
 from db.engine import Sessions
 from db.models import Task
 from db.repositories.notifications import create_notifications, list_users_covering
@@ -63,7 +63,7 @@ class ReviewActivities:
     @activity.defn
     async def draw_panel(self, inp: DrawPanelInput) -> DrawResult:
         """Draw experts at random (seeded by the workflow) from the eligible pool, recording pool and exclusions."""
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             await locked_project(session, inp.project_code)
             stored = await get_draw(session, draw_key=inp.draw_key)
             if stored is None:
@@ -159,7 +159,7 @@ class ReviewActivities:
     @activity.defn
     async def record_panel_verdict(self, inp: PanelVerdictInput) -> None:
         """Audit the panel's verdict with every score (they become visible once the panel is complete)."""
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             await locked_project(session, inp.project_code)
             await audit(
                 session,
@@ -179,7 +179,7 @@ class ReviewActivities:
     @activity.defn
     async def record_revision(self, inp: RecordRevisionInput) -> None:
         """Store the revised application with its diff, close the revision task, restart the chain."""
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             project = await locked_project(session, inp.project_code)
             diff = application_diff(project.application, inp.application)
             first = await create_revision(
@@ -236,7 +236,7 @@ class ReviewActivities:
     @activity.defn
     async def open_notice(self, inp: NoticeInput) -> None:
         """Open a public notice (village, township and county boards) and move the project to it."""
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             project = await locked_project(session, inp.project_code)
             await create_notice(
                 session,
@@ -270,7 +270,7 @@ class ReviewActivities:
     @activity.defn
     async def close_notice(self, inp: CloseNoticeInput) -> None:
         """End a notice: completed, or interrupted by an upheld objection."""
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             await locked_project(session, inp.project_code)
             await update_notice(session, notice_id=inp.notice_id, status=inp.status)
             await audit(
@@ -285,7 +285,7 @@ class ReviewActivities:
     @activity.defn
     async def record_objection(self, inp: RecordObjectionInput) -> OpenedTask:
         """Store an objection and open the county's task to resolve it, in one transaction."""
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             await locked_project(session, inp.project_code)
             await create_objection(
                 session,
@@ -316,7 +316,7 @@ class ReviewActivities:
     @activity.defn
     async def notify_deadline(self, inp: DeadlineEvent) -> int:
         """At the due time remind the assignees; at twice the limit tell the next level up and mark the project red."""
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             project = await locked_project(session, inp.project_code)
             task = await session.get(Task, inp.task_id, with_for_update=True)
             if task is None or task.status != TaskStatus.OPEN.value:
@@ -366,7 +366,7 @@ class ReviewActivities:
     @activity.defn
     async def cancel_tasks(self, inp: CancelTasksInput) -> int:
         """Close tasks whose step was abandoned, and audit why."""
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             await locked_project(session, inp.project_code)
             n = await cancel_tasks(session, task_ids=inp.task_ids, at=inp.at)
             for task_id in inp.task_ids:
@@ -384,7 +384,7 @@ class ReviewActivities:
     @activity.defn
     async def record_claim(self, inp: RecordClaimInput) -> None:
         """Persist a claim (others see the task is taken) or its release."""
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             await locked_project(session, inp.project_code)
             holder, since = (inp.actor.user_id, inp.at) if inp.claim else (None, None)
             await update_task(session, task_id=inp.task_id, values={"claimed_by": holder, "claimed_at": since})
@@ -402,7 +402,7 @@ class ReviewActivities:
     @activity.defn
     async def record_reassign(self, inp: RecordReassignInput) -> None:
         """Persist a reassignment, tell the new assignee, audit who moved it and why."""
-        async with self._sessions.begin() as session:
+        async with transaction(self._sessions) as session:
             await locked_project(session, inp.project_code)
             task = await session.get(Task, inp.task_id, with_for_update=True)
             previous = task.assignee_id if task else None

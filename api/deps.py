@@ -8,6 +8,7 @@ from typing import Annotated
 
 import jwt
 import structlog
+from cachetools import TTLCache
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,8 +96,37 @@ class Principal:
             raise forbidden(f"{what} lies outside your region {self.region_code}", "region_forbidden")
 
 
+class Principals:
+    """The users recently authenticated by this process, kept `seconds` (settings.auth_cache_seconds): a request
+    reads no user row, and a user disabled (or changed) elsewhere is refused within those seconds. Changes made
+    through this process (`forget`) take effect at once."""
+
+    def __init__(self, seconds: float) -> None:
+        self._cache: TTLCache[int, tuple[Principal, bool]] = TTLCache(maxsize=10_000, ttl=seconds)
+
+    def get(self, user_id: int) -> tuple[Principal, bool] | None:
+        """The cached caller, if still fresh."""
+        return self._cache.get(user_id)
+
+    def put(self, user_id: int, known: tuple[Principal, bool]) -> None:
+        """Remember an authenticated caller."""
+        self._cache[user_id] = known
+
+    def forget(self, user_id: int) -> None:
+        """A user was changed (disabled, role, region, password): read them again on their next request."""
+        self._cache.pop(user_id, None)
+
+
+def _principals(request: Request) -> Principals:
+    principals: Principals = request.app.state.principals
+    return principals
+
+
+PrincipalsDep = Annotated[Principals, Depends(_principals)]
+
+
 async def _authenticated(
-    token: Annotated[str | None, Depends(oauth2)], settings: SettingsDep, sessions: SessionsDep
+    token: Annotated[str | None, Depends(oauth2)], settings: SettingsDep, sessions: SessionsDep, known: PrincipalsDep
 ) -> tuple[Principal, bool]:
     """The bearer token's active user, and whether they must change their password before anything else."""
     if not token:
@@ -106,6 +136,9 @@ async def _authenticated(
         user_id = int(claims["sub"])
     except (jwt.InvalidTokenError, ValueError, KeyError) as err:
         raise unauthorized("invalid or expired bearer token") from err
+    if (cached := known.get(user_id)) is not None:
+        structlog.contextvars.bind_contextvars(user=cached[0].username)
+        return cached
     async with sessions() as session:
         user = await get_user(session, user_id=user_id)
         region = await session.get(Region, user.region_code) if user else None
@@ -122,6 +155,7 @@ async def _authenticated(
         region_name=region.name,
         organisation=user.organisation,
     )
+    known.put(user_id, (principal, user.must_change_password))
     return principal, user.must_change_password
 
 

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from api.deps import WorkflowEngine
+from api.deps import Principals, WorkflowEngine
 from api.errors import install_error_handlers
 from api.metrics import observe_request
 from api.openapi import install_openapi
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime = make_runtime(settings.api_sdk_metrics_bind or None)
         app.state.settings = settings
         app.state.sessions = sessions
+        app.state.principals = Principals(settings.auth_cache_seconds)
         app.state.temporal = WorkflowEngine(await connect(settings, runtime=runtime), settings.temporal_wait_seconds)
         log.info("api ready", temporal=settings.temporal_address, environment=settings.environment.value)
         try:

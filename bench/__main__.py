@@ -36,6 +36,7 @@ from temporalio.worker import Worker
 from api.main import create_app
 from bench import bare
 from bench.drivers import STEPS, AssetflowDriver, BareDriver, BenchError, Timing, login, mint
+from bench.sqlcount import StatementCounter
 from bench.stats import Latency, Throughput, drive
 from bench.world import Desk, create_world
 from core.devstack import free_port, start_postgres, temporal_binary
@@ -46,6 +47,7 @@ from db.migrate import upgrade
 from worker import build_worker
 
 DATABASE = "assetflow_bench"
+COUNTER = StatementCounter()
 Chain = Callable[[int, str], Awaitable[list[Timing]]]
 
 
@@ -75,6 +77,7 @@ class Run:
     timings: tuple[Timing, ...]
     chains: Throughput
     cpu_seconds: float
+    statements: int = 0
 
     def latency(self, *steps: str) -> Latency:
         """Round trips of the calls of these steps."""
@@ -84,6 +87,11 @@ class Run:
     def decisions(self) -> Latency:
         """Round trips of every decision (all steps but creation)."""
         return self.latency(*STEPS[1:])
+
+    @property
+    def statements_per_chain(self) -> float:
+        """SQL statements per complete chain (the drivers' inbox polling left out)."""
+        return self.statements / self.chains.items
 
     @property
     def cpu_ms_per_chain(self) -> float:
@@ -99,10 +107,13 @@ class Tally:
     chains: int = 0
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    statements: int = 0
 
     def run(self, concurrency: int) -> Run:
         """The figures of all blocks together."""
-        return Run(concurrency, tuple(self.timings), Throughput(self.chains, self.seconds), self.cpu_seconds)
+        return Run(
+            concurrency, tuple(self.timings), Throughput(self.chains, self.seconds), self.cpu_seconds, self.statements
+        )
 
 
 @dataclass(frozen=True)
@@ -220,12 +231,13 @@ async def run_blocks(systems: dict[str, Chain], options: Options, progress: Prog
             for level in options.levels:
                 tally, bar = tallies[name, level], bars[name, level]
                 labels = [f"{name}-b{block}-c{level}-{i}" for i in range(options.rounds * level)]
-                cpu = time.process_time()
+                cpu, statements = time.process_time(), COUNTER.count
                 with failing(f"{name}, block {block + 1} with {level} concurrent clients"):
                     results, seconds = await drive(
                         labels, clients=level, step=systems[name], done=partial(progress.advance, bar)
                     )
                 tally.cpu_seconds += time.process_time() - cpu
+                tally.statements += COUNTER.count - statements
                 tally.seconds += seconds
                 tally.chains += len(labels)
                 tally.timings.extend(t for timings in results for t in timings)
@@ -265,6 +277,7 @@ async def measure(database_url: str, options: Options, progress: Progress) -> Re
             }
             for name, chain in systems.items():
                 await warm_up(name, chain, options, progress)
+            COUNTER.install()
             measured = await run_blocks(systems, options, progress)
             progress.console.print("timed blocks done; stopping the workers, the app and the dev server")
     return Report(options=options, assetflow=measured["assetflow"], bare=measured["bare"])
@@ -312,6 +325,7 @@ def figures(report: Report) -> dict[str, Any]:
             "bare": {**thr_bw.chains.summary(), "cpu_ms_per_chain": round(thr_bw.cpu_ms_per_chain)},
             "ratio": round(thr_af.chains.per_second / thr_bw.chains.per_second, 3),
         },
+        "sql_statements_per_chain": round(thr_af.statements_per_chain, 1),
     }
 
 
@@ -351,6 +365,7 @@ def render(report: Report, console: Console, *, tally: LogTally, wall: float) ->
         str(thr["bare"]["cpu_ms_per_chain"]),
         f"{thr['assetflow']['cpu_ms_per_chain'] / thr['bare']['cpu_ms_per_chain']:.1f}x",
     )
+    table.add_row("SQL statements per chain (inbox polling left out)", f"{f['sql_statements_per_chain']:.0f}", "", "")
     table.add_row(
         "chains timed (wall s)",
         f"{thr['assetflow']['items']} ({thr['assetflow']['seconds']:.1f})",

@@ -23,6 +23,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from api.security import create_token
 from bench import bare
+from bench.sqlcount import polling
 from bench.stats import timed
 from bench.world import PASSWORD, Desk, Person, application
 
@@ -219,9 +220,10 @@ class AssetflowDriver:
 
     async def _open_task(self, code: str, who: Person, kind: str) -> dict[str, Any] | None:
         params = {"project": code, "kind": kind}
-        page, _, _ = await self._call(
-            kind, lambda: self._api.get("/api/v1/tasks", params=params, headers=self._headers[who.id]), 200
-        )
+        with polling():
+            page, _, _ = await self._call(
+                kind, lambda: self._api.get("/api/v1/tasks", params=params, headers=self._headers[who.id]), 200
+            )
         items: list[dict[str, Any]] = page["items"]
         return items[0] if items else None
 

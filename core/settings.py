@@ -168,6 +168,12 @@ class Settings(BaseSettings):
     task_queue: str = "assetflow"
     jwt_secret: str = DEV_JWT_SECRET
     jwt_ttl_minutes: int = Field(480, ge=5, le=7 * 24 * 60)
+    auth_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        description="How long an API process keeps an authenticated user: a disabled one is refused after at most this",
+    )
     log_format: str = Field("console", pattern="^(console|json)$")
     log_level: str = "INFO"
     api_host: str = "127.0.0.1"

@@ -1,24 +1,29 @@
-"""Orchestration only: one workflow class per module; the task, step and notice mechanisms they compose."""
+"""Orchestration only: one workflow class per module; the task, step and notice mechanisms they compose.
 
-from workflows.approval import ApprovalWorkflow
-from workflows.construction import ConstructionWorkflow
-from workflows.project import ProjectWorkflow
-from workflows.project_lifecycle import ProjectLifecycleWorkflow
-from workflows.registration import RegistrationWorkflow
+`WORKFLOWS` (every workflow type the worker registers) is computed on first use: the sandbox imports this
+package each time it creates a workflow instance, and an `__init__` that imported every workflow module
+would re-execute all of them for every new execution (measured: a sixth of the worker's CPU under load).
+"""
 
-WORKFLOWS: list[type] = [
-    ProjectWorkflow,
-    ApprovalWorkflow,
-    ConstructionWorkflow,
-    RegistrationWorkflow,
-    ProjectLifecycleWorkflow,
-]
+from __future__ import annotations
 
-__all__ = [
-    "WORKFLOWS",
-    "ApprovalWorkflow",
-    "ConstructionWorkflow",
-    "ProjectLifecycleWorkflow",
-    "ProjectWorkflow",
-    "RegistrationWorkflow",
-]
+from typing import Any
+
+
+def _registered() -> list[type]:
+    from workflows.approval import ApprovalWorkflow
+    from workflows.construction import ConstructionWorkflow
+    from workflows.project import ProjectWorkflow
+    from workflows.project_lifecycle import ProjectLifecycleWorkflow
+    from workflows.registration import RegistrationWorkflow
+
+    return [ProjectWorkflow, ApprovalWorkflow, ConstructionWorkflow, RegistrationWorkflow, ProjectLifecycleWorkflow]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "WORKFLOWS":
+        return _registered()
+    raise AttributeError(f"module 'workflows' has no attribute {name!r}")
+
+
+__all__ = ["WORKFLOWS"]

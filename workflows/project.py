@@ -20,17 +20,16 @@ from temporalio.exceptions import ChildWorkflowError, FailureError
 from domain.enums import Phase, Stage, UpdateName
 from domain.payloads import RetryInput
 from domain.phases import PhaseResult, ProjectState, ProjectView
-from workflows.approval import ApprovalWorkflow
-from workflows.construction import ConstructionWorkflow
-from workflows.registration import RegistrationWorkflow
 from workflows.steps import Steps, refuse
 
 # A phase workflow's task must finish within this, or another worker takes it (a killed worker's task).
 CHILD_TASK_TIMEOUT = timedelta(seconds=6)
+# The phase workflows by their registered names (not imported: a ProjectWorkflow's sandbox then loads only
+# its own module; tests/workflows/test_phase_workflows.py checks the names against the registered types).
 PHASES: dict[Phase, str] = {
-    Phase.APPROVAL: ApprovalWorkflow.__name__,
-    Phase.CONSTRUCTION: ConstructionWorkflow.__name__,
-    Phase.REGISTRATION: RegistrationWorkflow.__name__,
+    Phase.APPROVAL: "ApprovalWorkflow",
+    Phase.CONSTRUCTION: "ConstructionWorkflow",
+    Phase.REGISTRATION: "RegistrationWorkflow",
 }
 NEXT: dict[Phase, Phase] = {
     Phase.APPROVAL: Phase.CONSTRUCTION,

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import CurrentUser, PasswordChangerDep, SessionsDep, SettingsDep
+from api.deps import CurrentUser, PasswordChangerDep, PrincipalsDep, SessionsDep, SettingsDep
 from api.edge import EdgeRoute
 from api.errors import invalid, too_many_attempts, unauthorized
 from api.people_schemas import PasswordChange
@@ -173,7 +173,9 @@ async def me(user: CurrentUser) -> MePublic:
 
 
 @router.post("/me/password", status_code=204)
-async def change_password(body: PasswordChange, user: PasswordChangerDep, sessions: SessionsDep) -> None:
+async def change_password(
+    body: PasswordChange, user: PasswordChangerDep, sessions: SessionsDep, known: PrincipalsDep
+) -> None:
     """Change your own password: the current one, then a new one (修改密码); required after an admin set it."""
     async with sessions() as session:
         account = await get_user(session, user_id=user.id)
@@ -199,3 +201,4 @@ async def change_password(body: PasswordChange, user: PasswordChangerDep, sessio
             actor_id=user.id,
             actor_name=user.username,
         )
+    known.forget(user.id)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, status
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, region_filter
+from api.deps import CurrentUser, Principal, PrincipalsDep, SessionDep, SessionsDep, region_filter
 from api.edge import EdgeRoute, IdPath, Offset
 from api.errors import conflict, forbidden, invalid, not_found
 from api.people_schemas import REGION_PATTERN, PasswordResetIn, UserCreate, UserPublic, UsersPublic, UserWithPassword
@@ -226,7 +226,9 @@ async def detail(user_id: IdPath, user: CurrentUser, session: SessionDep) -> Use
     return (await _publics(session, [account]))[0]
 
 
-async def _set_active(user_id: int, user: Principal, sessions: SessionsDep, active: bool) -> UserPublic:
+async def _set_active(
+    user_id: int, user: Principal, sessions: SessionsDep, known: PrincipalsDep, active: bool
+) -> UserPublic:
     async with sessions.begin() as tx:
         account = await _managed(tx, user, user_id)
         if account.active != active:
@@ -234,24 +236,31 @@ async def _set_active(user_id: int, user: Principal, sessions: SessionsDep, acti
             assert changed is not None
             account = changed
             await _audit(tx, user, "user_enabled" if active else "user_disabled", account)
-        return (await _publics(tx, [account]))[0]
+        public = (await _publics(tx, [account]))[0]
+    known.forget(user_id)
+    return public
 
 
 @router.post("/{user_id}/disable", response_model=UserPublic)
-async def disable(user_id: IdPath, user: CurrentUser, sessions: SessionsDep) -> UserPublic:
-    """Disable an account: it cannot log in, and its tokens stop working at once (停用)."""
-    return await _set_active(user_id, user, sessions, False)
+async def disable(user_id: IdPath, user: CurrentUser, sessions: SessionsDep, known: PrincipalsDep) -> UserPublic:
+    """Disable an account: it cannot log in, and its tokens stop working — at once on this API process, within
+    AUTH_CACHE_SECONDS (5 s) on the others (停用)."""
+    return await _set_active(user_id, user, sessions, known, False)
 
 
 @router.post("/{user_id}/enable", response_model=UserPublic)
-async def enable(user_id: IdPath, user: CurrentUser, sessions: SessionsDep) -> UserPublic:
+async def enable(user_id: IdPath, user: CurrentUser, sessions: SessionsDep, known: PrincipalsDep) -> UserPublic:
     """Enable a disabled account again (启用)."""
-    return await _set_active(user_id, user, sessions, True)
+    return await _set_active(user_id, user, sessions, known, True)
 
 
 @router.post("/{user_id}/password-reset", response_model=UserWithPassword)
 async def reset_password(
-    user_id: IdPath, user: CurrentUser, sessions: SessionsDep, body: PasswordResetIn | None = None
+    user_id: IdPath,
+    user: CurrentUser,
+    sessions: SessionsDep,
+    known: PrincipalsDep,
+    body: PasswordResetIn | None = None,
 ) -> UserWithPassword:
     """Set a new password (or generate one, returned once); the user must change it at the next login (重置密码)."""
     chosen = body.password if body is not None else None
@@ -269,4 +278,5 @@ async def reset_password(
         assert changed is not None
         await _audit(tx, user, "password_reset", changed, generated=generated is not None)
         public = (await _publics(tx, [changed]))[0]
+    known.forget(user_id)
     return UserWithPassword(**public.model_dump(), temporary_password=generated)

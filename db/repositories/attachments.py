@@ -59,17 +59,13 @@ async def attachments_exist(session: AsyncSession, shas: list[str]) -> list[str]
 
 
 async def create_attachment_links(session: AsyncSession, *, task_id: str, shas: Sequence[str]) -> int:
-    """Link attachments to a task (a decision's evidence); links that exist are kept (retries add nothing)."""
-    count = 0
-    for sha in dict.fromkeys(shas):
-        stmt = (
-            insert(AttachmentLink)
-            .values(sha256=sha, task_id=task_id)
-            .on_conflict_do_nothing()
-            .returning(AttachmentLink.sha256)
-        )
-        count += len((await session.execute(stmt)).all())
-    return count
+    """Link attachments to a task (a decision's evidence) in one statement; links that exist are kept (retries
+    add nothing)."""
+    rows = [{"sha256": sha, "task_id": task_id} for sha in dict.fromkeys(shas)]
+    if not rows:
+        return 0
+    stmt = insert(AttachmentLink).values(rows).on_conflict_do_nothing().returning(AttachmentLink.sha256)
+    return len((await session.execute(stmt)).all())
 
 
 async def list_linked_tasks(session: AsyncSession, *, sha256: str) -> Sequence[tuple[Task, Project, int | None]]:

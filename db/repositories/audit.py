@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AuditEntry, AuditHead
@@ -50,6 +51,83 @@ def _content(
     }
 
 
+@dataclass(frozen=True)
+class NewEntry:
+    """An entry to append; its seq and hashes are computed when its batch is written."""
+
+    action: str
+    event_key: str
+    payload: dict[str, Any]
+    actor_id: int | None = None
+    actor_name: str = "system"
+    at: datetime | None = None
+
+
+# The chain's head, locked, and which of the batch's event keys are stored already: one round trip.
+_HEAD = text(
+    "SELECT h.seq, h.hash, ARRAY(SELECT a.event_key FROM audit_log a WHERE a.event_key = ANY(:keys)) AS stored "
+    "FROM audit_heads h WHERE h.chain = :chain FOR UPDATE OF h"
+)
+
+
+async def append_audit_entries(session: AsyncSession, *, chain: str, entries: Sequence[NewEntry]) -> int:
+    """Append entries to a chain, each once by its event key; how many were new.
+
+    The head row's lock serialises a chain's writers (no advisory lock): one statement locks it and finds the
+    keys stored already, the hashes are computed here, and one statement inserts every entry and moves the head.
+    A chain's first writer creates its head (`ON CONFLICT DO NOTHING`: a concurrent first writer waits on it).
+    """
+    if not entries:
+        return 0
+    params = {"chain": chain, "keys": [e.event_key for e in entries]}
+    row = (await session.execute(_HEAD, params)).first()
+    if row is None:
+        await session.execute(pg_insert(AuditHead).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
+        row = (await session.execute(_HEAD, params)).one()
+    seq, prev, stored = int(row.seq), str(row.hash), set(row.stored)
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    for e in entries:
+        if e.event_key in stored:
+            continue
+        stored.add(e.event_key)
+        seq += 1
+        when = (e.at or now).astimezone(UTC)
+        normalised: dict[str, Any] = json.loads(canonical_json(e.payload))
+        content = _content(
+            chain=chain,
+            seq=seq,
+            at=when,
+            actor_id=e.actor_id,
+            actor_name=e.actor_name,
+            action=e.action,
+            event_key=e.event_key,
+            payload=normalised,
+        )
+        digest = entry_hash(prev, content)
+        rows.append(
+            {
+                "chain": chain,
+                "seq": seq,
+                "at": when,
+                "actor_id": e.actor_id,
+                "actor_name": e.actor_name,
+                "action": e.action,
+                "event_key": e.event_key,
+                "payload": normalised,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    if rows:
+        appended = insert(AuditEntry).values(rows).returning(AuditEntry.seq).cte("appended")
+        await session.execute(
+            update(AuditHead).where(AuditHead.chain == chain).values(seq=seq, hash=prev).add_cte(appended)
+        )
+    return len(rows)
+
+
 async def create_audit_entry(
     session: AsyncSession,
     *,
@@ -60,50 +138,10 @@ async def create_audit_entry(
     actor_id: int | None = None,
     actor_name: str = "system",
     at: datetime | None = None,
-) -> AuditEntry:
-    """Append one entry, idempotent by `event_key`; chains are serialised by an advisory lock."""
-    existing = await session.scalar(select(AuditEntry).where(AuditEntry.event_key == event_key))
-    if existing is not None:
-        return existing
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": chain})
-    existing = await session.scalar(select(AuditEntry).where(AuditEntry.event_key == event_key))
-    if existing is not None:
-        return existing
-    head = await session.get(AuditHead, chain, with_for_update=True)
-    seq = (head.seq if head else 0) + 1
-    prev = head.hash if head else GENESIS
-    when = (at or datetime.now(UTC)).astimezone(UTC)
-    normalised: dict[str, Any] = json.loads(canonical_json(payload))
-    content = _content(
-        chain=chain,
-        seq=seq,
-        at=when,
-        actor_id=actor_id,
-        actor_name=actor_name,
-        action=action,
-        event_key=event_key,
-        payload=normalised,
-    )
-    digest = entry_hash(prev, content)
-    entry = AuditEntry(
-        chain=chain,
-        seq=seq,
-        at=when,
-        actor_id=actor_id,
-        actor_name=actor_name,
-        action=action,
-        event_key=event_key,
-        payload=normalised,
-        prev_hash=prev,
-        hash=digest,
-    )
-    session.add(entry)
-    if head is None:
-        session.add(AuditHead(chain=chain, seq=seq, hash=digest))
-    else:
-        head.seq, head.hash = seq, digest
-    await session.flush()
-    return entry
+) -> None:
+    """Append one entry, idempotent by `event_key` (see `append_audit_entries`)."""
+    entry = NewEntry(action, event_key, payload, actor_id, actor_name, at)
+    await append_audit_entries(session, chain=chain, entries=[entry])
 
 
 async def list_audit_entries(session: AsyncSession, *, chain: str) -> Sequence[AuditEntry]:

@@ -37,26 +37,29 @@ async def create_notifications(
     task_id: str | None,
     at: datetime,
 ) -> int:
-    """One notification per user, once per event (retries add nothing)."""
-    count = 0
-    for user_id in sorted(set(user_ids)):
-        stmt = (
-            insert(Notification)
-            .values(
-                event_key=event_key,
-                user_id=user_id,
-                kind=kind,
-                title=title,
-                body=body,
-                project_code=project_code,
-                task_id=task_id,
-                created_at=at,
-            )
-            .on_conflict_do_nothing(constraint="uq_notification_event_user")
-            .returning(Notification.id)
-        )
-        count += len((await session.execute(stmt)).all())
-    return count
+    """One notification per user, once per event (retries add nothing): one multi-row statement."""
+    rows = [
+        {
+            "event_key": event_key,
+            "user_id": user_id,
+            "kind": kind,
+            "title": title,
+            "body": body,
+            "project_code": project_code,
+            "task_id": task_id,
+            "created_at": at,
+        }
+        for user_id in sorted(set(user_ids))
+    ]
+    if not rows:
+        return 0
+    stmt = (
+        insert(Notification)
+        .values(rows)
+        .on_conflict_do_nothing(constraint="uq_notification_event_user")
+        .returning(Notification.id)
+    )
+    return len((await session.execute(stmt)).all())
 
 
 async def list_notifications(

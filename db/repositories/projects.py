@@ -153,16 +153,26 @@ async def create_idempotency_key(
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
-async def refresh_project_overdue(session: AsyncSession, *, code: str) -> bool:
-    """Recompute the overdue flag (an open task escalated past twice its limit), and the colour with it."""
-    escalated = await session.scalar(
-        select(func.count())
-        .select_from(Task)
+async def refresh_project_overdue(session: AsyncSession, *, code: str, values: dict[str, Any] | None = None) -> bool:
+    """Recompute the overdue flag (an open task escalated past twice its limit) and the colour with it, setting
+    `values` (the stage) in the same statement; a second one only when the colour lists show changes."""
+    escalated = (
+        select(Task.id)
         .where(Task.project_code == code, Task.status == TaskStatus.OPEN.value, Task.escalated_at.is_not(None))
+        .exists()
     )
-    overdue = bool(escalated)
-    await update_project_colours(session, code=code, overdue=overdue)
-    return overdue
+    row = (
+        await session.execute(
+            update(Project)
+            .where(Project.code == code)
+            .values(**(values or {}), overdue=escalated)
+            .returning(Project.overdue, Project.construction_colour, Project.colour)
+        )
+    ).one()
+    colour = project_colour(overdue=row.overdue, archives=[row.construction_colour])
+    if colour != row.colour:
+        await session.execute(update(Project).where(Project.code == code).values(colour=colour))
+    return bool(row.overdue)
 
 
 async def update_project_colours(

@@ -15,9 +15,11 @@ from domain.enums import TaskStatus
 
 
 async def create_task(session: AsyncSession, *, values: dict[str, Any]) -> Task:
-    """Insert a task unless its id exists (activity retries), and return the stored row."""
-    await session.execute(insert(Task).values(**values).on_conflict_do_nothing(index_elements=[Task.id]))
-    task = await session.get(Task, values["id"], populate_existing=True)
+    """Insert a task unless its id exists (activity retries), and return the stored row (one statement when new)."""
+    stmt = insert(Task).values(**values).on_conflict_do_nothing(index_elements=[Task.id]).returning(Task)
+    task = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
+    if task is None:
+        task = await session.get(Task, values["id"], populate_existing=True)
     assert task is not None
     return task
 
@@ -94,33 +96,34 @@ async def create_decision(
     decided_at: datetime,
     details: dict[str, Any] | None = None,
 ) -> bool:
-    """Record a decision and close its task; False when this task already has one (a retry)."""
-    inserted = (
-        await session.execute(
-            insert(DecisionRecord)
-            .values(
-                task_id=task_id,
-                project_code=project_code,
-                decision=decision,
-                opinion=opinion,
-                decided_by=decided_by,
-                from_stage=from_stage,
-                to_stage=to_stage,
-                decided_at=decided_at,
-                details=details or {},
-            )
-            .on_conflict_do_nothing(index_elements=[DecisionRecord.task_id])
-            .returning(DecisionRecord.id)
+    """Record a decision and close its task, in one statement; False when this task already has one (a retry)."""
+    recorded = (
+        insert(DecisionRecord)
+        .values(
+            task_id=task_id,
+            project_code=project_code,
+            decision=decision,
+            opinion=opinion,
+            decided_by=decided_by,
+            from_stage=from_stage,
+            to_stage=to_stage,
+            decided_at=decided_at,
+            details=details or {},
         )
-    ).scalar_one_or_none()
-    if inserted is None:
-        return False
-    await session.execute(
-        update(Task)
-        .where(Task.id == task_id)
-        .values(status=TaskStatus.DECIDED.value, decided_by=decided_by, decided_at=decided_at, decision=decision)
+        .on_conflict_do_nothing(index_elements=[DecisionRecord.task_id])
+        .returning(DecisionRecord.task_id)
+        .cte("recorded")
     )
-    return True
+    closed = (
+        update(Task)
+        .where(Task.id.in_(select(recorded.c.task_id)))
+        .values(status=TaskStatus.DECIDED.value, decided_by=decided_by, decided_at=decided_at, decision=decision)
+        .returning(Task.id)
+        .add_cte(recorded)
+    )
+    # a plain statement, not an ORM bulk update: no session objects to synchronise, the RETURNING row is ours
+    result = await session.execute(closed, execution_options={"synchronize_session": False})
+    return result.first() is not None
 
 
 async def update_task(session: AsyncSession, *, task_id: str, values: dict[str, Any]) -> None:

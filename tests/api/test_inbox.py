@@ -14,7 +14,7 @@ from sqlalchemy import update
 from db.engine import Sessions
 from db.models import Task, User
 from tests.api.chain_helpers import Driver, add_library
-from tests.conftest import World
+from tests.conftest import World, eventually
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -363,7 +363,11 @@ async def test_applicant_moved_to_a_reviewer_post_may_not_decide_own_project(
     tid = (await drive.task_for(world.users["township"], code, "township_review"))["id"]
     async with sessions.begin() as s:
         await s.execute(update(User).where(User.id == drive.pm.id).values(role="township_reviewer"))
-    assert [t["id"] for t in await drive.inbox(drive.pm, project=code)] == [tid]
+
+    async def as_reviewer() -> list[str]:  # a change made in SQL reaches the API within AUTH_CACHE_SECONDS
+        return [t["id"] for t in await drive.inbox(drive.pm, project=code)]
+
+    assert await eventually(as_reviewer, timeout=10) == [tid]
     r = await drive.decide(drive.pm, tid, decision="approve", opinion="同意")
     assert _error(r) == (403, "separation_of_duties")
     assert (await _task(drive, drive.pm, tid)).json()["status"] == "open"

@@ -303,3 +303,25 @@ def test_the_draw_says_how_to_give_an_expert_a_login() -> None:
     )
     pool = screen([candidate], project_type="greenhouse", township_code="120101100", implementing_entity="合作社")
     assert "POST /api/v1/users with expert_id" in pool.exclusions[0].reason
+
+
+async def test_a_user_disabled_outside_this_api_process_is_refused_within_the_auth_cache_seconds(
+    api: httpx.AsyncClient, world: World, login: Login, sessions: Sessions
+) -> None:
+    """Requests are authenticated from a few seconds' cache of the user (no read per request); a change made
+    elsewhere (another API replica, SQL, the CLI) takes effect within AUTH_CACHE_SECONDS (5 s by default)."""
+    import asyncio
+    import time
+
+    from sqlalchemy import update
+
+    township = await login(world.users["township"])
+    assert (await api.get("/api/v1/me", headers=township)).status_code == 200  # now cached
+    async with sessions.begin() as s:
+        await s.execute(update(User).where(User.id == world.users["township"].id).values(active=False))
+    disabled_at = time.monotonic()
+    while (await api.get("/api/v1/me", headers=township)).status_code == 200:
+        assert time.monotonic() - disabled_at < 5 + 2, "still accepted well past the cache's 5 s"
+        await asyncio.sleep(0.2)
+    r = await api.get("/api/v1/me", headers=township)
+    assert (r.status_code, r.json()["code"]) == (401, "unauthorized"), r.text

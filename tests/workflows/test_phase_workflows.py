@@ -259,3 +259,14 @@ async def test_construction_goes_back_on_rectify_and_ends_after_the_acceptance_n
     assert [o.kind for o in result.opinions] == ["acceptance", "acceptance"]
     assert stand_ins.notices == ["open acceptance", "close completed"]
     assert stand_ins.stages == [Stage.CONSTRUCTION]
+
+
+def test_the_project_workflow_names_registered_phase_workflows() -> None:
+    """PHASES names the children by string (so a ProjectWorkflow's sandbox loads only its own module)."""
+    from temporalio import workflow as wf
+
+    from workflows import WORKFLOWS
+    from workflows.project import PHASES
+
+    registered = {wf._Definition.must_from_class(cls).name for cls in WORKFLOWS}
+    assert set(PHASES.values()) <= registered
