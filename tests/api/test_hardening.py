@@ -328,7 +328,8 @@ async def test_a_database_restart_answers_503_not_ready_and_recovers(settings: S
         pg.ensure_database("restart")
         url = pg.url("restart")
         await asyncio.to_thread(upgrade, url)
-        mine = replace_settings(settings, database_url=url)
+        # no cache of the authenticated user: every request below reads the database it finds stopped
+        mine = replace_settings(settings, database_url=url, auth_cache_seconds=0)
         app = create_app(mine)
         async with LifespanManager(app) as manager:
             transport = httpx.ASGITransport(app=manager.app)
