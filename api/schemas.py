@@ -392,6 +392,9 @@ class HistoryPublic(BaseModel):
     """A project's audit history and whether its chain verifies."""
 
     items: list[TimelineEntry]
+    count: int = Field(description=_d("记录总数", "entries in the whole history"))
+    limit: int = Field(description=_d("每页条数", "page size"))
+    offset: int = Field(description=_d("起始位置", "offset of this page"))
     verified: bool = Field(description=_d("哈希链校验通过", "hash chain verifies"))
     problems: list[str] = Field(description=_d("校验问题", "verification problems"))
 

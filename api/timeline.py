@@ -41,12 +41,18 @@ def project_timeline(
     draw_rounds: Mapping[str, int] | None = None,
     seat_rounds: Mapping[str, int] | None = None,
     personal: bool = True,
+    complete_rounds: set[object] | None = None,
 ) -> list[TimelineEntry]:
     """The audit entries as a timeline; an expert's scores stay hidden until the panel of that round is complete.
     Without `names`, the draws, the experts' decisions and seat reassignments of an open panel name no one
     (`draw_rounds`: draw key → round; `seat_rounds`: expert_review task id → round). Without `personal`, the
     application's revisions name only the fields that changed (a diff may hold household codes)."""
-    complete = {r.payload.get("round") for r in rows if r.action == "panel_verdict"}
+    # the rounds whose panel is complete: given when `rows` is a page of the chain, else found in it
+    complete = (
+        complete_rounds
+        if complete_rounds is not None
+        else {r.payload.get("round") for r in rows if r.action == "panel_verdict"}
+    )
     draw_rounds, seat_rounds = draw_rounds or {}, seat_rounds or {}
     out = []
     for r in rows:

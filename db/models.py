@@ -207,6 +207,16 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditCheckpoint(Base):
+    """How far a chain was verified by the history endpoint: the last entry found intact (seq and hash)."""
+
+    __tablename__ = "audit_checkpoints"
+    chain: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class AuditHead(Base):
     """The last seq and hash of each chain: deleting the newest entries breaks the match."""
 

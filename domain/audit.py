@@ -44,11 +44,19 @@ class ChainProblem:
     problem: str
 
 
-def verify_chain(entries: Iterable[ChainEntry], head_seq: int | None, head_hash: str | None) -> list[ChainProblem]:
-    """Every break in a chain read in seq order; the head (last seq and hash) catches a deleted tail."""
+def verify_chain(
+    entries: Iterable[ChainEntry],
+    head_seq: int | None,
+    head_hash: str | None,
+    *,
+    start_seq: int = 1,
+    start_prev: str = GENESIS,
+) -> list[ChainProblem]:
+    """Every break in a chain read in seq order; the head (last seq and hash) catches a deleted tail. A part of a
+    chain is verified from `start_seq`, whose entry must follow `start_prev`."""
     problems: list[ChainProblem] = []
-    prev = GENESIS
-    expected_seq = 1
+    prev = start_prev
+    expected_seq = start_seq
     for e in entries:
         if e.seq != expected_seq:
             problems.append(ChainProblem(expected_seq, e.id, f"entry seq {expected_seq} is missing (found {e.seq})"))

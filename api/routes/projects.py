@@ -47,7 +47,14 @@ from core.settings import Settings
 from core.temporal import project_workflow_id
 from db.engine import Sessions
 from db.models import ExpertDraw, Project, Region, Task
-from db.repositories.audit import create_audit_entry, list_audit_entries, project_chain, verify_audit_chains
+from db.repositories.audit import (
+    completed_panel_rounds,
+    create_audit_entry,
+    list_audit_entries,
+    page_audit_entries,
+    project_chain,
+    verify_since_checkpoint,
+)
 from db.repositories.households import list_households_by_codes
 from db.repositories.projects import (
     ProjectFilter,
@@ -517,20 +524,34 @@ async def detail(code: CodePath, user: CurrentUser, session: SessionDep) -> Proj
 
 
 @router.get("/{code}/history", response_model=HistoryPublic)
-async def history(code: CodePath, user: CurrentUser, session: SessionDep) -> HistoryPublic:
-    """The project's audit history, with the result of verifying its hash chain (审计记录)."""
+async def history(
+    code: CodePath,
+    user: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="每页条数 / entries per page")] = 200,
+    offset: Offset = 0,
+) -> HistoryPublic:
+    """The project's audit history, a page at a time in order, with the result of verifying its hash chain: what
+    was appended since the last verification, and that the entry verified last is unchanged (审计记录;
+    `assetflow audit verify` re-walks whole chains)."""
     project = await _readable(session, user, code)
     chain = project_chain(code)
-    rows = await list_audit_entries(session, chain=chain)
-    [report] = await verify_audit_chains(session, chain=chain)
+    rows, total = await page_audit_entries(session, chain=chain, limit=limit, offset=offset)
+    report = await verify_since_checkpoint(session, chain=chain)
+    items = project_timeline(
+        rows,
+        user.id,
+        names=sees_panel_names(user, project),
+        draw_rounds={d.draw_key: d.round for d in await list_draws(session, project_code=code)},
+        seat_rounds=await list_seat_rounds(session, project_code=code),
+        complete_rounds=await completed_panel_rounds(session, chain=chain),
+    )
+    await session.commit()  # the checkpoint moved (only when the chain verified)
     return HistoryPublic(
-        items=project_timeline(
-            rows,
-            user.id,
-            names=sees_panel_names(user, project),
-            draw_rounds={d.draw_key: d.round for d in await list_draws(session, project_code=code)},
-            seat_rounds=await list_seat_rounds(session, project_code=code),
-        ),
+        items=items,
+        count=total,
+        limit=limit,
+        offset=offset,
         verified=not report.problems,
         problems=[f"seq {p.seq}: {p.problem}" for p in report.problems],
     )

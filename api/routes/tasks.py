@@ -111,10 +111,10 @@ async def inbox(
 
 
 async def _visible_task(session: SessionDep, user: Principal, task_id: str) -> tuple[Task, Project]:
-    task = await get_task(session, task_id=task_id)
-    project = await get_project(session, code=task.project_code) if task else None
-    if task is None or project is None:
+    found = (await session.execute(select(Task, Project).join(Project).where(Task.id == task_id))).first()
+    if found is None:
         raise not_found(f"task {task_id}")
+    task, project = found
     if not (user.covers(task.region_code) or task.assignee_id == user.id or user.covers(project.village_code)):
         raise forbidden("this task belongs to a region outside yours", "region_forbidden")
     if not may_see(user, task, project):

@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import AuditEntry, AuditHead
+from db.models import AuditCheckpoint, AuditEntry, AuditHead
 from domain.audit import GENESIS, ChainEntry, ChainProblem, canonical_json, entry_hash, verify_chain
 
 SYSTEM_CHAIN = "system"
@@ -194,6 +194,80 @@ async def verify_audit_chains(session: AsyncSession, *, chain: str | None = None
             problems.append(ChainProblem(rows[-1].seq, None, "chain head is missing"))
         reports.append(ChainReport(chain=name, entries=len(rows), problems=problems))
     return reports
+
+
+def _chain_entry(r: AuditEntry) -> ChainEntry:
+    return ChainEntry(
+        id=r.id,
+        seq=r.seq,
+        prev_hash=r.prev_hash,
+        hash=r.hash,
+        content=_content(
+            chain=r.chain,
+            seq=r.seq,
+            at=r.at,
+            actor_id=r.actor_id,
+            actor_name=r.actor_name,
+            action=r.action,
+            event_key=r.event_key,
+            payload=r.payload,
+        ),
+    )
+
+
+async def verify_since_checkpoint(session: AsyncSession, *, chain: str) -> ChainReport:
+    """Verify what was appended to a chain since it was last verified here, and that the entry verified last is
+    unchanged; on success move the checkpoint (the caller commits). Entries before the checkpoint are not
+    re-read: `verify_audit_chains` (`assetflow audit verify`) re-walks whole chains."""
+    checkpoint = await session.get(AuditCheckpoint, chain)
+    start = checkpoint.seq if checkpoint else 1
+    rows = (
+        await session.scalars(
+            select(AuditEntry).where(AuditEntry.chain == chain, AuditEntry.seq >= start).order_by(AuditEntry.seq)
+        )
+    ).all()
+    head = await session.get(AuditHead, chain)
+    problems: list[ChainProblem] = []
+    if checkpoint is not None and (not rows or rows[0].seq != checkpoint.seq or rows[0].hash != checkpoint.hash):
+        problems.append(ChainProblem(checkpoint.seq, None, "the entry verified last is missing or was changed"))
+    entries = [_chain_entry(r) for r in rows]
+    start_prev = rows[0].prev_hash if checkpoint is not None and rows else GENESIS
+    problems += verify_chain(
+        entries, head.seq if head else None, head.hash if head else None, start_seq=start, start_prev=start_prev
+    )
+    if head is None and rows:
+        problems.append(ChainProblem(rows[-1].seq, None, "chain head is missing"))
+    if not problems and rows:
+        last = rows[-1]
+        await session.execute(
+            pg_insert(AuditCheckpoint)
+            .values(chain=chain, seq=last.seq, hash=last.hash)
+            .on_conflict_do_update(
+                index_elements=[AuditCheckpoint.chain],
+                set_={"seq": last.seq, "hash": last.hash, "verified_at": func.now()},
+            )
+        )
+    return ChainReport(chain=chain, entries=len(rows), problems=problems)
+
+
+async def page_audit_entries(
+    session: AsyncSession, *, chain: str, limit: int, offset: int
+) -> tuple[Sequence[AuditEntry], int]:
+    """A page of a chain's entries in order, and how many it holds."""
+    rows = (
+        await session.scalars(
+            select(AuditEntry).where(AuditEntry.chain == chain).order_by(AuditEntry.seq).limit(limit).offset(offset)
+        )
+    ).all()
+    return rows, await count_audit_entries(session, chain=chain)
+
+
+async def completed_panel_rounds(session: AsyncSession, *, chain: str) -> set[object]:
+    """The rounds whose expert panel is complete (their scores may be shown), from a chain's verdicts."""
+    payloads = await session.scalars(
+        select(AuditEntry.payload).where(AuditEntry.chain == chain, AuditEntry.action == "panel_verdict")
+    )
+    return {p.get("round") for p in payloads}
 
 
 async def count_audit_entries(session: AsyncSession, *, chain: str) -> int:

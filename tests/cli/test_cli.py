@@ -204,3 +204,40 @@ async def test_household_import_progress_counts_each_row_once(
     async with sessions() as s:
         count = await s.scalar(select(func.count()).select_from(Household).where(Household.code.like(f"HP{v}%")))
     assert count == 4
+
+
+async def test_history_pages_and_verifies_what_was_appended_since_it_last_verified(
+    cli: CliRunner, api: httpx.AsyncClient, worker: Worker, world: World, login: Login, sessions: Sessions
+) -> None:
+    """The history endpoint verifies incrementally (a checkpoint per chain): a change to the entry it verified
+    last, or to anything after it, is found; pages follow the chain's order."""
+    pm = await login(world.users["pm"])
+    code = (await api.post("/api/v1/projects", json=application(world), headers=pm)).json()["code"]
+    await eventually(lambda: _entries(sessions, code, 4))
+    path = f"/api/v1/projects/{code}/history"
+    whole = (await api.get(path, headers=pm)).json()
+    assert (whole["verified"], whole["count"]) == (True, len(whole["items"]))
+    first, rest = (
+        (await api.get(path, params={"limit": 1}, headers=pm)).json(),
+        (await api.get(path, params={"limit": 100, "offset": 1}, headers=pm)).json(),
+    )
+    assert [e["action"] for e in first["items"] + rest["items"]] == [e["action"] for e in whole["items"]]
+    assert first["count"] == whole["count"]
+    # the entry verified last is rewritten: found, though nothing before it is read again
+    async with sessions.begin() as s:
+        await s.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_change"))
+        await s.execute(
+            text(
+                "UPDATE audit_log SET actor_name = 'x' WHERE chain = :c "
+                "AND seq = (SELECT max(seq) FROM audit_log WHERE chain = :c)"
+            ),
+            {"c": project_chain(code)},
+        )
+        await s.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_change"))
+    tampered = (await api.get(path, headers=pm)).json()
+    assert tampered["verified"] is False
+    assert any("content was altered" in p for p in tampered["problems"]), tampered["problems"]
+    # and the whole walk says the same
+    bad_code, bad_out = await _invoke(cli, "audit", "verify", code)
+    assert bad_code == 1, bad_out
+    assert "content was altered" in bad_out
