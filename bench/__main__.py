@@ -36,6 +36,7 @@ from temporalio.worker import Worker
 from api.main import create_app
 from bench import bare
 from bench.drivers import STEPS, AssetflowDriver, BareDriver, BenchError, Timing, login, mint
+from bench.reads import REQUESTS, ReadFigures, measure_reads
 from bench.sqlcount import StatementCounter
 from bench.stats import Latency, Throughput, drive
 from bench.world import Desk, create_world
@@ -130,6 +131,7 @@ class Report:
     options: Options
     assetflow: System
     bare: System
+    reads: tuple[ReadFigures, ...] = ()
 
 
 class LogTally(logging.Handler):
@@ -279,8 +281,11 @@ async def measure(database_url: str, options: Options, progress: Progress) -> Re
                 await warm_up(name, chain, options, progress)
             COUNTER.install()
             measured = await run_blocks(systems, options, progress)
-            progress.console.print("timed blocks done; stopping the workers, the app and the dev server")
-    return Report(options=options, assetflow=measured["assetflow"], bare=measured["bare"])
+            COUNTER.uninstall()
+            progress.console.print("timed blocks done; seeding 10,000 projects and 100,000 open tasks for the reads")
+            reads = tuple(await measure_reads(api, sessions))
+            progress.console.print("reads timed; stopping the workers, the app and the dev server")
+    return Report(options=options, assetflow=measured["assetflow"], bare=measured["bare"], reads=reads)
 
 
 async def _headers(api: httpx.AsyncClient, desks: list[Desk], settings: Settings) -> dict[int, dict[str, str]]:
@@ -326,6 +331,7 @@ def figures(report: Report) -> dict[str, Any]:
             "ratio": round(thr_af.chains.per_second / thr_bw.chains.per_second, 3),
         },
         "sql_statements_per_chain": round(thr_af.statements_per_chain, 1),
+        **{f"read_{r.name}": r.summary() for r in report.reads},
     }
 
 
@@ -386,12 +392,30 @@ def render(report: Report, console: Console, *, tally: LogTally, wall: float) ->
         )
     console.print(steps)
     console.print(
-        "assetflow: POST /api/v1/tasks/{id}/decision (HTTP, auth, read model, Update with validator, record_decision "
-        "activity, read back) and POST /api/v1/projects to create; bare: execute_update (one no-op activity) and "
-        "start_workflow. A chain is create → township → 3 expert scores → county → city, ending at approval_notice: "
+        "assetflow: POST /api/v1/tasks/{id}/decision (HTTP, auth, one read of the task, Update with validator, "
+        "record_decision activity; answered from the Update's result) and POST /api/v1/projects to create; "
+        "bare: execute_update (one no-op activity) and start_workflow. "
+        "A chain is create → township → 3 expert scores → county → city, ending at approval_notice: "
         f"{bare.ACTIVITIES_PER_CHAIN} activities ({bare.UPDATES_PER_CHAIN} inside Updates) in both systems.",
         highlight=False,
     )
+    if report.reads:
+        reads = Table(title=f"reads on a full database, one at a time ({REQUESTS} requests each), ms")
+        for column in ("read", "rows stored", "rows matching", "p50", "p95"):
+            reads.add_column(column, justify="left" if column == "read" else "right")
+        labels = {
+            "inbox": "GET /tasks (township reviewer)",
+            "project_list": "GET /projects?county&stage (county)",
+        }
+        for r in report.reads:
+            reads.add_row(
+                labels.get(r.name, r.name),
+                f"{r.stored:,}",
+                f"{r.matching:,}",
+                f"{r.latency.p50_ms:.1f}",
+                f"{r.latency.p95_ms:.1f}",
+            )
+        console.print(reads)
     if tally.records:
         console.print(f"[yellow]{len(tally.records)} log records at WARNING or worse during the run; the first ones:")
         seen: set[tuple[str, str]] = set()

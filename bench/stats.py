@@ -39,6 +39,11 @@ class Latency:
         """99th percentile, milliseconds (interpolated inside the observed range)."""
         return self._percentile(99)
 
+    @property
+    def p95_ms(self) -> float:
+        """95th percentile, milliseconds."""
+        return self._percentile(95)
+
     def _percentile(self, p: int) -> float:
         if len(self.samples) == 1:
             return self.samples[0] * 1000
