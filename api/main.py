@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import Principals, WorkflowEngine
 from api.errors import install_error_handlers
-from api.metrics import observe_request
+from api.metrics import observe
 from api.openapi import install_openapi
 from api.routes import (
     assets,
@@ -76,16 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        async with observe_request(request) as observed:
-            response = await call_next(request)
-            observed.status = response.status_code
-        response.headers["X-Request-ID"] = request_id
-        return response
+    app.add_middleware(RequestContext)
 
     api = APIRouter(prefix="/api/v1")
     for module in (
@@ -106,6 +99,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     install_openapi(app)
     return app
+
+
+class RequestContext:
+    """Every request: a request id (the caller's X-Request-ID or a new one) bound to its log records and echoed
+    in the answer, and its count and latency under the route's template. Plain ASGI: no task or stream per
+    request, as Starlette's BaseHTTPMiddleware would add."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode("latin-1"))]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            observe(request, status, time.perf_counter() - started)
 
 
 def main() -> None:

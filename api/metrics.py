@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-
 from fastapi import Request
 from prometheus_client import Counter, Histogram
 
@@ -20,13 +15,6 @@ LATENCY = Histogram(
 UNMEASURED = frozenset({"/metrics", "/healthz", "/readyz"})
 
 
-@dataclass
-class Observed:
-    """The status the handler answered with (500 until it answers)."""
-
-    status: int = 500
-
-
 def _template(request: Request) -> str:
     """The path with each path parameter put back as `{name}` (unmatched paths share one label)."""
     if request.scope.get("route") is None:
@@ -36,15 +24,9 @@ def _template(request: Request) -> str:
     return "/".join("{" + params[s] + "}" if s in params else s for s in segments)
 
 
-@asynccontextmanager
-async def observe_request(request: Request) -> AsyncIterator[Observed]:
-    """Count and time one request under its route template."""
-    observed = Observed()
-    started = time.perf_counter()
-    try:
-        yield observed
-    finally:
-        route = _template(request)
-        if route not in UNMEASURED:
-            REQUESTS.labels(request.method, route, str(observed.status)).inc()
-            LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+def observe(request: Request, status: int, seconds: float) -> None:
+    """Count and time one answered request under its route template (the router has filled in its scope)."""
+    route = _template(request)
+    if route not in UNMEASURED:
+        REQUESTS.labels(request.method, route, str(status)).inc()
+        LATENCY.labels(request.method, route).observe(seconds)
