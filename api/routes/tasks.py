@@ -101,6 +101,8 @@ async def inbox(
         limit=limit,
         offset=offset,
     )
+    if not rows:  # an empty inbox (the common answer to a poll) needs no further reads
+        return TasksPublic(items=[], count=total)
     query = select(Project.code, Project.name).where(Project.code.in_({t.project_code for t in rows}))
     names = {code: name for code, name in await session.execute(query)}
     facts = await task_facts(session, rows)

@@ -64,8 +64,10 @@ async def list_inbox(
         stmt = stmt.where(Task.due_at < due_before)
     if claimed_by is not None:
         stmt = stmt.where(Task.claimed_by == claimed_by)
-    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = (await session.scalars(stmt.order_by(Task.due_at, Task.id).limit(limit).offset(offset))).all()
+    if len(rows) < limit and (rows or offset == 0):
+        return rows, offset + len(rows)  # the last page: the total is known without counting
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
     return rows, int(total or 0)
 
 
