@@ -456,16 +456,5 @@ class ApprovalWorkflow:
     @workflow.query
     def get_status(self) -> ProjectStatus:
         """This phase's view: stage, open tasks, who decided which level."""
-        tasks = list(self._board.tasks.values())
-        return ProjectStatus(
-            code=self._start.code,
-            stage=self._stage.value,
-            open_task=tasks[0] if tasks else None,
-            deciders={k: list(v) for k, v in self._board.deciders.items()},
-            round=self._round,
-            open_tasks=tasks,
-            revisions=self._revisions,
-            notice_ends_at=self._notices.ends if self._notices.notice_id else None,
-            blocked=self._steps.blocked,
-            pending_tasks=sorted(self._board.pending),
-        )
+        ends = self._notices.ends if self._notices.notice_id else None
+        return self._board.status(self._stage, self._round, self._revisions, ends)

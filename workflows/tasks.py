@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
@@ -27,6 +28,7 @@ from domain.payloads import (
     OpenedTask,
     OpenTaskInput,
     ProjectStart,
+    ProjectStatus,
     ReassignInput,
     RecordClaimInput,
     RecordDecisionInput,
@@ -221,6 +223,22 @@ class TaskBoard:
                     at=workflow.now(),
                 ),
             )
+
+    def status(self, stage: Stage, round_: int, revisions: int, notice_ends: datetime | None = None) -> ProjectStatus:
+        """A phase workflow's status query: its stage, open and pending tasks, deciders and blocked step."""
+        tasks = list(self.tasks.values())
+        return ProjectStatus(
+            code=self.project.code,
+            stage=stage.value,
+            open_task=tasks[0] if tasks else None,
+            deciders={k: list(v) for k, v in self.deciders.items()},
+            round=round_,
+            open_tasks=tasks,
+            revisions=revisions,
+            notice_ends_at=notice_ends,
+            blocked=self.steps.blocked,
+            pending_tasks=sorted(self.pending),
+        )
 
     # ------------------------------------------------------------ the refusals
 

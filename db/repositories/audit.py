@@ -158,44 +158,6 @@ class ChainReport:
     problems: list[ChainProblem]
 
 
-async def verify_audit_chains(session: AsyncSession, *, chain: str | None = None) -> list[ChainReport]:
-    """Recompute every chain (or one) and report each break: altered, inserted or deleted entries."""
-    if chain is None:
-        names = set((await session.scalars(select(AuditHead.chain))).all())
-        names |= set((await session.scalars(select(AuditEntry.chain).distinct())).all())
-        chains = sorted(names)
-    else:
-        chains = [chain]
-    reports = []
-    for name in chains:
-        rows = await list_audit_entries(session, chain=name)
-        head = await session.get(AuditHead, name)
-        entries = [
-            ChainEntry(
-                id=r.id,
-                seq=r.seq,
-                prev_hash=r.prev_hash,
-                hash=r.hash,
-                content=_content(
-                    chain=r.chain,
-                    seq=r.seq,
-                    at=r.at,
-                    actor_id=r.actor_id,
-                    actor_name=r.actor_name,
-                    action=r.action,
-                    event_key=r.event_key,
-                    payload=r.payload,
-                ),
-            )
-            for r in rows
-        ]
-        problems = verify_chain(entries, head.seq if head else None, head.hash if head else None)
-        if head is None and rows:
-            problems.append(ChainProblem(rows[-1].seq, None, "chain head is missing"))
-        reports.append(ChainReport(chain=name, entries=len(rows), problems=problems))
-    return reports
-
-
 def _chain_entry(r: AuditEntry) -> ChainEntry:
     return ChainEntry(
         id=r.id,
@@ -213,6 +175,26 @@ def _chain_entry(r: AuditEntry) -> ChainEntry:
             payload=r.payload,
         ),
     )
+
+
+async def verify_audit_chains(session: AsyncSession, *, chain: str | None = None) -> list[ChainReport]:
+    """Recompute every chain (or one) and report each break: altered, inserted or deleted entries."""
+    if chain is None:
+        names = set((await session.scalars(select(AuditHead.chain))).all())
+        names |= set((await session.scalars(select(AuditEntry.chain).distinct())).all())
+        chains = sorted(names)
+    else:
+        chains = [chain]
+    reports = []
+    for name in chains:
+        rows = await list_audit_entries(session, chain=name)
+        head = await session.get(AuditHead, name)
+        entries = [_chain_entry(r) for r in rows]
+        problems = verify_chain(entries, head.seq if head else None, head.hash if head else None)
+        if head is None and rows:
+            problems.append(ChainProblem(rows[-1].seq, None, "chain head is missing"))
+        reports.append(ChainReport(chain=name, entries=len(rows), problems=problems))
+    return reports
 
 
 async def verify_since_checkpoint(session: AsyncSession, *, chain: str) -> ChainReport:
