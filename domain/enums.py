@@ -19,7 +19,7 @@ class Role(StrEnum):
 
 
 class Stage(StrEnum):
-    """Where a project is in its life (DESIGN.md, ProjectLifecycleWorkflow)."""
+    """Where a project is in its life (DESIGN.md, Processes: ProjectWorkflow and its phases)."""
 
     APPLICATION = "application"
     TOWNSHIP_REVIEW = "township_review"

@@ -42,7 +42,7 @@ class Actor:
 
 @dataclass(frozen=True)
 class ProjectStart:
-    """Input of ProjectLifecycleWorkflow."""
+    """A project as its workflows know it (no personal data): carried in every phase workflow's input."""
 
     code: str
     applicant_id: int
