@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
@@ -22,6 +23,8 @@ from workflows.project import ProjectWorkflow
 from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
 LEGACY_QUERY = "WorkflowType = 'ProjectLifecycleWorkflow' AND ExecutionStatus = 'Running'"
+# every call to Temporal has a deadline: a query waits for a worker to answer it, and none may be running
+CALL_TIMEOUT = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,9 @@ async def running_legacy(client: Client) -> list[str]:
 
 async def _stage(client: Client, workflow_id: str) -> str:
     try:
-        status = await client.get_workflow_handle(workflow_id).query(ProjectLifecycleWorkflow.get_status)
+        status = await client.get_workflow_handle(workflow_id).query(
+            ProjectLifecycleWorkflow.get_status, rpc_timeout=CALL_TIMEOUT
+        )
     except RPCError as err:
         return f"unknown ({err.message})"
     return status.stage
@@ -56,11 +61,14 @@ async def _stage(client: Client, workflow_id: str) -> str:
 async def _handed(client: Client, workflow_id: str, stage: str, deadline: float) -> HandOver:
     handle = client.get_workflow_handle(workflow_id)
     while True:
-        described = await handle.describe()
+        described = await handle.describe(rpc_timeout=CALL_TIMEOUT)
         if described.workflow_type == "ProjectWorkflow":
             if described.status != WorkflowExecutionStatus.RUNNING:
                 return HandOver(workflow_id, stage, problem=f"the new run is {described.status}")
-            view: ProjectView = await handle.query(ProjectWorkflow.get_status)
+            try:
+                view: ProjectView = await handle.query(ProjectWorkflow.get_status, rpc_timeout=CALL_TIMEOUT)
+            except RPCError:  # no worker answered in time: ask again until the deadline
+                view = ProjectView(workflow_id, "", "", 0)
             if view.child_id or view.phase == "operation":
                 return HandOver(workflow_id, stage, view.phase, view.child_id)
         elif described.status != WorkflowExecutionStatus.RUNNING:
@@ -79,7 +87,9 @@ async def hand_over_all(
     results: list[HandOver] = []
     for workflow_id in ids:
         stage = await _stage(client, workflow_id)
-        await client.get_workflow_handle(workflow_id).signal(ProjectLifecycleWorkflow.hand_over)
+        await client.get_workflow_handle(workflow_id).signal(
+            ProjectLifecycleWorkflow.hand_over, rpc_timeout=CALL_TIMEOUT
+        )
         result = await _handed(client, workflow_id, stage, deadline)
         results.append(result)
         if progress is not None:

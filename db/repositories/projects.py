@@ -153,33 +153,40 @@ async def create_idempotency_key(
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
-async def refresh_project_overdue(session: AsyncSession, *, code: str, values: dict[str, Any] | None = None) -> bool:
-    """Recompute the overdue flag (an open task escalated past twice its limit) and the colour with it, setting
-    `values` (the stage) in the same statement; a second one only when the colour lists show changes."""
-    escalated = (
-        select(Task.id)
-        .where(Task.project_code == code, Task.status == TaskStatus.OPEN.value, Task.escalated_at.is_not(None))
-        .exists()
-    )
+async def _recolour(session: AsyncSession, code: str, values: dict[str, Any]) -> tuple[bool, str]:
+    """Set `values`, and recompute the colour lists show from the overdue flag and the archives' colours
+    (domain.colours.project_colour: the one source, so the list and the archive never disagree). The UPDATE locks
+    the row, so the colour is computed from what this transaction wrote; a second statement only if it changed."""
     row = (
         await session.execute(
             update(Project)
             .where(Project.code == code)
-            .values(**(values or {}), overdue=escalated)
+            .values(**values)
             .returning(Project.overdue, Project.construction_colour, Project.colour)
         )
     ).one()
     colour = project_colour(overdue=row.overdue, archives=[row.construction_colour])
     if colour != row.colour:
         await session.execute(update(Project).where(Project.code == code).values(colour=colour))
-    return bool(row.overdue)
+    return bool(row.overdue), colour
+
+
+async def refresh_project_overdue(session: AsyncSession, *, code: str, values: dict[str, Any] | None = None) -> bool:
+    """Recompute the overdue flag (an open task escalated past twice its limit) and the colour with it, setting
+    `values` (the stage) in the same statement."""
+    escalated = (
+        select(Task.id)
+        .where(Task.project_code == code, Task.status == TaskStatus.OPEN.value, Task.escalated_at.is_not(None))
+        .exists()
+    )
+    overdue, _ = await _recolour(session, code, {**(values or {}), "overdue": escalated})
+    return overdue
 
 
 async def update_project_colours(
     session: AsyncSession, *, code: str, overdue: bool | None = None, construction_colour: str | None = None
 ) -> str:
-    """Change the overdue flag and/or an archive's colour, and recompute the colour lists show from them
-    (domain.colours.project_colour: the one source, so the list and the archive never disagree)."""
+    """Change the overdue flag and/or an archive's colour, and the colour lists show with them."""
     values: dict[str, Any] = {}
     if overdue is not None:
         values["overdue"] = overdue
@@ -187,17 +194,7 @@ async def update_project_colours(
         values["construction_colour"] = construction_colour
     if not values:
         raise ValueError("update_project_colours changes the overdue flag or an archive's colour")
-    # the UPDATE locks the row: the colour below is computed from what this transaction wrote and sees
-    row = (
-        await session.execute(
-            update(Project)
-            .where(Project.code == code)
-            .values(**values)
-            .returning(Project.overdue, Project.construction_colour)
-        )
-    ).one()
-    colour = project_colour(overdue=row.overdue, archives=[row.construction_colour])
-    await session.execute(update(Project).where(Project.code == code).values(colour=colour))
+    _, colour = await _recolour(session, code, values)
     return colour
 
 

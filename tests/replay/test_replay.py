@@ -59,9 +59,9 @@ def test_the_hand_over_is_recorded() -> None:
     assert len(handed) == 3, handed
 
 
-async def record_history(client: Client, workflow_id: str, name: str) -> Path:
-    """Store a finished or waiting workflow's history for the replay tests."""
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
+async def record_history(client: Client, workflow_id: str, name: str, run_id: str | None = None) -> Path:
+    """Store a finished or waiting workflow's history (its newest run, or `run_id`) for the replay tests."""
+    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
     path = HISTORIES / f"{name}.json"
     path.write_text(json.dumps(json.loads(history.to_json()), ensure_ascii=False, indent=1))
     return path

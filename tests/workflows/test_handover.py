@@ -10,7 +10,6 @@ pre-approval-chain one by the class's own `_legacy_run`, which is what an execut
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from datetime import timedelta
 
@@ -29,7 +28,7 @@ from db.engine import Sessions
 from domain.payloads import LifecycleConfig, ProjectStart
 from tests.api.chain_helpers import Driver, add_library
 from tests.conftest import World, seed_project
-from tests.replay.test_replay import HISTORIES, _replayer
+from tests.replay.test_replay import _replayer, record_history
 from tests.workflows.lifecycle import finish_from_construction
 from worker import build_worker
 from workflows import WORKFLOWS
@@ -97,15 +96,12 @@ async def _hand_over(client: Client, code: str, record_as: str, cli: pytest.Monk
         assert f"handed over project-{code} (construction)" in output
         assert "running execution(s) handed over to ProjectWorkflow" in output
     assert f"project-{code}" not in await running_legacy(client)
-    history = await client.get_workflow_handle(
-        f"project-{code}", run_id=await _legacy_run(client, code)
-    ).fetch_history()
+    run_id = await _legacy_run(client, code)
+    history = await client.get_workflow_handle(f"project-{code}", run_id=run_id).fetch_history()
     assert history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
     assert (await _replayer().replay_workflow(history, raise_on_replay_failure=True)).replay_failure is None
     if os.environ.get("RECORD_HISTORIES") == "1":
-        (HISTORIES / f"{record_as}.json").write_text(
-            json.dumps(json.loads(history.to_json()), ensure_ascii=False, indent=1)
-        )
+        await record_history(client, f"project-{code}", record_as, run_id=run_id)
 
 
 async def _to_operation_from_approval(drive: Driver, world: World, code: str) -> None:

@@ -3,7 +3,6 @@ project stays under 2,000 events, because ConstructionWorkflow continues as new 
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import timedelta
 
@@ -17,7 +16,7 @@ from domain.construction import week_start_of
 from tests.api.chain_helpers import Driver
 from tests.api.test_construction import _to_construction
 from tests.conftest import World, local_today
-from tests.replay.test_replay import HISTORIES, _replayer
+from tests.replay.test_replay import _replayer, record_history
 
 pytestmark = pytest.mark.usefixtures("skipping_worker")
 RUN_LIMIT = 2000
@@ -35,8 +34,7 @@ async def _runs(client: Client, workflow_id: str, record_first_as: str) -> list[
         previous = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
         if not previous:
             if os.environ.get("RECORD_HISTORIES") == "1":
-                path = HISTORIES / f"{record_first_as}.json"
-                path.write_text(json.dumps(json.loads(history.to_json()), ensure_ascii=False, indent=1))
+                await record_history(client, workflow_id, record_first_as, run_id=run_id)
             return counts[::-1]
         run_id = previous
 

@@ -5,6 +5,7 @@ tests/api/test_construction.py and tests/workflows/test_handover.py)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -40,6 +41,7 @@ from domain.payloads import (
 )
 from domain.phases import PhaseInput, PhaseResult
 from domain.platform_payloads import RegisterAssetInput, RegisterAssetResult
+from tests.conftest import eventually
 from worker import workflow_runner
 from workflows.construction import ConstructionWorkflow
 from workflows.registration import RegistrationWorkflow
@@ -165,13 +167,13 @@ def _phase_input() -> PhaseInput:
     return PhaseInput(start=start)
 
 
-async def _until(check: object, timeout: float = 20.0) -> None:
-    import asyncio
+async def _until(check: Callable[[], bool]) -> None:
+    """Wait (with `eventually`'s deadline) until the stand-ins have seen what `check` looks for."""
 
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():  # type: ignore[operator]
-        assert asyncio.get_running_loop().time() < deadline, "condition not met"
-        await asyncio.sleep(0.05)
+    async def seen() -> bool:
+        return check()
+
+    await eventually(seen, interval=0.05)
 
 
 def _worker(client: Client, queue: str, stand_ins: StandIns) -> Worker:
