@@ -55,6 +55,49 @@ class ConstructionSettings(BaseModel):
     )
 
 
+class OperationSettings(BaseModel):
+    """Operation (运营管护) warnings and upkeep (DOMAIN.md §6); county practice, not law."""
+
+    expiry_warning_days: list[int] = Field(
+        [90, 30, 7], min_length=1, max_length=6, description="Days before a contract ends at which it is warned"
+    )
+    arrears_reminder_days: int = Field(
+        15, ge=0, le=365, description="Days past due, unpaid: an arrears warning and a reminder task for the manager"
+    )
+    arrears_problem_days: int = Field(
+        60, ge=1, le=730, description="Days past due, still unpaid: a problem for the county (red)"
+    )
+    no_income_months: int = Field(
+        6, ge=1, le=60, description="Months without income on an operating asset under contract: an idle warning"
+    )
+    put_back_days: int = Field(
+        90, ge=1, le=730, description="Days an idle asset has to be put back to use before it turns red"
+    )
+    inspection_months: dict[str, int] = Field(
+        {"operating": 3, "public_welfare": 6, "household": 12},
+        description="Months between upkeep inspections, per asset class",
+    )
+    inspection_grace_days: int = Field(
+        15, ge=0, le=180, description="Days an inspection may be late before the operation archive turns red"
+    )
+    low_yield_percent: int = Field(
+        50,
+        ge=0,
+        le=100,
+        description="A year's yield below this percent of the application's estimate is 'far below' (red); 0 = off",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OperationSettings:
+        if self.arrears_problem_days <= self.arrears_reminder_days:
+            raise ValueError("arrears_problem_days must be above arrears_reminder_days")
+        if any(d < 1 for d in self.expiry_warning_days):
+            raise ValueError("expiry_warning_days are whole days above zero")
+        if any(m < 1 for m in self.inspection_months.values()):
+            raise ValueError("inspection_months are whole months above zero")
+        return self
+
+
 class AttachmentSettings(BaseModel):
     """Upload limits; every allowed type must be one whose file signature is known (domain.attachments)."""
 
@@ -192,6 +235,7 @@ class Settings(BaseSettings):
     time_zone: str = "Asia/Shanghai"
     review: ReviewSettings = ReviewSettings()
     construction: ConstructionSettings = ConstructionSettings()
+    operation: OperationSettings = OperationSettings()
     attachments: AttachmentSettings = AttachmentSettings()
     platform: PlatformSettings = PlatformSettings()
     login_throttle: LoginThrottleSettings = LoginThrottleSettings()

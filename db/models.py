@@ -117,6 +117,9 @@ class Project(Base):
     funds_paid_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     final_cost_fen: Mapped[int | None] = mapped_column(BigInteger)
     completion_date: Mapped[date | None] = mapped_column(Date)
+    operation_colour: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    # set when the project was brought in by `assetflow import projects` (存量资产纳管): the file's SHA-256
+    imported_from: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -395,6 +398,12 @@ class Asset(Base):
     platform_card_no: Mapped[str | None] = mapped_column(String(64), unique=True)
     platform_registered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     registration_status: Mapped[str] = mapped_column(String(24), default="draft")
+    # upkeep (管护): the named body, person and fund source; the operation archive's colour and idle facts
+    upkeep_body: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    upkeep_person: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    upkeep_fund_source: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    operation_colour: Mapped[str] = mapped_column(String(8), default="", server_default="", index=True)
+    idle_since: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -436,3 +445,188 @@ class LoginThrottle(Base):
     # attempts whose password is being verified right now: with the failures they may not pass the limit
     pending: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+# ---------------------------------------------------------------- operation (运营管护), DOMAIN.md §6
+
+
+class Contract(Base):
+    """An operating-rights contract (经营权) of an asset. One `active` per asset at most; a renewal, change or
+    new operator is `proposed`, reviewed by the township and approved by the county, and only then replaces the
+    active one (which becomes `superseded` and stays in the history). Money in fen."""
+
+    __tablename__ = "contracts"
+    __table_args__ = (
+        Index("uq_contracts_one_active", "asset_id", unique=True, postgresql_where="status = 'active'"),
+        Index("uq_contracts_one_proposed", "asset_id", unique=True, postgresql_where="status = 'proposed'"),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    project_code: Mapped[str] = mapped_column(ForeignKey("projects.code"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # initial, renewal, change, new_operator, imported
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    operator_name: Mapped[str] = mapped_column(String(200))
+    operator_type: Mapped[str] = mapped_column(String(32))
+    operator_credit_code: Mapped[str] = mapped_column(String(18), default="", server_default="")
+    mode: Mapped[str] = mapped_column(String(32))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date, index=True)
+    rent_fen: Mapped[int] = mapped_column(BigInteger)  # per period of the schedule
+    schedule: Mapped[str] = mapped_column(String(16))  # annual, half_yearly, quarterly, monthly
+    deposit_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    escalation_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # per contract year
+    attachments: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    proposed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    replaces_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Receivable(Base):
+    """One scheduled period's rent or guaranteed return of a contract (应收): due date and amount in fen."""
+
+    __tablename__ = "receivables"
+    __table_args__ = (UniqueConstraint("contract_id", "period_no", name="uq_receivables_contract_period"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), index=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    project_code: Mapped[str] = mapped_column(String(32), index=True)
+    period_no: Mapped[int] = mapped_column(Integer)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date, index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    received_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default="open", index=True)
+    paid_on: Mapped[date | None] = mapped_column(Date)
+
+
+class ReceivedPayment(Base):
+    """Money received against a receivable (实收), recorded by the manager with evidence; idempotent by key."""
+
+    __tablename__ = "received_payments"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    receivable_id: Mapped[int] = mapped_column(ForeignKey("receivables.id"), index=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    project_code: Mapped[str] = mapped_column(String(32), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    received_on: Mapped[date] = mapped_column(Date, index=True)
+    evidence: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class RevenueReport(Base):
+    """Revenue, cost and profit of a period for a self-operated or share-cooperation asset, with evidence."""
+
+    __tablename__ = "revenue_reports"
+    __table_args__ = (UniqueConstraint("asset_id", "period_start", "period_end", name="uq_revenue_reports_period"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    project_code: Mapped[str] = mapped_column(String(32), index=True)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date, index=True)
+    revenue_fen: Mapped[int] = mapped_column(BigInteger)
+    cost_fen: Mapped[int] = mapped_column(BigInteger)
+    profit_fen: Mapped[int] = mapped_column(BigInteger)
+    evidence: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    reported_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Inspection(Base):
+    """An upkeep inspection (管护巡查): due by the asset class's interval, done with photos and a condition."""
+
+    __tablename__ = "inspections"
+    __table_args__ = (UniqueConstraint("asset_id", "due_date", name="uq_inspections_asset_due"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    project_code: Mapped[str] = mapped_column(String(32), index=True)
+    due_date: Mapped[date] = mapped_column(Date, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="due", server_default="due", index=True)
+    inspected_on: Mapped[date | None] = mapped_column(Date)
+    condition: Mapped[str] = mapped_column(String(16), default="", server_default="")  # good, fair, damaged
+    photos: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    inspected_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    task_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Repair(Base):
+    """A repair record opened for damage; its cost (fen) is the year's upkeep cost when it is closed."""
+
+    __tablename__ = "repairs"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    project_code: Mapped[str] = mapped_column(String(32), index=True)
+    inspection_id: Mapped[int | None] = mapped_column(ForeignKey("inspections.id"))
+    description: Mapped[str] = mapped_column(Text)
+    opened_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="open", server_default="open", index=True)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    cost_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    evidence: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    opened_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class UpkeepCost(Base):
+    """An upkeep cost of a fiscal year (管护费用): a closed repair's cost or another expense; deducted from the
+    income pool by the year's distribution rule."""
+
+    __tablename__ = "upkeep_costs"
+    __table_args__ = (Index("ix_upkeep_costs_asset_year", "asset_id", "fiscal_year"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"))
+    project_code: Mapped[str] = mapped_column(String(32), index=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer)
+    spent_on: Mapped[date] = mapped_column(Date)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))  # repair, routine, other
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    repair_id: Mapped[int | None] = mapped_column(ForeignKey("repairs.id"), unique=True)
+    recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+
+
+class OperationWarning(Base):
+    """A warning of the operation archive (expiring contract, arrears, idle, inspection overdue, low yield), raised
+    once per business key and cleared when its cause is gone; each change audited."""
+
+    __tablename__ = "operation_warnings"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    project_code: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    level: Mapped[str] = mapped_column(String(8))  # blue (attention) or red (a problem)
+    message: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    deadline: Mapped[date | None] = mapped_column(Date)
+
+
+class Problem(Base):
+    """The problem ledger (问题台账): registered → rectifying → closed (销号) with evidence and who verified it."""
+
+    __tablename__ = "problems"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key: Mapped[str | None] = mapped_column(String(200), unique=True)  # business key of a raised problem
+    project_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    asset_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    county_code: Mapped[str] = mapped_column(String(12), index=True)
+    township_code: Mapped[str] = mapped_column(String(12), index=True)
+    source: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text)
+    responsible_unit: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    responsible_person: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    deadline: Mapped[date | None] = mapped_column(Date)
+    measures: Mapped[str] = mapped_column(Text, default="", server_default="")
+    status: Mapped[str] = mapped_column(String(16), default="registered", server_default="registered", index=True)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    evidence: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")

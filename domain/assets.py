@@ -25,6 +25,7 @@ class AssetStatus(StrEnum):
     IN_USE = "in_use"
     IDLE = "idle"
     LEASED = "leased"
+    DAMAGED = "damaged"
     DISPOSED = "disposed"
 
 

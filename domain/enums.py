@@ -59,6 +59,14 @@ class UpdateName(StrEnum):
     REGISTER_ASSETS = "register_assets"
     FILE_OBJECTION = "file_objection"
     RETRY_BLOCKED = "retry_blocked"
+    PROPOSE_CONTRACT = "propose_contract"
+
+
+class SignalName(StrEnum):
+    """Signals a project's workflows take (fire and forget: the workflow re-reads the database)."""
+
+    # an operation record (payment, revenue report, inspection, repair, asset status) was written: check again
+    OPERATION_RECORDS_CHANGED = "operation_records_changed"
 
 
 class ProjectType(StrEnum):
@@ -132,6 +140,12 @@ class TaskKind(StrEnum):
     ASSET_REGISTRATION = "asset_registration"
     CONFIRM_REGISTRATION = "confirm_registration"
     PLATFORM_REJECTED = "platform_rejected"
+    CONTRACT_REVIEW = "contract_review"
+    CONTRACT_APPROVAL = "contract_approval"
+    RENEW_CONTRACT = "renew_contract"
+    ARREARS_REMINDER = "arrears_reminder"
+    PUT_BACK_TO_USE = "put_back_to_use"
+    INSPECTION = "inspection"
 
 
 class TaskStatus(StrEnum):

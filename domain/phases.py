@@ -80,6 +80,8 @@ class PhaseResume:
     last_percent: int = 0
     # expert draws made in the current round (their idempotency keys are numbered on from here)
     draws: int = 0
+    # operation: the fiscal year this run keeps (one run per year)
+    fiscal_year: int = 0
 
 
 @dataclass(frozen=True)
