@@ -17,12 +17,13 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.construction import ConstructionActivities
 from activities.interceptors import HeartbeatInterceptor, PermanentFailuresInterceptor
+from activities.operation import OperationActivities
 from activities.platform import PlatformActivities
 from activities.projects import ProjectActivities
 from activities.reviews import ReviewActivities
 from core.logging import configure_logging
 from core.platform import EmbeddedPlatform, ThreeAssetsPlatform, make_platform
-from core.settings import Settings, get_settings
+from core.settings import OperationSettings, Settings, get_settings
 from core.temporal import LoggingInterceptor, connect, make_runtime
 from db.engine import Sessions, make_engine, make_sessions
 from workflows import WORKFLOWS
@@ -55,6 +56,8 @@ def build_worker(
     max_concurrent_activities: int = 100,
     interceptors: Sequence[Interceptor] = (),
     workflows: Sequence[type] = WORKFLOWS,
+    operation: OperationSettings | None = None,
+    max_cached_workflows: int = 1000,
 ) -> Worker:
     """The worker with every workflow and activity of assetflow on one task queue (tests may run an earlier
     version of a workflow class under its registered name through `workflows`)."""
@@ -62,6 +65,7 @@ def build_worker(
     reviews = ReviewActivities(sessions)
     construction = ConstructionActivities(sessions)
     registry = PlatformActivities(sessions, platform or EmbeddedPlatform(sessions))
+    operating = OperationActivities(sessions, operation)
     return Worker(
         client,
         task_queue=task_queue,
@@ -88,10 +92,15 @@ def build_worker(
             construction.record_completion,
             construction.record_registration,
             registry.register_asset,
+            operating.check_operation,
+            operating.record_proposal,
+            operating.settle_proposal,
         ],
         interceptors=[LoggingInterceptor(), PermanentFailuresInterceptor(), HeartbeatInterceptor(), *interceptors],
         workflow_runner=workflow_runner(),
         sticky_queue_schedule_to_start_timeout=STICKY_SCHEDULE_TO_START,
+        # 0: no workflow cache and no sticky queue (a test whose worker stops under the time-skipping server)
+        max_cached_workflows=max_cached_workflows,
         # on SIGTERM running activities may finish (each is one short transaction) before they are cancelled
         graceful_shutdown_timeout=graceful_shutdown,
         # no more activities at once than database connections: the rest wait in Temporal, where another
@@ -114,6 +123,7 @@ async def run_worker(settings: Settings) -> None:
         platform=make_platform(settings, sessions),
         graceful_shutdown=timedelta(seconds=settings.worker_shutdown_grace_seconds),
         max_concurrent_activities=settings.db_pool_size + settings.db_max_overflow,
+        operation=settings.operation,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -20,6 +20,7 @@ from api.routes import (
     attachments,
     auth,
     construction,
+    contracts,
     experts,
     health,
     households,
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         attachments,
         notifications,
         assets,
+        contracts,
     ):
         api.include_router(module.router)
     app.include_router(api)

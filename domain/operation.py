@@ -229,7 +229,13 @@ class Warning:
 
     @property
     def task(self) -> TaskKind | None:
+        """The kind of task this warning opens for the manager, if any."""
         return TASK_OF.get(self.kind)
+
+    @property
+    def task_key(self) -> str:
+        """What the task belongs to: the contract for expiry warnings (one task through 90, 30 and 7 days)."""
+        return self.ref if self.kind == WarningKind.CONTRACT_EXPIRING and self.ref else self.key
 
 
 def warnings(a: AssetOperation, today: date, rules: Rules) -> list[Warning]:
@@ -405,9 +411,73 @@ def next_inspection(asset_class: str, last: date, rules: Rules) -> date:
     return add_months(last, rules.inspection_months.get(asset_class, 6))
 
 
-def low_yield(income_fen: int, value_fen: int, expected_yield_percent: float, rules: Rules) -> bool:
-    """A year's income far below the application's estimate: yield on value under `low_yield_percent` % of it."""
-    if rules.low_yield_percent == 0 or value_fen <= 0 or expected_yield_percent <= 0:
+def low_yield(
+    income_fen: int, value_fen: int, expected_yield_percent: float, rules: Rules, *, days: int, year_days: int
+) -> bool:
+    """A year's income far below the application's estimate: its yield on the asset's value, over the `days` of the
+    year's `year_days` the asset was in operation, under `low_yield_percent` % of the estimate."""
+    if rules.low_yield_percent == 0 or value_fen <= 0 or expected_yield_percent <= 0 or days <= 0:
         return False
-    # income / value < expected% × low% / 100, in integers of basis points of a percent
-    return income_fen * 100 * 100 * 100 < int(expected_yield_percent * 100) * rules.low_yield_percent * value_fen
+    # income / value × 100 < expected% × low% / 100 × days / year_days, in integers (expected in 1/100 %)
+    expected = round(expected_yield_percent * 100)
+    return income_fen * 100 * 100 * 100 * year_days < expected * rules.low_yield_percent * value_fen * days
+
+
+# ---------------------------------------------------------------- proposals
+
+LEASE_MAX_YEARS = 20  # Civil Code art. 705: a lease term may not exceed twenty years
+CREDIT_CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def credit_code_valid(code: str) -> bool:
+    """A unified social credit code (统一社会信用代码, GB 32100-2015): 18 characters, the last a check character."""
+    if len(code) != 18 or any(c not in CREDIT_CODE_CHARS for c in code):
+        return False
+    total = sum(CREDIT_CODE_CHARS.index(c) * w for c, w in zip(code[:17], CREDIT_CODE_WEIGHTS, strict=True))
+    return CREDIT_CODE_CHARS[(31 - total % 31) % 31] == code[17]
+
+
+@dataclass(frozen=True)
+class ProposalFacts:
+    """A proposed contract as the rules see it, with the contract in force (if any)."""
+
+    kind: str
+    mode: str
+    operator_name: str
+    operator_credit_code: str
+    start: date
+    end: date
+    current_operator: str | None = None
+    current_start: date | None = None
+    current_end: date | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    rule: str
+    message: str
+
+
+def proposal_problems(p: ProposalFacts, today: date) -> list[Problem]:
+    """Every rule a proposal breaks."""
+    out: list[Problem] = []
+    if p.end <= p.start:
+        out.append(Problem("end", "after_start", "the contract ends after it starts"))
+    elif p.mode == "lease" and add_months(p.start, 12 * LEASE_MAX_YEARS) <= p.end:
+        out.append(Problem("end", "lease_max_20_years", "a lease runs at most 20 years (Civil Code art. 705)"))
+    if p.end < today:
+        out.append(Problem("end", "not_past", "a proposed contract ends in the future"))
+    if p.operator_credit_code and not credit_code_valid(p.operator_credit_code):
+        out.append(Problem("operator.credit_code", "gb32100", "not a valid unified social credit code"))
+    if p.current_start is not None and p.start <= p.current_start:
+        out.append(Problem("start", "after_current", f"starts after the contract in force ({p.current_start})"))
+    if p.kind == ContractKind.RENEWAL:
+        if p.current_operator is None:
+            out.append(Problem("kind", "renews_a_contract", "there is no contract in force to renew"))
+        elif p.operator_name != p.current_operator:
+            out.append(Problem("operator.name", "same_operator", "a renewal keeps the operator; propose new_operator"))
+    if p.kind == ContractKind.NEW_OPERATOR and p.current_operator is not None and p.operator_name == p.current_operator:
+        out.append(Problem("operator.name", "another_operator", "a new operator differs from the one in force"))
+    return out

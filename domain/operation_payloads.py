@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from domain.payloads import Actor, OpenedTask
+from domain.payloads import Actor, OpenedTask, OpenTaskInput
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class OperationCheckResult:
     closed: list[str] = field(default_factory=list)
     colour: str = ""
     warnings: int = 0
+    # assets brought in by an import without a platform card: the workflow registers them
+    unregistered: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,14 @@ class ProposeContractInput:
 
 @dataclass(frozen=True)
 class RecordProposalInput:
+    """Store a proposal and open the township's review task (`review`) in the same transaction."""
+
     proposal_id: str
     project_code: str
     terms: ContractTerms
     actor: Actor
     at: datetime
+    review: OpenTaskInput
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from domain.enums import Decision, RegionLevel, Role, TaskKind
 from domain.experts import score_problem
 from domain.failures import DecisionRefused
 from domain.lifecycle import NOT_A_LEVEL, OPINION_REQUIRED, may_intervene
+from domain.operation import MANAGER_TASKS
 from domain.payloads import Actor, ClaimInput, OpenedTask, ProjectStart, ReassignInput, SubmitDecisionInput
 from domain.regions import covers
 
@@ -34,8 +35,8 @@ def duties(
 ) -> Refusal | None:
     """Separation of duties: the applicant never decides their own project, an expert never scores a project
     of their township or organisation, and one person decides one level of a project."""
-    if task.kind == TaskKind.REVISION:
-        return None
+    if task.kind == TaskKind.REVISION or task.kind in MANAGER_TASKS:
+        return None  # the manager's own steps: a revision, a warning's task in operation
     if actor.user_id == project.applicant_id:
         return Refusal(DecisionRefused.SEPARATION_OF_DUTIES, "the applicant may not decide their own project")
     if task.kind == TaskKind.EXPERT_REVIEW:

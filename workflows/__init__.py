@@ -13,11 +13,19 @@ from typing import Any
 def _registered() -> list[type]:
     from workflows.approval import ApprovalWorkflow
     from workflows.construction import ConstructionWorkflow
+    from workflows.operation import OperationWorkflow
     from workflows.project import ProjectWorkflow
     from workflows.project_lifecycle import ProjectLifecycleWorkflow
     from workflows.registration import RegistrationWorkflow
 
-    return [ProjectWorkflow, ApprovalWorkflow, ConstructionWorkflow, RegistrationWorkflow, ProjectLifecycleWorkflow]
+    return [
+        ProjectWorkflow,
+        ApprovalWorkflow,
+        ConstructionWorkflow,
+        RegistrationWorkflow,
+        OperationWorkflow,
+        ProjectLifecycleWorkflow,
+    ]
 
 
 def __getattr__(name: str) -> Any:

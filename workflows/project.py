@@ -5,8 +5,8 @@ when the child ends, continues as new into the next phase carrying one `ProjectS
 phase; every rule and every human step lives in the children. A phase workflow that fails (a defect, not a
 refusal) blocks the project visibly until an operator retries it, which starts the phase again.
 
-Operation (one `OperationWorkflow` per fiscal year), dividend rounds and disposal attach here as further
-phases: `PHASES` names each phase's workflow and `NEXT` where the project goes after it.
+Operation (`OperationWorkflow`, one run per fiscal year, until disposal), and later disposal, attach here as
+further phases: `PHASES` names each phase's workflow and `NEXT` where the project goes after it.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ PHASES: dict[Phase, str] = {
     Phase.APPROVAL: "ApprovalWorkflow",
     Phase.CONSTRUCTION: "ConstructionWorkflow",
     Phase.REGISTRATION: "RegistrationWorkflow",
+    Phase.OPERATION: "OperationWorkflow",
 }
 NEXT: dict[Phase, Phase] = {
     Phase.APPROVAL: Phase.CONSTRUCTION,
@@ -59,8 +60,8 @@ class ProjectWorkflow:
     async def run(self, state: ProjectState) -> str:
         """Run this phase's workflow; go on to the next phase, or end where the project ended."""
         phase = Phase(state.phase)
-        if phase not in PHASES:
-            # operation: OperationWorkflow (one execution per fiscal year) attaches here; until then it waits
+        # A run that reached operation before OperationWorkflow existed waited here for good; its history replays so.
+        if phase not in PHASES or (phase == Phase.OPERATION and not workflow.patched("operation-v1")):
             await workflow.wait_condition(lambda: False)
         self._child = child_id(state.start.code, phase, state.attempt)
         try:

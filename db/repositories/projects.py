@@ -162,10 +162,10 @@ async def _recolour(session: AsyncSession, code: str, values: dict[str, Any]) ->
             update(Project)
             .where(Project.code == code)
             .values(**values)
-            .returning(Project.overdue, Project.construction_colour, Project.colour)
+            .returning(Project.overdue, Project.construction_colour, Project.operation_colour, Project.colour)
         )
     ).one()
-    colour = project_colour(overdue=row.overdue, archives=[row.construction_colour])
+    colour = project_colour(overdue=row.overdue, archives=[row.construction_colour, row.operation_colour])
     if colour != row.colour:
         await session.execute(update(Project).where(Project.code == code).values(colour=colour))
     return bool(row.overdue), colour
@@ -184,7 +184,12 @@ async def refresh_project_overdue(session: AsyncSession, *, code: str, values: d
 
 
 async def update_project_colours(
-    session: AsyncSession, *, code: str, overdue: bool | None = None, construction_colour: str | None = None
+    session: AsyncSession,
+    *,
+    code: str,
+    overdue: bool | None = None,
+    construction_colour: str | None = None,
+    operation_colour: str | None = None,
 ) -> str:
     """Change the overdue flag and/or an archive's colour, and the colour lists show with them."""
     values: dict[str, Any] = {}
@@ -192,6 +197,8 @@ async def update_project_colours(
         values["overdue"] = overdue
     if construction_colour is not None:
         values["construction_colour"] = construction_colour
+    if operation_colour is not None:
+        values["operation_colour"] = operation_colour
     if not values:
         raise ValueError("update_project_colours changes the overdue flag or an archive's colour")
     _, colour = await _recolour(session, code, values)
