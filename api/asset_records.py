@@ -4,6 +4,8 @@ are, the evidence a record may carry, its audit entry, and the signal that tells
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -15,6 +17,7 @@ from temporalio.service import RPCError
 
 from api.deps import Principal, WorkflowEngine
 from api.errors import conflict, forbidden, invalid, not_found
+from db.engine import Sessions
 from db.models import Asset, Project
 from db.repositories.assets import get_asset, list_asset_owners
 from db.repositories.attachments import attachments_exist, list_uploaded_by
@@ -117,32 +120,48 @@ async def audit(
     )
 
 
-@dataclass(frozen=True)
-class Changed:
-    """Which workflow to tell, once the transaction has committed."""
-
-    project_code: str
-    workflow_id: str
-
-
-def changed(project: Project) -> Changed:
-    """The project's phase workflow (else its lifecycle workflow) takes the signal."""
-    return Changed(project.code, project.phase_workflow_id or project.workflow_id)
-
-
-async def signal_changed(engine: WorkflowEngine, target: Changed) -> None:
+async def signal_changed(engine: WorkflowEngine, project_code: str, workflow_id: str) -> None:
     """Tell the project's workflow that its operation records changed. The record is stored already and the
     workflow re-reads at its next wake, so a workflow not found, an engine down or slow is logged and ignored."""
     try:
         async with asyncio.timeout(engine.wait_seconds):
-            handle = engine.client.get_workflow_handle(target.workflow_id)
+            handle = engine.client.get_workflow_handle(workflow_id)
             await handle.signal(
                 SignalName.OPERATION_RECORDS_CHANGED.value, rpc_timeout=timedelta(seconds=engine.wait_seconds)
             )
     except (RPCError, TimeoutError) as err:
         log.warning(
             "operation signal not delivered",
-            project_code=target.project_code,
-            workflow_id=target.workflow_id,
+            project_code=project_code,
+            workflow_id=workflow_id,
             error=str(err) or type(err).__name__,
         )
+
+
+@dataclass
+class AssetWrite:
+    """One write to an asset's records: its transaction, the locked asset and its project."""
+
+    tx: AsyncSession
+    asset: Asset
+    project: Project
+    changed: bool = True
+
+    def unchanged(self) -> None:
+        """Nothing was written (a replay or a repeat of the same request): the workflow is not told."""
+        self.changed = False
+
+
+@asynccontextmanager
+async def asset_write(
+    sessions: Sessions, engine: WorkflowEngine, user: Principal, asset_id: str
+) -> AsyncIterator[AssetWrite]:
+    """A transaction writing an asset's records as a manager may (see `writable_asset`); once it has committed,
+    the project's phase workflow (else its lifecycle workflow) is signalled."""
+    async with sessions.begin() as tx:
+        asset, project = await writable_asset(tx, user, asset_id)
+        code, workflow_id = project.code, project.phase_workflow_id or project.workflow_id
+        write = AssetWrite(tx, asset, project)
+        yield write
+    if write.changed:
+        await signal_changed(engine, code, workflow_id)

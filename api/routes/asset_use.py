@@ -10,16 +10,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.asset_records import (
+    asset_write,
     audit,
-    changed,
     local_today,
     not_after_today,
     not_disposed,
     problem,
     readable_asset,
     refuse,
-    signal_changed,
-    writable_asset,
 )
 from api.deps import CurrentUser, SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.edge import CodePath, EdgeRoute
@@ -84,8 +82,8 @@ async def record_upkeep_cost(
 ) -> UpkeepCostPublic:
     """Record a routine or other upkeep cost of the year it was spent in (管护费用登记)."""
     today = local_today(settings.time_zone)
-    async with sessions.begin() as tx:
-        asset, project = await writable_asset(tx, user, asset_id)
+    async with asset_write(sessions, temporal, user, asset_id) as w:
+        tx, asset, project = w.tx, w.asset, w.project
         refuse(not_after_today("spent_on", body.spent_on, today))
         cost = UpkeepCost(
             asset_id=asset.id,
@@ -108,8 +106,6 @@ async def record_upkeep_cost(
         }
         await audit(tx, user, project.code, "upkeep_cost_recorded", f"upkeep-cost:{cost.id}", payload)
         result = _cost(cost)
-        target = changed(project)
-    await signal_changed(temporal, target)
     return result
 
 
@@ -118,12 +114,13 @@ async def set_upkeep(
     asset_id: CodePath, body: UpkeepIn, user: CurrentUser, sessions: SessionsDep, temporal: TemporalDep
 ) -> UpkeepPublic:
     """Name the asset's upkeep body, person responsible and fund source (管护主体与责任人)."""
-    async with sessions.begin() as tx:
-        asset, project = await writable_asset(tx, user, asset_id)
+    async with asset_write(sessions, temporal, user, asset_id) as w:
+        tx, asset, project = w.tx, w.asset, w.project
         before = (asset.upkeep_body, asset.upkeep_person, asset.upkeep_fund_source)
         after = (body.body, body.person, body.fund_source)
         result = UpkeepPublic(asset_id=asset.id, body=body.body, person=body.person, fund_source=body.fund_source)
         if before == after:  # a repeated request changes nothing and is not audited again
+            w.unchanged()
             return result
         asset.upkeep_body, asset.upkeep_person, asset.upkeep_fund_source = after
         # the person's name is personal data: the log says only that it changed
@@ -134,8 +131,6 @@ async def set_upkeep(
             "person_changed": before[1] != after[1],
         }
         await audit(tx, user, project.code, "upkeep_set", f"asset:{asset.id}:upkeep:{uuid.uuid4().hex}", payload)
-        target = changed(project)
-    await signal_changed(temporal, target)
     return result
 
 
@@ -150,8 +145,8 @@ async def set_status(
 ) -> StatusPublic:
     """Put the asset in use, leased or idle (since a day, default today); disposal is its own process (使用状态)."""
     today = local_today(settings.time_zone)
-    async with sessions.begin() as tx:
-        asset, project = await writable_asset(tx, user, asset_id)
+    async with asset_write(sessions, temporal, user, asset_id) as w:
+        tx, asset, project = w.tx, w.asset, w.project
         if body.status is UseStatus.DISPOSED:
             refuse([problem("status", "disposal_process", "disposal (处置) has its own process: propose it there")])
         if body.status is UseStatus.DAMAGED:
@@ -168,6 +163,7 @@ async def set_status(
         if (asset.status, asset.idle_since) == (body.status.value, idle_since) or (
             asset.status == body.status.value == AssetStatus.IDLE.value and body.since is None
         ):  # a repeated request changes nothing and is not audited again
+            w.unchanged()
             return StatusPublic(asset_id=asset.id, status=asset.status, idle_since=asset.idle_since)
         before = asset.status
         asset.status, asset.idle_since = body.status.value, idle_since
@@ -178,6 +174,4 @@ async def set_status(
         }
         await audit(tx, user, project.code, "asset_status_set", f"asset:{asset.id}:status:{uuid.uuid4().hex}", payload)
         result = StatusPublic(asset_id=asset.id, status=asset.status, idle_since=asset.idle_since)
-        target = changed(project)
-    await signal_changed(temporal, target)
     return result

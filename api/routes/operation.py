@@ -11,16 +11,14 @@ from fastapi import APIRouter, Header, Query, Response
 from sqlalchemy.exc import IntegrityError
 
 from api.asset_records import (
+    asset_write,
     audit,
-    changed,
     evidence_problems,
     local_today,
     not_after_today,
     problem,
     readable_asset,
     refuse,
-    signal_changed,
-    writable_asset,
 )
 from api.deps import CurrentUser, SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.edge import CodePath, EdgeRoute, IdPath
@@ -190,8 +188,8 @@ async def record_payment(
     today = local_today(settings.time_zone)
     key = f"{user.id}:{idempotency_key}"  # keys are the caller's own: another user's same key is another payment
     try:
-        async with sessions.begin() as tx:
-            asset, project = await writable_asset(tx, user, asset_id)
+        async with asset_write(sessions, temporal, user, asset_id) as w:
+            tx, asset, project = w.tx, w.asset, w.project
             # the row lock makes payments against one receivable take turns: together they never exceed it
             receivable = await get_receivable(tx, asset_id=asset.id, receivable_id=receivable_id, for_update=True)
             if receivable is None:
@@ -200,6 +198,7 @@ async def record_payment(
             if stored is not None:
                 if not _same_payment(stored, receivable_id, body):
                     raise _key_reused()
+                w.unchanged()
                 response.headers["Idempotent-Replayed"] = "true"
                 payments = await list_payments(tx, receivable_ids=[receivable.id])
                 return PaymentRecorded(payment=_payment(stored), receivable=_receivable(receivable, payments, today))
@@ -235,10 +234,8 @@ async def record_payment(
             await tx.refresh(payment)
             payments = await list_payments(tx, receivable_ids=[receivable.id])
             result = PaymentRecorded(payment=_payment(payment), receivable=_receivable(receivable, payments, today))
-            target = changed(project)
     except IntegrityError as err:  # the same key, used at the same moment against another receivable
         raise _key_reused() from err
-    await signal_changed(temporal, target)
     return result
 
 
@@ -282,8 +279,8 @@ async def report_revenue(
     """Report a period's revenue, cost and profit of a self-operated or share-cooperation asset (收益报告)."""
     today = local_today(settings.time_zone)
     try:
-        async with sessions.begin() as tx:
-            asset, project = await writable_asset(tx, user, asset_id)
+        async with asset_write(sessions, temporal, user, asset_id) as w:
+            tx, asset, project = w.tx, w.asset, w.project
             contract = await get_active_contract(tx, asset_id=asset.id)
             if contract is None or contract.mode not in SELF_REPORTED:
                 mode = contract.mode if contract else "none"
@@ -334,10 +331,8 @@ async def report_revenue(
             )
             await tx.refresh(report)
             result = _report(report)
-            target = changed(project)
     except IntegrityError as err:  # the same period reported at the same moment by another request
         raise conflict("period_reported", "this period is reported already") from err
-    await signal_changed(temporal, target)
     return result
 
 

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.asset_records import (
+    asset_write,
     audit,
-    changed,
     evidence_problems,
     local_today,
     not_after_today,
@@ -16,8 +16,6 @@ from api.asset_records import (
     problem,
     readable_asset,
     refuse,
-    signal_changed,
-    writable_asset,
 )
 from api.deps import CurrentUser, SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.edge import CodePath, EdgeRoute, IdPath
@@ -107,8 +105,8 @@ async def record_inspection(
 ) -> InspectionPublic:
     """Record an inspection done: the earliest due one is marked done; damage opens a repair (巡查登记)."""
     today = local_today(settings.time_zone)
-    async with sessions.begin() as tx:
-        asset, project = await writable_asset(tx, user, asset_id)
+    async with asset_write(sessions, temporal, user, asset_id) as w:
+        tx, asset, project = w.tx, w.asset, w.project
         not_disposed(asset)
         problems = not_after_today("inspected_on", body.inspected_on, today)
         problems += await evidence_problems(tx, user, "photos", list(body.photos))
@@ -118,6 +116,7 @@ async def record_inspection(
             if not _same_inspection(same_day, body):
                 raise conflict("inspection_recorded", f"an inspection on {body.inspected_on.isoformat()} is recorded")
             repair = await get_repair_of_inspection(tx, inspection_id=same_day.id)
+            w.unchanged()
             response.headers[REPLAYED] = "true"  # the same inspection sent again: one record
             return _inspection(same_day, repair.id if repair else None)
         inspection = await get_inspection_due_first(tx, asset_id=asset.id)
@@ -173,8 +172,6 @@ async def record_inspection(
                 },
             )
         result = _inspection(inspection, repair_id)
-        target = changed(project)
-    await signal_changed(temporal, target)
     return result
 
 
@@ -198,12 +195,13 @@ async def open_repair(
 ) -> RepairPublic:
     """Open a repair for damage found outside an inspection (维修登记)."""
     today = local_today(settings.time_zone)
-    async with sessions.begin() as tx:
-        asset, project = await writable_asset(tx, user, asset_id)
+    async with asset_write(sessions, temporal, user, asset_id) as w:
+        tx, asset, project = w.tx, w.asset, w.project
         not_disposed(asset)
         refuse(not_after_today("opened_on", body.opened_on, today))
         for r in await list_repairs(tx, asset_id=asset.id):
             if (r.status, r.description, r.opened_on) == ("open", body.description, body.opened_on):
+                w.unchanged()
                 response.headers[REPLAYED] = "true"  # the same repair sent again: one record
                 return _repair(r)
         repair = Repair(
@@ -219,8 +217,6 @@ async def open_repair(
         await audit(tx, user, project.code, "repair_opened", f"repair:{repair.id}:opened", payload)
         await tx.refresh(repair)
         result = _repair(repair)
-        target = changed(project)
-    await signal_changed(temporal, target)
     return result
 
 
@@ -245,8 +241,8 @@ async def close_repair(
 ) -> RepairsPublic:
     """Close a repair with its cost (an upkeep cost); with no repair open the asset is back in use (维修完成)."""
     today = local_today(settings.time_zone)
-    async with sessions.begin() as tx:
-        asset, project = await writable_asset(tx, user, asset_id)
+    async with asset_write(sessions, temporal, user, asset_id) as w:
+        tx, asset, project = w.tx, w.asset, w.project
         repair = await get_repair(tx, asset_id=asset.id, repair_id=repair_id, for_update=True)
         if repair is None:
             raise not_found(f"repair {repair_id} of asset {asset_id}")
@@ -257,6 +253,7 @@ async def close_repair(
                 list(body.evidence),
             ):
                 raise conflict("repair_closed", f"repair {repair_id} is closed already")
+            w.unchanged()
             response.headers[REPLAYED] = "true"  # the same closing sent again
             return RepairsPublic(items=[_repair(repair)], asset_status=asset.status)
         problems = not_after_today("closed_on", body.closed_on, today)
@@ -301,6 +298,4 @@ async def close_repair(
             },
         )
         result = RepairsPublic(items=[_repair(repair)], asset_status=asset.status)
-        target = changed(project)
-    await signal_changed(temporal, target)
     return result

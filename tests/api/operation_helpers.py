@@ -12,9 +12,9 @@ import httpx
 from sqlalchemy import func, select, update
 
 from db.engine import Sessions
-from db.models import Asset, AuditEntry, Contract, Inspection, Project, Receivable
+from db.models import AuditEntry, Contract, Inspection, Project, Receivable
 from db.repositories.audit import project_chain
-from tests.conftest import World, local_today, seed_project
+from tests.conftest import World, asset_row, local_today, seed_project
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -31,28 +31,6 @@ class Operation:
     inspection: int  # due on the leased asset
     today: date
     contract_start: date
-
-
-def _asset(asset_id: str, project: str, village: str, **fields: Any) -> Asset:
-    values: dict[str, Any] = {
-        "name": "冬暖式大棚",
-        "asset_class": "operating",
-        "quantity": "1",
-        "unit": "座",
-        "value_fen": 10_000_000,
-        "location": "村南",
-        "status": "leased",
-        "supervision": {},
-    }
-    values.update(fields)
-    return Asset(
-        id=asset_id,
-        project_code=project,
-        village_code=village,
-        township_code=village[:9],
-        county_code=village[:6],
-        **values,
-    )
 
 
 def _contract(contract_id: str, asset_id: str, project: str, start: date, mode: str) -> Contract:
@@ -87,7 +65,9 @@ async def seed_operation(sessions: Sessions, world: World) -> Operation:
     async with sessions.begin() as s:
         application = {"revenue": {"expected_annual_revenue_fen": 700_000, "expected_yield_percent": 7.0}}
         await s.execute(update(Project).where(Project.code == code).values(application=application))
-        s.add_all([_asset(leased, code, v0), _asset(own, code, v0, name="扶贫车间", status="in_use")])
+        s.add_all(
+            [asset_row(leased, code, v0, name="冬暖式大棚", status="leased"), asset_row(own, code, v0, name="扶贫车间")]
+        )
         await s.flush()
         s.add_all(
             [
