@@ -16,6 +16,7 @@ from api.errors import install_error_handlers
 from api.metrics import observe
 from api.openapi import install_openapi
 from api.routes import (
+    asset_use,
     assets,
     attachments,
     auth,
@@ -25,9 +26,11 @@ from api.routes import (
     health,
     households,
     notifications,
+    operation,
     projects,
     regions,
     tasks,
+    upkeep,
     users,
 )
 from core.logging import configure_logging
@@ -95,6 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notifications,
         assets,
         contracts,
+        operation,
+        upkeep,
+        asset_use,
     ):
         api.include_router(module.router)
     app.include_router(api)

@@ -32,7 +32,7 @@ from core.logging import configure_logging
 from core.settings import Environment, LoginThrottleSettings, Settings
 from db.engine import Sessions, make_engine, make_sessions
 from db.migrate import upgrade
-from db.models import Household, Region, User
+from db.models import Asset, Household, Region, User
 from db.repositories.projects import create_project
 from domain.households import with_check_digit
 from worker import build_worker
@@ -351,6 +351,29 @@ async def seed_project(sessions: Sessions, world: World, *, stage: str) -> str:
             workflow_id=f"project-{code}",
         )
     return code
+
+
+def asset_row(asset_id: str, project: str, village: str, **fields: Any) -> Asset:
+    """An operating asset in use in `village` (fields override), to be added straight to the register."""
+    values: dict[str, Any] = {
+        "name": "资产",
+        "asset_class": "operating",
+        "quantity": "1",
+        "unit": "座",
+        "value_fen": 10_000_000,
+        "location": "村南",
+        "status": "in_use",
+        "supervision": {},
+    }
+    values.update(fields)
+    return Asset(
+        id=asset_id,
+        project_code=project,
+        village_code=village,
+        township_code=village[:9],
+        county_code=village[:6],
+        **values,
+    )
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], *, timeout: float = 45.0, interval: float = 0.1) -> Any:

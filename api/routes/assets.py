@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import CurrentUser, Principal, SessionDep, region_filter
+from api.asset_records import local_today
+from api.deps import CurrentUser, Principal, SessionDep, SettingsDep, region_filter
 from api.edge import CodePath, EdgeRoute, Offset
 from api.errors import forbidden, not_found
 from api.schemas import (
@@ -75,6 +76,7 @@ async def _region_prefix(session: AsyncSession, user: Principal, code: str) -> s
 async def list_(
     user: CurrentUser,
     session: SessionDep,
+    settings: SettingsDep,
     region: Annotated[
         str | None,
         Query(pattern=r"^[0-9]{6}([0-9]{3}){0,2}$", description="区划代码（本辖区内） / region code inside yours"),
@@ -86,6 +88,16 @@ async def list_(
         date | None, Query(description="合同到期日早于 / contract ends before this date")
     ] = None,
     idle: Annotated[bool | None, Query(description="闲置资产 / idle (true) or not idle (false)")] = None,
+    arrears: Annotated[
+        bool | None, Query(description="欠缴租金 / an open or partly paid receivable past due (true) or none (false)")
+    ] = None,
+    expiring_within_days: Annotated[
+        int | None,
+        Query(ge=0, le=3650, description="合同将在N天内到期 / the active contract ends within N days from today"),
+    ] = None,
+    operation_colour: Annotated[
+        str | None, Query(pattern="^(green|blue|red)$", description="运营档案颜色 / operation archive colour")
+    ] = None,
     project: Annotated[str | None, Query(max_length=32, description="项目编号 / project code")] = None,
     registration_status: Annotated[
         str | None,
@@ -111,6 +123,10 @@ async def list_(
             idle=idle,
             project_code=project,
             registration_status=registration_status,
+            today=local_today(settings.time_zone),
+            arrears=arrears,
+            expiring_within_days=expiring_within_days,
+            operation_colour=operation_colour,
         ),
         limit=limit,
         offset=offset,

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Asset, AssetIncomeShare, AssetOwnership, Household, PlatformCard, Project, Region
+from db.models import (
+    Asset,
+    AssetIncomeShare,
+    AssetOwnership,
+    Contract,
+    Household,
+    PlatformCard,
+    Project,
+    Receivable,
+    Region,
+)
+from domain.operation import ContractStatus, ReceivableStatus
 from domain.platform_payloads import PLATFORM_WAITING
 
 
@@ -100,6 +111,11 @@ class AssetFilter:
     idle: bool | None = None
     project_code: str | None = None
     registration_status: str | None = None
+    # operation filters, judged on `today` (the day where the projects are)
+    today: date | None = None
+    arrears: bool | None = None
+    expiring_within_days: int | None = None
+    operation_colour: str | None = None
 
 
 def _like(fragment: str) -> str:
@@ -136,6 +152,37 @@ def _filtered(stmt: Select[Any], f: AssetFilter) -> Select[Any]:
         stmt = stmt.where(Asset.project_code == f.project_code)
     if f.registration_status:
         stmt = stmt.where(Asset.registration_status == f.registration_status)
+    if f.operation_colour:
+        stmt = stmt.where(Asset.operation_colour == f.operation_colour)
+    return _operation_filtered(stmt, f)
+
+
+def _operation_filtered(stmt: Select[Any], f: AssetFilter) -> Select[Any]:
+    if f.arrears is not None:
+        assert f.today is not None
+        unpaid = (
+            select(Receivable.id)
+            .where(
+                Receivable.asset_id == Asset.id,
+                Receivable.status.in_((ReceivableStatus.OPEN.value, ReceivableStatus.PARTIAL.value)),
+                Receivable.due_date < f.today,
+            )
+            .exists()
+        )
+        stmt = stmt.where(unpaid if f.arrears else ~unpaid)
+    if f.expiring_within_days is not None:
+        assert f.today is not None
+        expiring = (
+            select(Contract.id)
+            .where(
+                Contract.asset_id == Asset.id,
+                Contract.status == ContractStatus.ACTIVE.value,
+                Contract.end_date >= f.today,
+                Contract.end_date <= f.today + timedelta(days=f.expiring_within_days),
+            )
+            .exists()
+        )
+        stmt = stmt.where(expiring)
     return stmt
 
 

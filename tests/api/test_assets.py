@@ -13,9 +13,9 @@ from sqlalchemy import select
 from temporalio.worker import Worker
 
 from db.engine import Sessions
-from db.models import Asset, AssetIncomeShare, AssetOwnership, Household
+from db.models import AssetIncomeShare, AssetOwnership, Household
 from domain.enums import Stage
-from tests.conftest import Login, World, application
+from tests.conftest import Login, World, application, asset_row
 
 URL = "/api/v1/assets"
 
@@ -30,28 +30,6 @@ class Register:
     idle: str  # public welfare, idle
     household: str  # a household asset
     elsewhere: str  # operating, in the second township, contract ends 2030
-
-
-def _asset(asset_id: str, project: str, village: str, **fields: Any) -> Asset:
-    values: dict[str, Any] = {
-        "name": "资产",
-        "asset_class": "operating",
-        "quantity": "1",
-        "unit": "座",
-        "value_fen": 10_000_000,
-        "location": "村南",
-        "status": "in_use",
-        "supervision": {},
-    }
-    values.update(fields)
-    return Asset(
-        id=asset_id,
-        project_code=project,
-        village_code=village,
-        township_code=village[:9],
-        county_code=village[:6],
-        **values,
-    )
 
 
 @pytest.fixture
@@ -69,7 +47,7 @@ async def register(api: httpx.AsyncClient, worker: Worker, world: World, login: 
     async with sessions.begin() as s:
         s.add_all(
             [
-                _asset(
+                asset_row(
                     reg.leased,
                     project,
                     v0,
@@ -90,8 +68,8 @@ async def register(api: httpx.AsyncClient, worker: Worker, world: World, login: 
                     platform_registered_at=datetime(2025, 1, 1, 2, tzinfo=UTC),
                     registration_status="registered",
                 ),
-                _asset(reg.idle, project, v0, name="村道路灯", asset_class="public_welfare", status="idle"),
-                _asset(
+                asset_row(reg.idle, project, v0, name="村道路灯", asset_class="public_welfare", status="idle"),
+                asset_row(
                     reg.household,
                     project,
                     v0,
@@ -99,7 +77,7 @@ async def register(api: httpx.AsyncClient, worker: Worker, world: World, login: 
                     asset_class="household",
                     household_code=world.households[v0][3],
                 ),
-                _asset(
+                asset_row(
                     reg.elsewhere,
                     other,
                     v2,
