@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -78,7 +79,13 @@ def project_start(
 
 
 async def start_project_workflows(
-    client: Client, settings: Settings, starts: Sequence[ProjectStart], *, phase: Phase, concurrency: int = 50
+    client: Client,
+    settings: Settings,
+    starts: Sequence[ProjectStart],
+    *,
+    phase: Phase,
+    concurrency: int = 50,
+    done: Callable[[], None] = lambda: None,
 ) -> int:
     """Start ProjectWorkflow (by name) for each project directly in `phase`, at most `concurrency` starts at a time.
 
@@ -89,7 +96,7 @@ async def start_project_workflows(
 
     async def one(start: ProjectStart) -> None:
         async with gate:
-            try:
+            with contextlib.suppress(WorkflowAlreadyStartedError):
                 await client.start_workflow(
                     PROJECT_WORKFLOW,
                     ProjectState(start=start, phase=phase),
@@ -100,8 +107,7 @@ async def start_project_workflows(
                     task_timeout=WORKFLOW_TASK_TIMEOUT,
                     rpc_timeout=timedelta(seconds=settings.temporal_wait_seconds),
                 )
-            except WorkflowAlreadyStartedError:
-                return
+            done()
 
     await asyncio.gather(*(one(s) for s in starts))
     return len(starts)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -124,6 +124,71 @@ async def append_audit_entries(session: AsyncSession, *, chain: str, entries: Se
         appended = insert(AuditEntry).values(rows).returning(AuditEntry.seq).cte("appended")
         await session.execute(
             update(AuditHead).where(AuditHead.chain == chain).values(seq=seq, hash=prev).add_cte(appended)
+        )
+    return len(rows)
+
+
+_HEADS = text(
+    "SELECT h.chain, h.seq, h.hash FROM audit_heads h WHERE h.chain = ANY(:chains) ORDER BY h.chain FOR UPDATE OF h"
+)
+_STORED = text("SELECT a.event_key FROM audit_log a WHERE a.event_key = ANY(:keys)")
+_MOVE_HEADS = text(
+    "UPDATE audit_heads h SET seq = v.seq, hash = v.hash "
+    "FROM unnest(CAST(:chains AS text[]), CAST(:seqs AS int[]), CAST(:hashes AS text[])) AS v(chain, seq, hash) "
+    "WHERE h.chain = v.chain"
+)
+
+
+async def append_audit_entries_to_chains(session: AsyncSession, *, entries: Mapping[str, Sequence[NewEntry]]) -> int:
+    """Append entries to many chains at once (an import's one entry per project), each once by its event key; how
+    many were new. A handful of statements whatever the number of chains: the heads are created and locked
+    together (in chain order, so two such batches never deadlock), the stored keys found in one read, the entries
+    inserted in multi-row statements and the heads moved in one."""
+    chains = sorted(c for c, es in entries.items() if es)
+    if not chains:
+        return 0
+    await session.execute(
+        pg_insert(AuditHead).values([{"chain": c, "seq": 0, "hash": GENESIS} for c in chains]).on_conflict_do_nothing()
+    )
+    heads = {r.chain: (int(r.seq), str(r.hash)) for r in await session.execute(_HEADS, {"chains": chains})}
+    keys = [e.event_key for c in chains for e in entries[c]]
+    stored = set((await session.scalars(_STORED, {"keys": keys})).all())
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    moved: dict[str, tuple[int, str]] = {}
+    for chain in chains:
+        seq, prev = heads[chain]
+        for e in entries[chain]:
+            if e.event_key in stored:
+                continue
+            stored.add(e.event_key)
+            seq += 1
+            when = (e.at or now).astimezone(UTC)
+            normalised: dict[str, Any] = json.loads(canonical_json(e.payload))
+            content = _content(
+                chain=chain,
+                seq=seq,
+                at=when,
+                actor_id=e.actor_id,
+                actor_name=e.actor_name,
+                action=e.action,
+                event_key=e.event_key,
+                payload=normalised,
+            )
+            digest = entry_hash(prev, content)
+            rows.append({**content, "at": when, "payload": normalised, "prev_hash": prev, "hash": digest})
+            prev = digest
+            moved[chain] = (seq, prev)
+    for i in range(0, len(rows), 1000):
+        await session.execute(insert(AuditEntry).values(rows[i : i + 1000]))
+    if moved:
+        await session.execute(
+            _MOVE_HEADS,
+            {
+                "chains": list(moved),
+                "seqs": [s for s, _ in moved.values()],
+                "hashes": [h for _, h in moved.values()],
+            },
         )
     return len(rows)
 
