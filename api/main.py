@@ -23,6 +23,7 @@ from api.routes import (
     experts,
     health,
     households,
+    imports,
     notifications,
     projects,
     regions,
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         attachments,
         notifications,
         assets,
+        imports,
     ):
         api.include_router(module.router)
     app.include_router(api)
