@@ -148,6 +148,18 @@ def user_disable(username: str) -> None:
     _run(work)
 
 
+def _progress() -> Progress:
+    """An import's progress bar, on stderr (stdout keeps the result)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
+
+
 @app.command("import")
 def import_(
     kind: Annotated[str, typer.Argument(help="regions | experts | households | projects")],
@@ -167,14 +179,7 @@ def import_(
         raise typer.Exit(2) from err
 
     async def work(sessions: Sessions, _: Settings) -> int:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=False,
-        ) as progress:
+        with _progress() as progress:
             # one bar of the file's rows, counted once per phase: checking, then writing the good ones
             task = progress.add_task(f"check {kind}", total=total)
 
@@ -216,13 +221,7 @@ def _import_projects(file: Path, *, partial: bool) -> int:
         except RuntimeError as err:  # the SDK's connection error
             err_console.print(f"cannot reach Temporal at {settings.temporal_address}: {err}")
             return 2
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-        ) as progress:
+        with _progress() as progress:
             bar = progress.add_task("read projects", total=None)
             labels = {"check": "check rows", "write": "write projects", "start": "start workflows"}
 

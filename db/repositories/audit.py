@@ -70,22 +70,11 @@ _HEAD = text(
 )
 
 
-async def append_audit_entries(session: AsyncSession, *, chain: str, entries: Sequence[NewEntry]) -> int:
-    """Append entries to a chain, each once by its event key; how many were new.
-
-    The head row's lock serialises a chain's writers (no advisory lock): one statement locks it and finds the
-    keys stored already, the hashes are computed here, and one statement inserts every entry and moves the head.
-    A chain's first writer creates its head (`ON CONFLICT DO NOTHING`: a concurrent first writer waits on it).
-    """
-    if not entries:
-        return 0
-    params = {"chain": chain, "keys": [e.event_key for e in entries]}
-    row = (await session.execute(_HEAD, params)).first()
-    if row is None:
-        await session.execute(pg_insert(AuditHead).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
-        row = (await session.execute(_HEAD, params)).one()
-    seq, prev, stored = int(row.seq), str(row.hash), set(row.stored)
-    now = datetime.now(UTC)
+def _chain_rows(
+    chain: str, seq: int, prev: str, entries: Sequence[NewEntry], stored: set[str], now: datetime
+) -> tuple[list[dict[str, Any]], int, str]:
+    """The audit_log rows of a chain's new entries (those whose key is not in `stored`, which learns them), each
+    hashed over the one before; and the chain's new head seq and hash."""
     rows: list[dict[str, Any]] = []
     for e in entries:
         if e.event_key in stored:
@@ -105,21 +94,27 @@ async def append_audit_entries(session: AsyncSession, *, chain: str, entries: Se
             payload=normalised,
         )
         digest = entry_hash(prev, content)
-        rows.append(
-            {
-                "chain": chain,
-                "seq": seq,
-                "at": when,
-                "actor_id": e.actor_id,
-                "actor_name": e.actor_name,
-                "action": e.action,
-                "event_key": e.event_key,
-                "payload": normalised,
-                "prev_hash": prev,
-                "hash": digest,
-            }
-        )
+        rows.append({**content, "at": when, "payload": normalised, "prev_hash": prev, "hash": digest})
         prev = digest
+    return rows, seq, prev
+
+
+async def append_audit_entries(session: AsyncSession, *, chain: str, entries: Sequence[NewEntry]) -> int:
+    """Append entries to a chain, each once by its event key; how many were new.
+
+    The head row's lock serialises a chain's writers (no advisory lock): one statement locks it and finds the
+    keys stored already, the hashes are computed here, and one statement inserts every entry and moves the head.
+    A chain's first writer creates its head (`ON CONFLICT DO NOTHING`: a concurrent first writer waits on it).
+    """
+    if not entries:
+        return 0
+    params = {"chain": chain, "keys": [e.event_key for e in entries]}
+    row = (await session.execute(_HEAD, params)).first()
+    if row is None:
+        await session.execute(pg_insert(AuditHead).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
+        row = (await session.execute(_HEAD, params)).one()
+    stored = set(row.stored)
+    rows, seq, prev = _chain_rows(chain, int(row.seq), str(row.hash), entries, stored, datetime.now(UTC))
     if rows:
         appended = insert(AuditEntry).values(rows).returning(AuditEntry.seq).cte("appended")
         await session.execute(
@@ -157,27 +152,9 @@ async def append_audit_entries_to_chains(session: AsyncSession, *, entries: Mapp
     rows: list[dict[str, Any]] = []
     moved: dict[str, tuple[int, str]] = {}
     for chain in chains:
-        seq, prev = heads[chain]
-        for e in entries[chain]:
-            if e.event_key in stored:
-                continue
-            stored.add(e.event_key)
-            seq += 1
-            when = (e.at or now).astimezone(UTC)
-            normalised: dict[str, Any] = json.loads(canonical_json(e.payload))
-            content = _content(
-                chain=chain,
-                seq=seq,
-                at=when,
-                actor_id=e.actor_id,
-                actor_name=e.actor_name,
-                action=e.action,
-                event_key=e.event_key,
-                payload=normalised,
-            )
-            digest = entry_hash(prev, content)
-            rows.append({**content, "at": when, "payload": normalised, "prev_hash": prev, "hash": digest})
-            prev = digest
+        added, seq, prev = _chain_rows(chain, *heads[chain], entries[chain], stored, now)
+        if added:
+            rows += added
             moved[chain] = (seq, prev)
     for i in range(0, len(rows), 1000):
         await session.execute(insert(AuditEntry).values(rows[i : i + 1000]))
