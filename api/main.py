@@ -25,6 +25,7 @@ from api.routes import (
     experts,
     health,
     households,
+    imports,
     notifications,
     operation,
     projects,
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         operation,
         upkeep,
         asset_use,
+        imports,
     ):
         api.include_router(module.router)
     app.include_router(api)

@@ -71,6 +71,13 @@ def _limited(request: Request, limit: int) -> Request:
 
 async def _read_upload(request: Request, max_bytes: int) -> tuple[UploadFile, bytes]:
     """The `file` part and at most max_bytes + 1 of its content; 413 beyond the limit, 422 when absent."""
+    upload, data, _ = await read_upload(request, max_bytes)
+    return upload, data
+
+
+async def read_upload(request: Request, max_bytes: int) -> tuple[UploadFile, bytes, dict[str, str]]:
+    """The `file` part, its content and the form's other (text) fields; 413 beyond the limit (the body stops being
+    read there), 422 when the body is not multipart or has no `file`."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes + ENVELOPE_BYTES:
         raise _too_large(max_bytes)
@@ -80,7 +87,12 @@ async def _read_upload(request: Request, max_bytes: int) -> tuple[UploadFile, by
         raise _too_large(max_bytes) from err
     except StarletteHTTPException as err:  # malformed multipart: what the client sent, not our bug
         raise invalid([{"field": "file", "rule": "multipart", "message": str(err.detail)}]) from err
+    except (ValueError, KeyError, AssertionError) as err:  # not a multipart body at all
+        raise invalid(
+            [{"field": "file", "rule": "multipart", "message": "send the file as multipart/form-data field `file`"}]
+        ) from err
     upload = form.get("file")
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
     if not isinstance(upload, UploadFile):
         await form.close()
         raise invalid([{"field": "file", "rule": "required", "message": "send the file as multipart field `file`"}])
@@ -90,7 +102,7 @@ async def _read_upload(request: Request, max_bytes: int) -> tuple[UploadFile, by
         await form.close()
     if len(data) > max_bytes:
         raise _too_large(max_bytes)
-    return upload, data
+    return upload, data, fields
 
 
 def _public(a: UploadView) -> AttachmentPublic:

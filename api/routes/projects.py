@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
 import structlog
@@ -44,7 +44,7 @@ from api.task_facts import complete_rounds, conceals_seat, expert_application, h
 from api.timeline import project_timeline
 from api.updates import actor_for, body_digest, execute_update, phase_owner, temporal_unavailable
 from core.settings import Settings
-from core.temporal import project_workflow_id
+from core.temporal import WORKFLOW_TASK_TIMEOUT, project_start, project_workflow_id
 from db.engine import Sessions
 from db.models import ExpertDraw, Project, Region, Task
 from db.repositories.audit import (
@@ -74,10 +74,8 @@ from domain.enums import RegionLevel, Role, Stage, TaskKind, TaskStatus, UpdateN
 from domain.lifecycle import may_intervene
 from domain.payloads import (
     DecisionResult,
-    LifecycleConfig,
     ObjectionInput,
     ObjectionResult,
-    ProjectStart,
     RetryInput,
     RevisionInput,
 )
@@ -89,7 +87,6 @@ router = APIRouter(prefix="/projects", tags=["projects"], route_class=EdgeRoute)
 # Stages during which a public notice may run (approval, acceptance, registration); the workflow decides.
 NOTICE_STAGES = {Stage.APPROVAL_NOTICE.value, Stage.ACCEPTANCE.value, Stage.ASSET_REGISTRATION.value}
 log = structlog.get_logger("api.projects")
-WORKFLOW_TASK_TIMEOUT = timedelta(seconds=6)
 READERS = tuple(r for r in Role if r is not Role.EXPERT)
 
 
@@ -187,27 +184,12 @@ async def _validate(
 
 
 async def _start_workflow(temporal: WorkflowEngine, settings: Settings, project: Project) -> None:
-    start = ProjectStart(
+    start = project_start(
+        settings,
         code=project.code,
         applicant_id=project.applicant_id,
         project_type=project.project_type,
         village_code=project.village_code,
-        township_code=project.township_code,
-        county_code=project.county_code,
-        city_code=project.city_code,
-        config=LifecycleConfig(
-            review_working_days=settings.review.working_days,
-            revision_limit=settings.review.revision_limit,
-            time_zone=settings.time_zone,
-            panel_size=settings.review.panel_size,
-            pass_mark=settings.review.pass_mark,
-            notice_days=settings.review.notice_days,
-            yellow_behind_points=settings.construction.yellow_behind_points,
-            red_behind_points=settings.construction.red_behind_points,
-            not_started_yellow_months=settings.construction.not_started_yellow_months,
-            not_started_red_months=settings.construction.not_started_red_months,
-            store_budget_seconds=settings.store_budget_seconds,
-        ),
         implementing_entity=project.implementing_entity,
     )
     # A retried create finds the workflow of this project running already: that is success.
@@ -219,8 +201,6 @@ async def _start_workflow(temporal: WorkflowEngine, settings: Settings, project:
                 id=project.workflow_id,
                 task_queue=settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                # a workflow task a killed worker held is given to another after 6 s, not the default 10 s
-                # (measured by `make faults`: the longest completed workflow task took 2.5 s under load)
                 task_timeout=WORKFLOW_TASK_TIMEOUT,
             )
     except WorkflowAlreadyStartedError:

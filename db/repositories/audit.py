@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -70,22 +70,11 @@ _HEAD = text(
 )
 
 
-async def append_audit_entries(session: AsyncSession, *, chain: str, entries: Sequence[NewEntry]) -> int:
-    """Append entries to a chain, each once by its event key; how many were new.
-
-    The head row's lock serialises a chain's writers (no advisory lock): one statement locks it and finds the
-    keys stored already, the hashes are computed here, and one statement inserts every entry and moves the head.
-    A chain's first writer creates its head (`ON CONFLICT DO NOTHING`: a concurrent first writer waits on it).
-    """
-    if not entries:
-        return 0
-    params = {"chain": chain, "keys": [e.event_key for e in entries]}
-    row = (await session.execute(_HEAD, params)).first()
-    if row is None:
-        await session.execute(pg_insert(AuditHead).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
-        row = (await session.execute(_HEAD, params)).one()
-    seq, prev, stored = int(row.seq), str(row.hash), set(row.stored)
-    now = datetime.now(UTC)
+def _chain_rows(
+    chain: str, seq: int, prev: str, entries: Sequence[NewEntry], stored: set[str], now: datetime
+) -> tuple[list[dict[str, Any]], int, str]:
+    """The audit_log rows of a chain's new entries (those whose key is not in `stored`, which learns them), each
+    hashed over the one before; and the chain's new head seq and hash."""
     rows: list[dict[str, Any]] = []
     for e in entries:
         if e.event_key in stored:
@@ -105,25 +94,78 @@ async def append_audit_entries(session: AsyncSession, *, chain: str, entries: Se
             payload=normalised,
         )
         digest = entry_hash(prev, content)
-        rows.append(
-            {
-                "chain": chain,
-                "seq": seq,
-                "at": when,
-                "actor_id": e.actor_id,
-                "actor_name": e.actor_name,
-                "action": e.action,
-                "event_key": e.event_key,
-                "payload": normalised,
-                "prev_hash": prev,
-                "hash": digest,
-            }
-        )
+        rows.append({**content, "at": when, "payload": normalised, "prev_hash": prev, "hash": digest})
         prev = digest
+    return rows, seq, prev
+
+
+async def append_audit_entries(session: AsyncSession, *, chain: str, entries: Sequence[NewEntry]) -> int:
+    """Append entries to a chain, each once by its event key; how many were new.
+
+    The head row's lock serialises a chain's writers (no advisory lock): one statement locks it and finds the
+    keys stored already, the hashes are computed here, and one statement inserts every entry and moves the head.
+    A chain's first writer creates its head (`ON CONFLICT DO NOTHING`: a concurrent first writer waits on it).
+    """
+    if not entries:
+        return 0
+    params = {"chain": chain, "keys": [e.event_key for e in entries]}
+    row = (await session.execute(_HEAD, params)).first()
+    if row is None:
+        await session.execute(pg_insert(AuditHead).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing())
+        row = (await session.execute(_HEAD, params)).one()
+    stored = set(row.stored)
+    rows, seq, prev = _chain_rows(chain, int(row.seq), str(row.hash), entries, stored, datetime.now(UTC))
     if rows:
         appended = insert(AuditEntry).values(rows).returning(AuditEntry.seq).cte("appended")
         await session.execute(
             update(AuditHead).where(AuditHead.chain == chain).values(seq=seq, hash=prev).add_cte(appended)
+        )
+    return len(rows)
+
+
+_HEADS = text(
+    "SELECT h.chain, h.seq, h.hash FROM audit_heads h WHERE h.chain = ANY(:chains) ORDER BY h.chain FOR UPDATE OF h"
+)
+_STORED = text("SELECT a.event_key FROM audit_log a WHERE a.event_key = ANY(:keys)")
+_MOVE_HEADS = text(
+    "UPDATE audit_heads h SET seq = v.seq, hash = v.hash "
+    "FROM unnest(CAST(:chains AS text[]), CAST(:seqs AS int[]), CAST(:hashes AS text[])) AS v(chain, seq, hash) "
+    "WHERE h.chain = v.chain"
+)
+
+
+async def append_audit_entries_to_chains(session: AsyncSession, *, entries: Mapping[str, Sequence[NewEntry]]) -> int:
+    """Append entries to many chains at once (an import's one entry per project), each once by its event key; how
+    many were new. A handful of statements whatever the number of chains: the heads are created and locked
+    together (in chain order, so two such batches never deadlock), the stored keys found in one read, the entries
+    inserted in multi-row statements and the heads moved in one."""
+    chains = sorted(c for c, es in entries.items() if es)
+    if not chains:
+        return 0
+    await session.execute(
+        pg_insert(AuditHead).values([{"chain": c, "seq": 0, "hash": GENESIS} for c in chains]).on_conflict_do_nothing()
+    )
+    heads = {r.chain: (int(r.seq), str(r.hash)) for r in await session.execute(_HEADS, {"chains": chains})}
+    keys = [e.event_key for c in chains for e in entries[c]]
+    stored = set((await session.scalars(_STORED, {"keys": keys})).all())
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    moved: dict[str, tuple[int, str]] = {}
+    for chain in chains:
+        added, seq, prev = _chain_rows(chain, *heads[chain], entries[chain], stored, now)
+        if added:
+            rows += added
+            moved[chain] = (seq, prev)
+    for i in range(0, len(rows), 1000):
+        await session.execute(insert(AuditEntry).values(rows[i : i + 1000]))
+    if moved:
+        await session.execute(
+            _MOVE_HEADS,
+            {
+                "chains": list(moved),
+                "seqs": [s for s, _ in moved.values()],
+                "hashes": [h for _, h in moved.values()],
+            },
         )
     return len(rows)
 
