@@ -48,15 +48,15 @@ def not_after_today(field: str, day: date, today: date) -> Problems:
 
 
 async def _visible(session: AsyncSession, user: Principal, asset_id: str, *, lock: bool) -> Asset:
-    """The asset, when it lies in the caller's region (its village, or a co-owning village); 404 otherwise, so an
-    asset outside the region is indistinguishable from none."""
+    """The asset, when it lies in the caller's region (its village, or a co-owning village); 403 region_forbidden
+    otherwise, as the asset register's detail answers (404 only for an asset that does not exist)."""
     asset = await get_asset(session, asset_id=asset_id, for_update=lock)
     if asset is None:
         raise not_found(f"asset {asset_id}")
     if not user.covers(asset.village_code):
         owners = await list_asset_owners(session, asset_id=asset.id)
         if not any(user.covers(o.village_code) for o in owners):
-            raise not_found(f"asset {asset_id}")
+            raise forbidden(f"asset {asset_id} lies outside your region", "region_forbidden")
     return asset
 
 

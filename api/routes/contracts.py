@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep
 from api.edge import CodePath, EdgeRoute
-from api.errors import conflict, invalid, not_found
+from api.errors import conflict, forbidden, invalid, not_found
 from api.operation_contract_schemas import ContractProposalIn, ContractProposalPublic
 from api.updates import actor_for, body_digest, execute_update, phase_owner
 from db.models import Asset, Contract, Project
@@ -36,8 +36,10 @@ async def propose_contract(
     """Propose a renewal, a change of terms or another operator (续签/变更/更换经营主体) with the signed contract and
     the village meeting's resolution; the township reviews it, the county approves it."""
     asset = await session.get(Asset, asset_id)
-    if asset is None or not user.covers(asset.village_code):
+    if asset is None:
         raise not_found(f"asset {asset_id}")
+    if not user.covers(asset.village_code):
+        raise forbidden(f"asset {asset_id} lies outside your region", "region_forbidden")
     user.require_role(Role.PROJECT_MANAGER)
     project = await session.get(Project, asset.project_code)
     assert project is not None

@@ -49,13 +49,14 @@ from db.repositories.operation import (
     get_receivable,
     list_active_warnings,
     list_contracts,
+    list_low_yield_keys,
     list_payments,
     list_receivables,
     list_revenue_reports,
     list_year_figures,
 )
 from domain.enums import OperatingModel
-from domain.operation import ReceivableStatus, Rules, colour, low_yield
+from domain.operation import ReceivableStatus, colour
 
 router = APIRouter(prefix="/assets", tags=["operation"], route_class=EdgeRoute)
 SELF_REPORTED = (OperatingModel.SELF_OPERATION.value, OperatingModel.SHARE_COOPERATION.value)
@@ -361,13 +362,14 @@ async def operation(
     figures = await list_year_figures(session, asset_id=asset.id)
     today = local_today(settings.time_zone)
     expected = _expected_yield(project)
-    rules = Rules(low_yield_percent=settings.operation.low_yield_percent)
+    # the year-end check of OperationWorkflow judges a closed year (prorated to the days in operation): one source
+    judged = await list_low_yield_keys(session, asset_id=asset.id)
     years: list[YearPublic] = []
     for year in sorted(set(figures) | {today.year}, reverse=True):
         f = figures.get(year, YearFigures(year=year))
         income = f.received_fen + f.profit_fen
         # only a year that has ended is judged against the estimate: a year under way is still earning
-        low = year < today.year and expected is not None and low_yield(income, asset.value_fen, expected, rules)
+        low = f"{asset.id}:low-yield:{year}" in judged
         years.append(
             YearPublic(
                 year=year,

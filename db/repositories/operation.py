@@ -22,7 +22,7 @@ from db.models import (
     RevenueReport,
     UpkeepCost,
 )
-from domain.operation import ContractStatus, ReceivableStatus
+from domain.operation import ContractStatus, ReceivableStatus, WarningKind
 
 # ---------------------------------------------------------------- contracts
 
@@ -251,3 +251,13 @@ async def list_active_warnings(session: AsyncSession, *, asset_id: str) -> Seque
         .order_by(OperationWarning.level.desc(), OperationWarning.raised_at)
     )
     return (await session.scalars(stmt)).all()
+
+
+async def list_low_yield_keys(session: AsyncSession, *, asset_id: str) -> set[str]:
+    """Keys of the low-yield warnings the year-end checks raised for an asset (`{asset}:low-yield:{year}`)."""
+    rows = await session.scalars(
+        select(OperationWarning.key).where(
+            OperationWarning.asset_id == asset_id, OperationWarning.kind == WarningKind.LOW_YIELD.value
+        )
+    )
+    return set(rows)

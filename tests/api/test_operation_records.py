@@ -240,7 +240,7 @@ async def test_who_may_read_and_write(
     r = await api.post(_pay_url(op), json=body, headers=await login(world.users["township"]) | key)
     assert (r.status_code, r.json()["code"]) == (403, "role_forbidden")
     r = await api.post(_pay_url(op), json=body, headers=await login(world.users["pm2"]) | key)
-    assert (r.status_code, r.json()["code"]) == (404, "not_found")
+    assert (r.status_code, r.json()["code"]) == (403, "region_forbidden")
     r = await api.post(_pay_url(op), json=body, headers=key)
     assert (r.status_code, r.json()["code"]) == (401, "unauthorized")
     expert = await login(world.users["expert"])
@@ -249,7 +249,7 @@ async def test_who_may_read_and_write(
         r = await api.get(f"{URL}/{op.leased}/{path}", headers=expert)
         assert (r.status_code, r.json()["code"]) == (403, "role_forbidden"), path
         r = await api.get(f"{URL}/{op.leased}/{path}", headers=other)
-        assert (r.status_code, r.json()["code"]) == (404, "not_found"), path
+        assert (r.status_code, r.json()["code"]) == (403, "region_forbidden"), path
         r = await api.get(f"{URL}/{op.leased}/{path}")
         assert r.status_code == 401, path
     r = await api.post(

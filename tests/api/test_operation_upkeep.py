@@ -215,7 +215,7 @@ async def test_idle_and_back_to_use(
     assert (asset.status, asset.idle_since) == ("in_use", None)
     assert (await audit_actions(sessions, op.project)).count("asset_status_set") == 3
     r = await api.post(status, json={"status": "idle"}, headers=await login(world.users["pm2"]))
-    assert (r.status_code, r.json()["code"]) == (404, "not_found")
+    assert (r.status_code, r.json()["code"]) == (403, "region_forbidden")
 
 
 async def test_register_filters_arrears_expiring_idle_and_colour(
