@@ -232,10 +232,12 @@ class OperationActivities:
         out: list[AssetOperation] = []
         for a in assets:
             contract = contracts.get(a.id)
-            operating_since = contract.start_date if contract else since
+            # watched from the day the contract came into this system (an imported one: the import), so years
+            # before the system knew the asset are neither "without income" nor without inspections
+            operating_since = max(contract.start_date, contract.proposed_at.date()) if contract else since
             due = inspections.due.get(a.id)
             if due is None:
-                last = inspections.last_done.get(a.id) or max(operating_since, since)
+                last = inspections.last_done.get(a.id) or max(operating_since, since, today)
                 due = next_inspection(a.asset_class, last, rules)
                 schedule.append({"asset_id": a.id, "project_code": project.code, "due_date": due})
             out.append(

@@ -119,12 +119,13 @@ class InspectionFacts:
 
 
 async def inspection_facts(session: AsyncSession, *, project_code: str) -> InspectionFacts:
-    """Each asset's earliest inspection still due and its last inspection done."""
+    """Each asset's earliest inspection still due, and when the last one was done: the later of the day it was done
+    and the day it was due (an inspection done early keeps the schedule)."""
     rows = await session.execute(
         select(
             Inspection.asset_id,
             func.min(Inspection.due_date).filter(Inspection.status == "due"),
-            func.max(Inspection.inspected_on).filter(Inspection.status == "done"),
+            func.max(func.greatest(Inspection.inspected_on, Inspection.due_date)).filter(Inspection.status == "done"),
         )
         .where(Inspection.project_code == project_code)
         .group_by(Inspection.asset_id)
