@@ -16,6 +16,7 @@ from db.engine import Sessions
 from db.models import Expert, Household, Region, User
 from db.repositories.audit import SYSTEM_CHAIN, create_audit_entry
 from domain.households import with_check_digit
+from domain.operation import add_months
 
 DEMO_PASSWORD = "demo-Pass-2026"  # noqa: S105 - documented in the README; production refuses demo users
 
@@ -303,4 +304,180 @@ async def load_demo_projects(
                 r.raise_for_status()
                 detail = r.json()
             lines.append(f"{code}  {application['name']}  → {detail['stage']}")
+    return lines
+
+
+# ---------------------------------------------------------------- operation: projects built before the system
+
+DEMO_IMPORTER = "county_reviewer"
+DEMO_MANAGER = "pm_jiyang"
+
+
+def demo_import_rows(today: date) -> list[dict[str, str]]:
+    """Two projects built before assetflow, brought in straight into operation (存量资产纳管): a photovoltaic
+    station whose lease ends within 90 days (an expiry warning and a renewal task at once), and shops let
+    monthly whose rent falls due today (the demo records it received)."""
+    shops_start = add_months(today, -60)  # let monthly on today's day of the month, five years ago
+    lease_end = today + timedelta(days=60)
+    village, other = "370115100201", "370115100202"
+    common = {
+        "村代码": village,
+        "项目管理员账号": DEMO_MANAGER,
+        "实施主体": "东关村股份经济合作社",
+        "管护主体": "东关村村委会",
+        "管护责任人": "王建国",
+        "管护资金来源": "村集体收益",
+    }
+    solar = {
+        **common,
+        "项目编号": "XM370115-2019-9001",
+        "项目名称": "东关村光伏扶贫电站（存量）",
+        "项目类型": "光伏",
+        "建设年份": "2019",
+        "开工日期": "2019-03-01",
+        "竣工日期": "2019-09-30",
+        "验收日期": "2019-10-20",
+        "总投资（元）": "1000000",
+        "衔接资金": "600000",
+        "县级配套": "400000",
+        "决算金额（元）": "980000",
+        "预期年收益（元）": "70000",
+        "资产名称": "东关村光伏电站 200kW",
+        "资产类别": "经营性",
+        "资产价值（元）": "980000",
+        "数量": "1",
+        "单位": "座",
+        "坐落位置": "东关村北",
+        "所有权（村代码:比例;…）": f"{village}:60;{other}:40",
+        "经营主体": "济阳光伏运维有限公司",
+        "主体类型": "公司",
+        "经营方式": "租赁",
+        "合同开始": "2019-11-01",
+        "合同结束": lease_end.isoformat(),
+        "租金（元/期）": "65000",
+        "收款周期": "年",
+        "押金（元）": "10000",
+        "年递增（%）": "0",
+        "受益户（户码:股数;…）": f"H{village}001:2;H{village}002:1;H{village}003:1",
+    }
+    shops = {
+        **common,
+        "项目编号": "XM370115-2021-9002",
+        "项目名称": "东关村扶贫商铺（存量）",
+        "项目类型": "商铺出租",
+        "建设年份": "2021",
+        "开工日期": "2021-03-01",
+        "竣工日期": "2021-08-31",
+        "验收日期": "2021-09-15",
+        "总投资（元）": "600000",
+        "衔接资金": "600000",
+        "县级配套": "",
+        "决算金额（元）": "600000",
+        "预期年收益（元）": "42000",
+        "资产名称": "沿街商铺 4 间",
+        "资产类别": "经营性",
+        "资产价值（元）": "600000",
+        "数量": "4",
+        "单位": "间",
+        "坐落位置": "东关村沿街",
+        "所有权（村代码:比例;…）": f"{village}:100",
+        "经营主体": "东关便民超市",
+        "主体类型": "大户",
+        "经营方式": "租赁",
+        "合同开始": shops_start.isoformat(),
+        "合同结束": (add_months(shops_start, 120) - timedelta(days=1)).isoformat(),
+        "租金（元/期）": "3500",
+        "收款周期": "月",
+        "押金（元）": "3500",
+        "年递增（%）": "0",
+        "受益户（户码:股数;…）": f"H{village}004:1;H{village}005:1",
+    }
+    return [solar, shops]
+
+
+def demo_import_csv(today: date) -> bytes:
+    """The demo's import file, as Excel writes "CSV UTF-8"."""
+    import csv
+    import io
+
+    from domain.imports import HEADERS
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(HEADERS), lineterminator="\n", restval="")
+    writer.writeheader()
+    writer.writerows(demo_import_rows(today))
+    return out.getvalue().encode("utf-8-sig")
+
+
+async def load_demo_operation(
+    api_url: str,
+    *,
+    today: date,
+    timeout: float = 60.0,
+    password: str = DEMO_PASSWORD,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> list[str]:
+    """Import the demo's existing projects through the API, then record what a manager records in operation:
+    the shops' rent received today and an inspection of the photovoltaic station. Reruns change nothing."""
+    import asyncio
+
+    lines: list[str] = []
+    async with httpx.AsyncClient(base_url=api_url, timeout=30, transport=transport) as client:
+
+        async def token(username: str) -> dict[str, str]:
+            r = await client.post("/api/v1/auth/token", data={"username": username, "password": password})
+            r.raise_for_status()
+            return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+        county, pm = await token(DEMO_IMPORTER), await token(DEMO_MANAGER)
+        r = await client.post(
+            "/api/v1/imports/projects",
+            files={"file": ("存量项目.csv", demo_import_csv(today), "text/csv")},
+            headers=county,
+        )
+        r.raise_for_status()
+        solar, shops = (row["项目编号"] for row in demo_import_rows(today))
+        shop_asset = f"{shops}-A1"
+        deadline = asyncio.get_running_loop().time() + timeout
+        due: list[dict[str, Any]] = []
+        while not due:  # the operation workflow schedules today's rent at its first check
+            r = await client.get(f"/api/v1/assets/{shop_asset}/receivables", headers=pm)
+            r.raise_for_status()
+            due = [i for i in r.json()["items"] if i["due_date"] == today.isoformat()]
+            if asyncio.get_running_loop().time() > deadline:
+                break  # (a day of the month the schedule skips, e.g. 29 February: no rent today)
+            if not due:
+                await asyncio.sleep(0.3)
+        for item in (i for i in due if i["outstanding_fen"] > 0):
+            r = await client.post(
+                f"/api/v1/assets/{shop_asset}/receivables/{item['id']}/payments",
+                json={"amount_fen": item["outstanding_fen"], "received_on": today.isoformat(), "note": "当月租金"},
+                headers=pm | {"Idempotency-Key": f"demo-rent-{shop_asset}-{item['id']}"},
+            )
+            if r.status_code >= 400:
+                raise RuntimeError(f"recording the demo rent failed: {r.status_code} {r.text}")
+        solar_asset = f"{solar}-A1"
+        r = await client.get(f"/api/v1/assets/{solar_asset}/inspections", headers=pm)
+        r.raise_for_status()
+        if not any(i["status"] == "done" for i in r.json()["items"]):
+            photo = b"\x89PNG\r\n\x1a\n" + b"demo inspection photo " + today.isoformat().encode()
+            up = await client.post(
+                "/api/v1/attachments", files={"file": ("巡查照片.png", photo, "image/png")}, headers=pm
+            )
+            up.raise_for_status()
+            r = await client.post(
+                f"/api/v1/assets/{solar_asset}/inspections",
+                json={
+                    "inspected_on": today.isoformat(),
+                    "condition": "good",
+                    "photos": [up.json()["sha256"]],
+                    "note": "组件清洁，逆变器运行正常",
+                },
+                headers=pm,
+            )
+            r.raise_for_status()
+        lines.append(
+            f"{solar}  东关村光伏扶贫电站（存量） → operation (lease ends {demo_import_rows(today)[0]['合同结束']})"
+        )
+        lines.append(f"{shops}  东关村扶贫商铺（存量） → operation (rent due {today} received)")
     return lines

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -14,11 +15,11 @@ from sqlalchemy import func, select
 from temporalio.worker import Worker
 
 from api.main import create_app
-from cli.demo import DemoProject, load_demo_projects
+from cli.demo import DemoProject, load_demo_operation, load_demo_projects, load_demo_reference
 from core.settings import Settings
 from db.engine import Sessions
-from db.models import Project
-from tests.conftest import PASSWORD, World, application
+from db.models import Inspection, OperationWarning, Project, ReceivedPayment, Task
+from tests.conftest import PASSWORD, World, application, eventually
 
 
 @pytest.fixture
@@ -89,3 +90,43 @@ async def test_rerun_on_a_later_day_returns_the_same_projects(
     async with sessions() as s:
         filed = await s.scalar(select(func.count()).select_from(Project).where(Project.county_code == world.county))
     assert filed == 3
+
+
+async def test_the_demo_operation_imports_records_and_warns_once(
+    transport: httpx.AsyncBaseTransport, worker: Worker, sessions: Sessions
+) -> None:
+    """`make run`'s operation demo: two existing projects imported into operation, the shops' rent of today received,
+    the station inspected, its lease (ending in 60 days) warned with a renewal task; a rerun adds nothing."""
+    await load_demo_reference(sessions)
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    first = await load_demo_operation("http://test", today=today, transport=transport, timeout=30)
+    assert [line.split()[0] for line in first] == ["XM370115-2019-9001", "XM370115-2021-9002"]
+    solar, shops = "XM370115-2019-9001-A1", "XM370115-2021-9002-A1"
+
+    async def warned() -> bool:
+        async with sessions() as s:
+            kinds = await s.scalars(
+                select(OperationWarning.kind).where(
+                    OperationWarning.asset_id == solar, OperationWarning.cleared_at.is_(None)
+                )
+            )
+            return "contract_expiring" in list(kinds)
+
+    await eventually(warned)
+    again = await load_demo_operation("http://test", today=today, transport=transport, timeout=30)
+    assert again == first
+    async with sessions() as s:
+        paid = await s.scalar(
+            select(func.count()).select_from(ReceivedPayment).where(ReceivedPayment.asset_id == shops)
+        )
+        inspected = await s.scalar(
+            select(func.count())
+            .select_from(Inspection)
+            .where(Inspection.asset_id == solar, Inspection.status == "done")
+        )
+        renewals = await s.scalar(
+            select(func.count())
+            .select_from(Task)
+            .where(Task.project_code == "XM370115-2019-9001", Task.kind == "renew_contract")
+        )
+    assert (paid, inspected, renewals) == (1, 1, 1)
