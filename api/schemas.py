@@ -361,6 +361,7 @@ class ProjectDetail(ProjectSummary):
     timeline: list[TimelineEntry] = Field(description=_d("时间线", "timeline"))
     revision_round: int = Field(1, description=_d("申报轮次", "application round"))
     construction_colour: str = Field("", description=_d("施工档案颜色", "construction archive colour"))
+    operation_colour: str = Field("", description=_d("运营档案颜色", "operation archive colour"))
     progress_percent: int = Field(0, description=_d("施工完成百分比", "percent complete"))
     funds_paid_fen: int = Field(0, description=_d("累计支付资金（分）", "funds paid to date, fen"))
     final_cost_fen: int | None = Field(None, description=_d("竣工决算（分）", "accepted final cost, fen"))
@@ -538,7 +539,8 @@ class AssetSummary(BaseModel):
     village_code: str = Field(description=_d("所在村", "village"))
     township_code: str = Field(description=_d("乡镇", "township"))
     county_code: str = Field(description=_d("县", "county"))
-    status: str = Field(description=_d("使用状态", "use status: in_use, idle, leased, disposed"))
+    status: str = Field(description=_d("使用状态", "use status: in_use, leased, idle, damaged, disposed"))
+    operation_colour: str = Field("", description=_d("运营档案颜色", "operation archive colour (green, blue, red)"))
     operator_name: str = Field(description=_d("经营主体", "operator"))
     contract_end: date | None = Field(None, description=_d("合同到期日", "contract ends"))
     household_code: str | None = Field(

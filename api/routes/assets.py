@@ -58,6 +58,7 @@ def _summary(a: Asset) -> AssetSummary:
         township_code=a.township_code,
         county_code=a.county_code,
         status=a.status,
+        operation_colour=a.operation_colour,
         operator_name=a.operator_name,
         contract_end=a.contract_end,
         household_code=a.household_code,

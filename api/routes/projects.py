@@ -465,6 +465,7 @@ async def detail(code: CodePath, user: CurrentUser, session: SessionDep) -> Proj
         revision_round=project.revision_round,
         waiting_for=project.waiting_for,
         construction_colour=project.construction_colour,
+        operation_colour=project.operation_colour,
         progress_percent=project.progress_percent,
         funds_paid_fen=project.funds_paid_fen,
         final_cost_fen=project.final_cost_fen,
