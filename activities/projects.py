@@ -352,6 +352,9 @@ async def open_task_in(session: AsyncSession, inp: OpenTaskInput, *, workflow_id
             "workflow_id": workflow_id,
         },
     )
+    if details.get("attachments"):
+        # the files a task shows (a proposed contract's) become readable to those who may see the task
+        await create_attachment_links(session, task_id=inp.task_id, shas=[str(s) for s in details["attachments"]])
     if project.stage != inp.stage:
         await audit(
             session,

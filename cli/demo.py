@@ -476,8 +476,8 @@ async def load_demo_operation(
                 headers=pm,
             )
             r.raise_for_status()
-        lines.append(
-            f"{solar}  东关村光伏扶贫电站（存量） → operation (lease ends {demo_import_rows(today)[0]['合同结束']})"
-        )
-        lines.append(f"{shops}  东关村扶贫商铺（存量） → operation (rent due {today} received)")
+        ends = demo_import_rows(today)[0]["合同结束"]
+        lines.append(f"{solar}  东关村光伏扶贫电站（存量） → operation, lease ends {ends}")
+        rent = f"rent due {today} received" if due else "no rent due today"
+        lines.append(f"{shops}  东关村扶贫商铺（存量） → operation, {rent}")
     return lines

@@ -94,6 +94,31 @@ def decision_payload_help(kind: str) -> dict[str, str]:
         return {"decision": "retry (after correcting the asset with the platform)", "opinion": "optional note"}
     if kind == TaskKind.PROGRESS_REPORT:
         return {"report": "POST /api/v1/projects/{code}/progress-reports for the week"}
+    if kind in (TaskKind.CONTRACT_REVIEW, TaskKind.CONTRACT_APPROVAL):
+        return {
+            **common,
+            "decision": "approve | return | reject (the proposed contract against the one in force, in details)",
+        }
+    if kind == TaskKind.RENEW_CONTRACT:
+        return {
+            "renewal": "POST /api/v1/assets/{asset_id}/contracts (kind renewal or new_operator) — the task closes",
+            "decision": "done (with a note, e.g. the asset is to be disposed of)",
+        }
+    if kind == TaskKind.ARREARS_REMINDER:
+        return {
+            "payment": "POST /api/v1/assets/{asset_id}/receivables/{id}/payments — the task closes once paid",
+            "decision": "done (with a note on the reminder given)",
+        }
+    if kind == TaskKind.PUT_BACK_TO_USE:
+        return {
+            "status": "POST /api/v1/assets/{asset_id}/status (leased or in_use), or a new contract — the task closes",
+            "decision": "done (with a note)",
+        }
+    if kind == TaskKind.INSPECTION:
+        return {
+            "inspection": "POST /api/v1/assets/{asset_id}/inspections with photos and the condition — the task closes",
+            "decision": "done (with a note)",
+        }
     return {**common, "decision": "approve | return | reject", "attachments": "optional sha256 list"}
 
 

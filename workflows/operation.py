@@ -238,7 +238,7 @@ class OperationWorkflow:
                 self._start.township_code,
                 REVIEW_DECISIONS,
                 1,
-                details=_proposal_details(proposal_id, terms.__dict__),
+                details={**_proposal_details(proposal_id, terms.__dict__), "attached_by": inp.actor.user_id},
             )
             self._board.pending[review.task_id] = provisional(review)
             self._proposals[terms.asset_id] = proposal_id

@@ -116,6 +116,10 @@ async def _seat_reads(session: AsyncSession, user: Principal, task: Task) -> boo
     return holds_seat(user, await list_project_tasks(session, project_code=task.project_code, status="open"))
 
 
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
 async def _readable(session: AsyncSession, user: Principal, sha256: str) -> UploadView:
     """The upload this user may read: their own, else the one attached to a task they may see by whoever decided
     it; 404 for unknown content, 403 otherwise. Never another uploader's record of the same bytes."""
@@ -126,8 +130,10 @@ async def _readable(session: AsyncSession, user: Principal, sha256: str) -> Uplo
         raise not_found(f"attachment {sha256}")
     linked: Sequence[tuple[Task, Project, int | None]] = await list_linked_tasks(session, sha256=sha)
     for task, project, decider in linked:
-        if decider is not None and (may_see(user, task, project) or await _seat_reads(session, user, task)):
-            attached = await get_attachment_upload(session, sha256=sha, user_id=decider)
+        # who attached it: the decider, or for a task that shows a submission (a proposed contract) its submitter
+        attacher = decider if decider is not None else _int_or_none(task.details.get("attached_by"))
+        if attacher is not None and (may_see(user, task, project) or await _seat_reads(session, user, task)):
+            attached = await get_attachment_upload(session, sha256=sha, user_id=attacher)
             if attached is not None:
                 return attached
     raise forbidden(

@@ -14,14 +14,47 @@ from api.edge import CodePath, EdgeRoute
 from api.errors import conflict, forbidden, invalid, not_found
 from api.operation_contract_schemas import ContractProposalIn, ContractProposalPublic
 from api.updates import actor_for, body_digest, execute_update, phase_owner
-from db.models import Asset, Contract, Project
+from db.models import Asset, Contract, Project, Task
 from db.repositories.attachments import list_uploaded_by
 from domain.assets import AssetClass
-from domain.enums import Role, Stage, UpdateName
+from domain.enums import Role, Stage, TaskKind, UpdateName
 from domain.operation import ContractStatus, ProposalFacts, proposal_problems
 from domain.operation_payloads import ContractTerms, ProposalResult, ProposeContractInput
 
 router = APIRouter(prefix="/assets", tags=["operation"], route_class=EdgeRoute)
+
+
+def _same_terms(c: Contract, body: ContractProposalIn) -> bool:
+    """A stored proposal carries exactly this request's terms."""
+    return (
+        c.kind,
+        c.operator_name,
+        c.operator_type,
+        c.operator_credit_code,
+        c.mode,
+        c.start_date,
+        c.end_date,
+        c.rent_fen,
+        c.schedule,
+        c.deposit_fen,
+        c.escalation_bp,
+        list(c.attachments),
+        c.note,
+    ) == (
+        body.kind,
+        body.operator.name,
+        body.operator.type.value,
+        body.operator.credit_code,
+        body.mode.value,
+        body.start,
+        body.end,
+        body.rent_fen,
+        body.schedule.value,
+        body.deposit_fen,
+        body.escalation_bp,
+        [body.signed_contract, body.village_resolution],
+        body.note,
+    )
 
 
 @router.post("/{asset_id}/contracts", response_model=ContractProposalPublic, status_code=201)
@@ -48,7 +81,18 @@ async def propose_contract(
     if asset.asset_class != AssetClass.OPERATING:
         raise conflict("not_operating", "only an operating asset (经营性资产) is let under a contract")
     contracts = (await session.scalars(select(Contract).where(Contract.asset_id == asset.id))).all()
-    if any(c.status == ContractStatus.PROPOSED for c in contracts):
+    pending = next((c for c in contracts if c.status == ContractStatus.PROPOSED), None)
+    if pending is not None:
+        if pending.proposed_by == user.id and _same_terms(pending, body):
+            # the same request again (a retry): the proposal it made, and its review task
+            task_id = await session.scalar(
+                select(Task.id).where(
+                    Task.project_code == project.code,
+                    Task.kind == TaskKind.CONTRACT_REVIEW.value,
+                    Task.details["proposal_id"].astext == pending.id,
+                )
+            )
+            return ContractProposalPublic(proposal_id=pending.id, task_id=task_id or "", status=pending.status)
         raise conflict("proposal_pending", "a contract proposal for this asset is under review")
     current = next((c for c in contracts if c.status == ContractStatus.ACTIVE), None)
     today = datetime.now(UTC).astimezone(ZoneInfo(settings.time_zone)).date()

@@ -313,10 +313,18 @@ async def test_three_fiscal_years_of_operation(
         assert r.json()["details"][0]["rule"] == "another_operator"
         r = await skipping_api.post(path, json=body, headers=await drive.headers(u["township"]))
         assert r.status_code == 403
+        r = await skipping_api.post(path, json=body, headers=await drive.headers(u["pm2"]))
+        assert (r.status_code, r.json()["code"]) == (403, "region_forbidden")
         r = await skipping_api.post(path, json=body, headers=pm)
         assert r.status_code == 201, r.text
+        again = await skipping_api.post(path, json=body, headers=pm)  # a retry answers the same proposal
+        assert (again.status_code, again.json()) == (201, r.json())
         assert (await skipping_api.post(path, json=body | {"rent_fen": 1}, headers=pm)).status_code == 409
         review = await drive.task_for(u["township"], code, "contract_review")
+        assert review["id"] == r.json()["task_id"]
+        # the reviewer opens the signed contract the task shows
+        download = await skipping_api.get(f"/api/v1/attachments/{signed}", headers=await drive.headers(u["township"]))
+        assert download.status_code == 200, download.text
         assert review["details"]["current_contract"]["rent_fen"] == RENT
         assert review["details"]["rent_fen"] == 3_150_000
         assert (await drive.decide(u["township"], review["id"], decision="approve", opinion="同意")).status_code == 200
