@@ -630,3 +630,42 @@ class Problem(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     evidence: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+
+
+class DistributionRule(Base):
+    """A version of an asset's distribution rule for a fiscal year (收益分配方案): proposed with the village meeting's
+    resolution, reviewed by the township, approved by the county; the approved version of a year is the one its
+    dividend rounds pin (a later approval supersedes it for later rounds only). `rule` is domain.distribution's
+    DistributionRule as JSON (basis points, fen, coefficients)."""
+
+    __tablename__ = "distribution_rules"
+    __table_args__ = (
+        UniqueConstraint("asset_id", "fiscal_year", "version", name="uq_distribution_rules_version"),
+        Index(
+            "uq_distribution_rules_one_proposed",
+            "asset_id",
+            "fiscal_year",
+            unique=True,
+            postgresql_where="status = 'proposed'",
+        ),
+        Index(
+            "uq_distribution_rules_one_approved",
+            "asset_id",
+            "fiscal_year",
+            unique=True,
+            postgresql_where="status = 'approved'",
+        ),
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    project_code: Mapped[str] = mapped_column(ForeignKey("projects.code"), index=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    rule: Mapped[dict[str, Any]] = mapped_column()
+    excluded: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")  # household code → reason
+    attachments: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    proposed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
