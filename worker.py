@@ -21,6 +21,7 @@ from activities.operation import OperationActivities
 from activities.platform import PlatformActivities
 from activities.projects import ProjectActivities
 from activities.reviews import ReviewActivities
+from activities.rules import RuleActivities
 from core.logging import configure_logging
 from core.platform import EmbeddedPlatform, ThreeAssetsPlatform, make_platform
 from core.settings import OperationSettings, Settings, get_settings
@@ -66,6 +67,7 @@ def build_worker(
     construction = ConstructionActivities(sessions)
     registry = PlatformActivities(sessions, platform or EmbeddedPlatform(sessions))
     operating = OperationActivities(sessions, operation)
+    rules = RuleActivities(sessions)
     return Worker(
         client,
         task_queue=task_queue,
@@ -95,6 +97,8 @@ def build_worker(
             operating.check_operation,
             operating.record_proposal,
             operating.settle_proposal,
+            rules.record_rule,
+            rules.settle_rule,
         ],
         interceptors=[LoggingInterceptor(), PermanentFailuresInterceptor(), HeartbeatInterceptor(), *interceptors],
         workflow_runner=workflow_runner(),

@@ -8,9 +8,10 @@ money integer fen: nothing here is a float. The split is two levels: the pool in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from domain.allocation import Allocation, AllocationError, Claim, allocate, largest_remainder
 from domain.enums import HouseholdCategory
@@ -205,3 +206,29 @@ def distribute(pool_fen: int, rule: DistributionRule, households: Sequence[Benef
     final[Bucket.HOUSEHOLDS] -= allocation.residue_fen
     final[Bucket(rule.residue_to)] += allocation.residue_fen
     return Distribution(pool_fen, split, allocation, final)
+
+
+def rule_as_json(rule: DistributionRule) -> dict[str, Any]:
+    """A rule as stored (JSON): plain numbers and strings."""
+    return asdict(rule)
+
+
+def rule_from_json(data: Mapping[str, Any]) -> DistributionRule:
+    """A stored rule back (the inverse of `rule_as_json`)."""
+    b = data["buckets"]
+    return DistributionRule(
+        buckets=Buckets(
+            collective_bp=int(b["collective_bp"]),
+            public_welfare_posts_bp=int(b.get("public_welfare_posts_bp", 0)),
+            upkeep_reinvestment_bp=int(b.get("upkeep_reinvestment_bp", 0)),
+            households_bp=int(b.get("households_bp", 0)),
+        ),
+        basis=WeightBasis(data.get("basis", WeightBasis.SHARES)),
+        deduct_upkeep=bool(data.get("deduct_upkeep", True)),
+        coefficients_bp={str(k): int(v) for k, v in dict(data.get("coefficients_bp", {})).items()},
+        combine=Combine(data.get("combine", Combine.MAX)),
+        min_fen=None if data.get("min_fen") is None else int(data["min_fen"]),
+        max_fen=None if data.get("max_fen") is None else int(data["max_fen"]),
+        residue_to=Bucket(data.get("residue_to", Bucket.COLLECTIVE)),
+        version=str(data.get("version", "")),
+    )

@@ -60,6 +60,7 @@ class UpdateName(StrEnum):
     FILE_OBJECTION = "file_objection"
     RETRY_BLOCKED = "retry_blocked"
     PROPOSE_CONTRACT = "propose_contract"
+    PROPOSE_RULE = "propose_distribution_rule"
 
 
 class SignalName(StrEnum):
@@ -146,6 +147,8 @@ class TaskKind(StrEnum):
     ARREARS_REMINDER = "arrears_reminder"
     PUT_BACK_TO_USE = "put_back_to_use"
     INSPECTION = "inspection"
+    RULE_REVIEW = "rule_review"
+    RULE_APPROVAL = "rule_approval"
 
 
 class TaskStatus(StrEnum):

@@ -42,6 +42,16 @@ class ContractKind(StrEnum):
 PROPOSABLE = (ContractKind.RENEWAL, ContractKind.CHANGE, ContractKind.NEW_OPERATOR)
 
 
+class RuleStatus(StrEnum):
+    """A distribution rule version: reviewed (township) and approved (county); a later approval supersedes."""
+
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    SUPERSEDED = "superseded"
+    RETURNED = "returned"
+    REJECTED = "rejected"
+
+
 class ContractStatus(StrEnum):
     """A proposal is reviewed (township) and approved (county) before it becomes the active contract."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from domain.payloads import Actor, OpenedTask, OpenTaskInput
 
@@ -94,3 +95,36 @@ class ProposalResult:
     proposal_id: str
     task_id: str
     status: str
+
+
+@dataclass(frozen=True)
+class RuleTerms:
+    """A proposed distribution rule for an asset's fiscal year (`rule`: domain.distribution.rule_as_json); the
+    village meeting's resolution an uploaded file. No personal data: households by code only."""
+
+    asset_id: str
+    fiscal_year: int
+    rule: dict[str, Any]
+    resolution: str
+    excluded: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ProposeRuleInput:
+    """The manager proposes the village's distribution rule (Update `propose_distribution_rule`)."""
+
+    actor: Actor
+    terms: RuleTerms
+
+
+@dataclass(frozen=True)
+class RecordRuleInput:
+    """Store a proposed rule version and open the township's review task in the same transaction."""
+
+    rule_id: str
+    project_code: str
+    terms: RuleTerms
+    actor: Actor
+    at: datetime
+    review: OpenTaskInput

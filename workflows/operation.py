@@ -22,12 +22,14 @@ from temporalio import workflow
 from domain.enums import Decision, Phase, RegionLevel, Role, SignalName, Stage, TaskKind, UpdateName
 from domain.failures import DecisionRefused
 from domain.lifecycle import REVIEW_DECISIONS
-from domain.operation import MANAGER_TASKS, PROPOSABLE, ContractStatus
+from domain.operation import MANAGER_TASKS, PROPOSABLE, ContractStatus, RuleStatus
 from domain.operation_payloads import (
     OperationCheckInput,
     ProposalResult,
     ProposeContractInput,
+    ProposeRuleInput,
     RecordProposalInput,
+    RecordRuleInput,
     SettleProposalInput,
 )
 from domain.payloads import (
@@ -52,10 +54,15 @@ with workflow.unsafe.imports_passed_through():
     from activities.operation import OperationActivities
     from activities.platform import PlatformActivities
     from activities.projects import ProjectActivities
+    from activities.rules import RuleActivities
 
 CHINA = timezone(timedelta(hours=8))  # Asia/Shanghai has no daylight saving: a fixed offset needs no tz files
-CONTRACT_TASKS = (TaskKind.CONTRACT_REVIEW, TaskKind.CONTRACT_APPROVAL)
-SETTLED = {Decision.APPROVE: ContractStatus.ACTIVE, Decision.RETURN: ContractStatus.RETURNED}
+# Proposals reviewed by the township, then approved by the county: a contract, a distribution rule.
+NEXT_LEVEL = {TaskKind.CONTRACT_REVIEW: TaskKind.CONTRACT_APPROVAL, TaskKind.RULE_REVIEW: TaskKind.RULE_APPROVAL}
+PROPOSAL_TASKS = (*NEXT_LEVEL, *NEXT_LEVEL.values())
+RULE_TASKS = (TaskKind.RULE_REVIEW, TaskKind.RULE_APPROVAL)
+SETTLED: dict[Decision, str] = {Decision.APPROVE: ContractStatus.ACTIVE, Decision.RETURN: ContractStatus.RETURNED}
+RULE_SETTLED: dict[Decision, str] = {Decision.APPROVE: RuleStatus.APPROVED, Decision.RETURN: RuleStatus.RETURNED}
 
 
 def year_end(year: int) -> datetime:
@@ -149,10 +156,10 @@ class OperationWorkflow:
     async def _resume(self, tasks: list[OpenedTask]) -> None:
         """Take over the open tasks of last year's run; contract approvals under way go on where they were."""
         await self._board.adopt(tasks)
-        for kind in (*CONTRACT_TASKS, *MANAGER_TASKS):
+        for kind in (*PROPOSAL_TASKS, *MANAGER_TASKS):
             for task in self._board.adopted(kind):
-                if kind in CONTRACT_TASKS:
-                    self._proposals[str(task.details.get("asset_id", ""))] = str(task.details.get("proposal_id", ""))
+                if kind in PROPOSAL_TASKS:
+                    self._proposals[_proposal_key(task)] = str(task.details.get("proposal_id", ""))
                     self._background.append(asyncio.create_task(self._follow(task)))
 
     async def _register(self, asset_id: str) -> None:
@@ -169,15 +176,17 @@ class OperationWorkflow:
     # ---------------------------------------------------------------- contract proposals
 
     async def _follow(self, task: OpenedTask) -> None:
-        """A proposal through the township's review and the county's approval, then settled."""
+        """A proposal (a contract, a distribution rule) through the township's review and the county's approval,
+        then settled."""
         while True:
             outcome = await self._board.closed(task)
-            if task.kind == TaskKind.CONTRACT_REVIEW and outcome.decision == Decision.APPROVE:
+            level = NEXT_LEVEL.get(TaskKind(task.kind))
+            if level is not None and outcome.decision == Decision.APPROVE:
                 self._busy += 1
                 try:
                     task = await self._board.open(
                         self._board.task_input(
-                            TaskKind.CONTRACT_APPROVAL,
+                            level,
                             Stage.OPERATION,
                             Role.COUNTY_REVIEWER.value,
                             self._start.county_code,
@@ -189,22 +198,23 @@ class OperationWorkflow:
                 finally:
                     self._busy -= 1
                 continue
-            status = SETTLED.get(Decision(outcome.decision), ContractStatus.REJECTED)
+            rule = task.kind in RULE_TASKS
+            status = (RULE_SETTLED if rule else SETTLED).get(Decision(outcome.decision), "rejected")
             self._busy += 1
             try:
                 await self._steps.step(
-                    OperationActivities.settle_proposal,
+                    RuleActivities.settle_rule if rule else OperationActivities.settle_proposal,
                     SettleProposalInput(
                         proposal_id=str(task.details["proposal_id"]),
                         project_code=self._start.code,
-                        status=status.value,
+                        status=status,
                         at=workflow.now(),
                         task_id=task.task_id,
                     ),
                 )
             finally:
                 self._busy -= 1
-            self._proposals.pop(str(task.details.get("asset_id", "")), None)
+            self._proposals.pop(_proposal_key(task), None)
             self._changed = True
             return
 
@@ -223,6 +233,72 @@ class OperationWorkflow:
         if inp.terms.asset_id in self._proposals:
             return Refusal(DecisionRefused.WRONG_STAGE, "a contract proposal for this asset is under review")
         return None
+
+    def _rule_refusal(self, inp: ProposeRuleInput) -> Refusal | None:
+        actor = inp.actor
+        if actor.role != Role.PROJECT_MANAGER or not covers(
+            actor.region_code, RegionLevel(actor.region_level), self._start.village_code
+        ):
+            return Refusal(
+                DecisionRefused.NOT_ELIGIBLE, "only a project manager of the project's village proposes its rule"
+            )
+        if f"rule:{inp.terms.asset_id}:{inp.terms.fiscal_year}" in self._proposals:
+            return Refusal(DecisionRefused.WRONG_STAGE, "a distribution rule for this asset and year is under review")
+        return None
+
+    @workflow.update(name=UpdateName.PROPOSE_RULE)
+    async def propose_rule(self, inp: ProposeRuleInput) -> ProposalResult:
+        """The manager proposes the village's distribution rule for a year: the township's review task opens."""
+        async with self._board.lock:
+            refuse(self._rule_refusal(inp))
+            rule_id = str(workflow.uuid4())
+            terms = inp.terms
+            key = f"rule:{terms.asset_id}:{terms.fiscal_year}"
+            review = self._board.task_input(
+                TaskKind.RULE_REVIEW,
+                Stage.OPERATION,
+                Role.TOWNSHIP_REVIEWER.value,
+                self._start.township_code,
+                REVIEW_DECISIONS,
+                1,
+                details={
+                    "proposal_id": rule_id,
+                    "asset_id": terms.asset_id,
+                    "fiscal_year": terms.fiscal_year,
+                    "rule": terms.rule,
+                    "excluded": dict(terms.excluded),
+                    "note": terms.note,
+                    "attachments": [terms.resolution],
+                    "attached_by": inp.actor.user_id,
+                },
+            )
+            self._board.pending[review.task_id] = provisional(review)
+            self._proposals[key] = rule_id
+            try:
+                task = await self._steps.store(
+                    RuleActivities.record_rule,
+                    RecordRuleInput(
+                        rule_id=rule_id,
+                        project_code=self._start.code,
+                        terms=terms,
+                        actor=inp.actor,
+                        at=workflow.now(),
+                        review=review,
+                    ),
+                    "the distribution rule",
+                )
+            except BaseException:
+                self._proposals.pop(key, None)
+                raise
+            finally:
+                self._board.pending.pop(review.task_id, None)
+            self._board.track(task)
+            self._background.append(asyncio.create_task(self._follow(task)))
+            return ProposalResult(proposal_id=rule_id, task_id=task.task_id, status=RuleStatus.PROPOSED.value)
+
+    @propose_rule.validator
+    def _validate_rule(self, inp: ProposeRuleInput) -> None:
+        refuse(self._rule_refusal(inp))
 
     @workflow.update(name=UpdateName.PROPOSE_CONTRACT)
     async def propose_contract(self, inp: ProposeContractInput) -> ProposalResult:
@@ -328,6 +404,14 @@ class OperationWorkflow:
     def get_status(self) -> ProjectStatus:
         """This phase's view: open tasks, blocked step."""
         return self._board.status(Stage.OPERATION, self._inp.round, self._inp.revisions)
+
+
+def _proposal_key(task: OpenedTask) -> str:
+    """What a proposal under review blocks: another proposal for the asset (a contract) or its year (a rule)."""
+    asset = str(task.details.get("asset_id", ""))
+    if task.kind in RULE_TASKS:
+        return f"rule:{asset}:{task.details.get('fiscal_year', '')}"
+    return asset
 
 
 def _proposal_details(proposal_id: str, terms: dict[str, Any]) -> dict[str, Any]:

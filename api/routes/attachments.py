@@ -130,12 +130,13 @@ async def _readable(session: AsyncSession, user: Principal, sha256: str) -> Uplo
         raise not_found(f"attachment {sha256}")
     linked: Sequence[tuple[Task, Project, int | None]] = await list_linked_tasks(session, sha256=sha)
     for task, project, decider in linked:
-        # who attached it: the decider, or for a task that shows a submission (a proposed contract) its submitter
-        attacher = decider if decider is not None else _int_or_none(task.details.get("attached_by"))
-        if attacher is not None and (may_see(user, task, project) or await _seat_reads(session, user, task)):
-            attached = await get_attachment_upload(session, sha256=sha, user_id=attacher)
-            if attached is not None:
-                return attached
+        # who attached it: the decider, or for a task that shows a submission (a proposal) its submitter
+        attachers = [a for a in (decider, _int_or_none(task.details.get("attached_by"))) if a is not None]
+        if attachers and (may_see(user, task, project) or await _seat_reads(session, user, task)):
+            for attacher in attachers:
+                attached = await get_attachment_upload(session, sha256=sha, user_id=attacher)
+                if attached is not None:
+                    return attached
     raise forbidden(
         "only the uploader or someone who may see a task it belongs to may read this attachment",
         "attachment_forbidden",

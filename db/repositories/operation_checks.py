@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.models import (
     Asset,
     Contract,
+    DistributionRule,
     Inspection,
     OperationWarning,
     Problem,
@@ -288,3 +289,23 @@ def initial_contract(asset: Asset) -> dict[str, Any] | None:
         "rent_fen": asset.annual_rent_fen,
         "schedule": "annual",
     }
+
+
+async def next_rule_version(session: AsyncSession, *, asset_id: str, fiscal_year: int) -> int:
+    """The version number a new proposal of this asset's rule for the year takes."""
+    last = await session.scalar(
+        select(func.max(DistributionRule.version)).where(
+            DistributionRule.asset_id == asset_id, DistributionRule.fiscal_year == fiscal_year
+        )
+    )
+    return int(last or 0) + 1
+
+
+async def get_approved_rule(session: AsyncSession, *, asset_id: str, fiscal_year: int) -> DistributionRule | None:
+    return await session.scalar(
+        select(DistributionRule).where(
+            DistributionRule.asset_id == asset_id,
+            DistributionRule.fiscal_year == fiscal_year,
+            DistributionRule.status == "approved",
+        )
+    )

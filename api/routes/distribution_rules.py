@@ -1,0 +1,136 @@
+"""Distribution rules of an asset (收益分配方案): the versions per year, and a proposal sent to the project's
+OperationWorkflow (the township reviews it, the county approves it; rounds of the year pin the approved version)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from api.asset_records import readable_asset
+from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep
+from api.distribution_schemas import (
+    DistributionRuleIn,
+    DistributionRulePublic,
+    DistributionRulesPublic,
+    RuleProposalPublic,
+)
+from api.edge import CodePath, EdgeRoute
+from api.errors import conflict, invalid
+from api.updates import actor_for, body_digest, execute_update, phase_owner
+from db.models import DistributionRule, Project
+from db.repositories.assets import list_asset_beneficiaries
+from db.repositories.attachments import list_uploaded_by
+from domain.assets import AssetClass
+from domain.distribution import Bucket, Buckets, Combine, WeightBasis, rule_as_json, rule_problems
+from domain.distribution import DistributionRule as Rule
+from domain.enums import Role, Stage, UpdateName
+from domain.operation_payloads import ProposalResult, ProposeRuleInput, RuleTerms
+
+router = APIRouter(prefix="/assets", tags=["operation"], route_class=EdgeRoute)
+
+
+def _public(r: DistributionRule) -> DistributionRulePublic:
+    return DistributionRulePublic(
+        id=r.id,
+        fiscal_year=r.fiscal_year,
+        version=r.version,
+        status=r.status,
+        rule=r.rule,
+        excluded=dict(r.excluded),
+        attachments=list(r.attachments),
+        note=r.note,
+        proposed_at=r.proposed_at,
+        decided_at=r.decided_at,
+    )
+
+
+@router.get("/{asset_id}/distribution-rules", response_model=DistributionRulesPublic)
+async def list_rules(asset_id: CodePath, user: CurrentUser, session: SessionDep) -> DistributionRulesPublic:
+    """The asset's distribution rule versions, newest year and version first (every version kept)."""
+    asset = await readable_asset(session, user, asset_id)
+    rows = await session.scalars(
+        select(DistributionRule)
+        .where(DistributionRule.asset_id == asset.id)
+        .order_by(DistributionRule.fiscal_year.desc(), DistributionRule.version.desc())
+    )
+    return DistributionRulesPublic(items=[_public(r) for r in rows])
+
+
+@router.post("/{asset_id}/distribution-rules", response_model=RuleProposalPublic, status_code=201)
+async def propose_rule(
+    asset_id: CodePath,
+    body: DistributionRuleIn,
+    user: CurrentUser,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> RuleProposalPublic:
+    """Propose the village's distribution rule for a year (its meeting's resolution attached); the township
+    reviews it and the county approves it."""
+    asset = await readable_asset(session, user, asset_id)
+    user.require_role(Role.PROJECT_MANAGER)
+    project = await session.get(Project, asset.project_code)
+    assert project is not None
+    if project.stage != Stage.OPERATION.value:
+        raise conflict("wrong_stage", f"project {project.code} is at {project.stage}, not in operation")
+    if asset.asset_class != AssetClass.OPERATING:
+        raise conflict("not_operating", "only an operating asset's income is distributed by a rule")
+    pending = await session.scalar(
+        select(DistributionRule.id).where(
+            DistributionRule.asset_id == asset.id,
+            DistributionRule.fiscal_year == body.fiscal_year,
+            DistributionRule.status == "proposed",
+        )
+    )
+    if pending is not None:
+        raise conflict("proposal_pending", f"a distribution rule for {body.fiscal_year} is under review")
+    today = datetime.now(UTC).astimezone(ZoneInfo(settings.time_zone)).date()
+    rule = Rule(
+        buckets=Buckets(**body.buckets.model_dump()),
+        basis=WeightBasis(body.basis),
+        deduct_upkeep=body.deduct_upkeep,
+        coefficients_bp={k.value: v for k, v in body.coefficients_bp.items()},
+        combine=Combine(body.combine),
+        min_fen=body.min_fen,
+        max_fen=body.max_fen,
+        residue_to=Bucket(body.residue_to),
+    )
+    problems = [{"field": p.field, "rule": p.rule, "message": p.message} for p in rule_problems(rule)]
+    if body.fiscal_year > today.year + 1:
+        problems.append({"field": "fiscal_year", "rule": "not_beyond_next", "message": "this year or the next"})
+    beneficiaries = {b.household_code for b in await list_asset_beneficiaries(session, asset_id=asset.id)}
+    problems += [
+        {"field": f"excluded[{i}].household_code", "rule": "beneficiary", "message": "not a beneficiary of this asset"}
+        for i, e in enumerate(body.excluded)
+        if e.household_code not in beneficiaries
+    ]
+    if body.village_resolution not in await list_uploaded_by(session, user_id=user.id, shas=[body.village_resolution]):
+        problems.append(
+            {"field": "village_resolution", "rule": "uploaded_by_you", "message": "attach a file you uploaded"}
+        )
+    if problems:
+        raise invalid(problems)
+    actor = await actor_for(session, user)
+    result = await execute_update(
+        temporal,
+        session,
+        phase_owner(project),
+        UpdateName.PROPOSE_RULE,
+        ProposeRuleInput(
+            actor=actor,
+            terms=RuleTerms(
+                asset_id=asset.id,
+                fiscal_year=body.fiscal_year,
+                rule=rule_as_json(rule),
+                resolution=body.village_resolution,
+                excluded={e.household_code: e.reason for e in body.excluded},
+                note=body.note,
+            ),
+        ),
+        update_id=f"rule-{asset.id}-{body_digest(body.model_dump(mode='json'))}",
+        result_type=ProposalResult,
+    )
+    return RuleProposalPublic(rule_id=result.proposal_id, task_id=result.task_id, status=result.status)
