@@ -57,6 +57,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.rules import RuleActivities
 
 CHINA = timezone(timedelta(hours=8))  # Asia/Shanghai has no daylight saving: a fixed offset needs no tz files
+# A run continues as new past this many events even within its year (a check costs about ten events).
+HISTORY_LIMIT = 1000
 # Proposals reviewed by the township, then approved by the county: a contract, a distribution rule.
 NEXT_LEVEL = {TaskKind.CONTRACT_REVIEW: TaskKind.CONTRACT_APPROVAL, TaskKind.RULE_REVIEW: TaskKind.RULE_APPROVAL}
 PROPOSAL_TASKS = (*NEXT_LEVEL, *NEXT_LEVEL.values())
@@ -85,7 +87,8 @@ class OperationWorkflow:
         self._year = resume.fiscal_year if resume is not None else 0
         self._changed = False
         self._busy = 0
-        self._proposals: dict[str, str] = {}  # asset id → proposal under review
+        # what a proposal under review blocks (`_proposal_key`: an asset's contract, an asset's year's rule) → its id
+        self._proposals: dict[str, str] = {}
         self._registering: set[str] = set()
         self._background: list[asyncio.Task[None]] = []
 
@@ -132,7 +135,7 @@ class OperationWorkflow:
                 if asset_id not in self._registering:
                     self._registering.add(asset_id)
                     self._background.append(asyncio.create_task(self._register(asset_id)))
-            if closing:
+            if closing or self._long():
                 break
             wait = (min(result.next_check_at, end) - workflow.now()).total_seconds()
             with contextlib.suppress(TimeoutError):
@@ -147,11 +150,19 @@ class OperationWorkflow:
                 revisions=inp.revisions,
                 deciders=inp.deciders,
                 opinions=inp.opinions,
+                # the next year after its close; the same year when a busy year's history grew long
                 resume=PhaseResume(
-                    stage=Stage.OPERATION, tasks=list(self._board.tasks.values()), fiscal_year=self._year + 1
+                    stage=Stage.OPERATION,
+                    tasks=list(self._board.tasks.values()),
+                    fiscal_year=self._year + 1 if workflow.now() >= end else self._year,
                 ),
             )
         )
+
+    def _long(self) -> bool:
+        """A year with many records (each a check) continues as new before its history grows past HISTORY_LIMIT."""
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT
 
     async def _resume(self, tasks: list[OpenedTask]) -> None:
         """Take over the open tasks of last year's run; contract approvals under way go on where they were."""

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlalchemy import select, update
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import OperationSettings
@@ -371,3 +372,33 @@ def _rid(task: dict[str, Any]) -> str:
 
 async def _no_expiry(sessions: Sessions, code: str) -> bool:
     return not any(":expiring:" in k or ":expired" in k for k in await _active(sessions, code))
+
+
+async def test_a_busy_year_continues_as_new_within_the_year(
+    skipping_env: WorkflowEnvironment, sessions: Sessions, world: World, task_queue: str
+) -> None:
+    """Every record the API writes wakes a check; a year with very many of them continues as new before its
+    history grows past HISTORY_LIMIT, keeping its fiscal year (no year is closed early)."""
+    env, client = skipping_env, skipping_env.client
+    today = await _today(env)
+    code, _, _ = await _seed(sessions, world, today)
+    async with build_worker(client, sessions, task_queue=task_queue, operation=SETTINGS):
+        await client.start_workflow("ProjectWorkflow", _start(world, code), id=f"project-{code}", task_queue=task_queue)
+        handle = client.get_workflow_handle(f"project-{code}-operation-1")
+        await eventually(lambda: _running(client, f"project-{code}-operation-1"))
+        for _ in range(140):
+            await handle.signal(SignalName.OPERATION_RECORDS_CHANGED)
+            await env.sleep(timedelta(seconds=10))
+        runs = await _runs(client, f"project-{code}-operation-1")
+        closed = [p for a, p in await _actions(sessions, code) if a == "operation_year_closed"]
+    assert len(runs) >= 2, runs
+    assert max(runs) < 1100, runs
+    assert closed == []  # still the same fiscal year
+
+
+async def _running(client: Client, workflow_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+    except RPCError:  # not started yet
+        return False
+    return True
