@@ -50,6 +50,7 @@ from domain.assets import AssetClass, AssetStatus
 from domain.enums import Decision, Role, Stage, TaskStatus
 from domain.failures import DecisionRefused
 from domain.operation import (
+    LEVELS,
     AssetOperation,
     ContractKind,
     ContractStatus,
@@ -90,6 +91,7 @@ def rules_from(settings: OperationSettings) -> Rules:
         inspection_months=dict(settings.inspection_months),
         inspection_grace_days=settings.inspection_grace_days,
         low_yield_percent=settings.low_yield_percent,
+        levels={**LEVELS, **settings.levels},
     )
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.attachments import SIGNATURES
+from domain.operation import LEVELS as OPERATION_LEVELS
 
 DEV_JWT_SECRET = "dev-only-secret-change-me-in-production-0123456789"  # noqa: S105 - refused in production
 
@@ -80,6 +81,10 @@ class OperationSettings(BaseModel):
     inspection_grace_days: int = Field(
         15, ge=0, le=180, description="Days an inspection may be late before the operation archive turns red"
     )
+    levels: dict[str, str] = Field(
+        default_factory=lambda: dict(OPERATION_LEVELS),
+        description="The colour (blue or red) each operation warning gives the operation archive, by warning kind",
+    )
     low_yield_percent: int = Field(
         50,
         ge=0,
@@ -95,6 +100,9 @@ class OperationSettings(BaseModel):
             raise ValueError("expiry_warning_days are whole days above zero")
         if any(m < 1 for m in self.inspection_months.values()):
             raise ValueError("inspection_months are whole months above zero")
+        unknown = set(self.levels) - set(OPERATION_LEVELS)
+        if unknown or any(v not in ("blue", "red") for v in self.levels.values()):
+            raise ValueError(f"levels map warning kinds ({', '.join(OPERATION_LEVELS)}) to blue or red")
         return self
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from enum import StrEnum
 
@@ -106,6 +106,20 @@ MANAGER_TASKS = frozenset(TASK_OF.values())
 RED = "red"
 BLUE = "blue"
 GREEN = "green"
+# The colour each warning gives the operation archive (configurable: OPERATION__LEVELS).
+LEVELS: dict[str, str] = {
+    WarningKind.CONTRACT_EXPIRING: BLUE,
+    WarningKind.CONTRACT_EXPIRED: RED,
+    WarningKind.ARREARS: BLUE,
+    WarningKind.ARREARS_PROBLEM: RED,
+    WarningKind.IDLE: BLUE,
+    WarningKind.IDLE_OVERDUE: RED,
+    WarningKind.NO_INCOME: BLUE,
+    WarningKind.INSPECTION_DUE: BLUE,
+    WarningKind.INSPECTION_OVERDUE: RED,
+    WarningKind.UNDER_REPAIR: BLUE,
+    WarningKind.LOW_YIELD: RED,
+}
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,7 @@ class Rules:
     )
     inspection_grace_days: int = 15
     low_yield_percent: int = 50
+    levels: dict[str, str] = field(default_factory=lambda: dict(LEVELS))
 
 
 def add_months(day: date, months: int) -> date:
@@ -249,7 +264,11 @@ class Warning:
 
 
 def warnings(a: AssetOperation, today: date, rules: Rules) -> list[Warning]:
-    """Every warning that holds for the asset today."""
+    """Every warning that holds for the asset today, coloured as the rules' `levels` say."""
+    return [replace(w, level=rules.levels.get(w.kind, w.level)) for w in _warnings(a, today, rules)]
+
+
+def _warnings(a: AssetOperation, today: date, rules: Rules) -> list[Warning]:
     out: list[Warning] = []
     if a.status == AssetStatus.DISPOSED:
         return out
