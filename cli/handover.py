@@ -1,4 +1,5 @@
-"""Hand every running single-class execution (ProjectLifecycleWorkflow) over to the phase workflows.
+"""Hand every running single-class execution (ProjectLifecycleWorkflow) over to the phase workflows; start the
+OperationWorkflow of ProjectWorkflow runs that reached operation before it existed.
 
 Each running `ProjectLifecycleWorkflow` is signalled `hand_over`; at its next moment with nothing under way
 it continues as a `ProjectWorkflow` carrying its stage, open tasks, notice and record, and the phase's
@@ -95,3 +96,45 @@ async def hand_over_all(
         if progress is not None:
             progress(result)
     return results
+
+
+PROJECT_QUERY = "WorkflowType = 'ProjectWorkflow' AND ExecutionStatus = 'Running'"
+
+
+async def start_operations(
+    client: Client, *, timeout: float, task_queue: str, progress: Callable[[HandOver], None] | None = None
+) -> list[HandOver]:
+    """Signal every running ProjectWorkflow that waits in operation without an OperationWorkflow (it reached
+    operation before OperationWorkflow existed) to start it, and wait until each has. Runs that have one are left
+    alone, so running it again finds nothing to do."""
+    deadline = time.monotonic() + timeout
+    results: list[HandOver] = []
+    async for execution in client.list_workflows(f"{PROJECT_QUERY} AND TaskQueue = '{task_queue}'"):
+        handle = client.get_workflow_handle(execution.id)
+        try:
+            view: ProjectView = await handle.query(ProjectWorkflow.get_status, rpc_timeout=CALL_TIMEOUT)
+        except RPCError as err:
+            results.append(HandOver(execution.id, "operation?", problem=f"no answer to its status ({err.message})"))
+            continue
+        if view.phase != "operation" or view.child_id:
+            continue
+        await handle.signal(ProjectWorkflow.start_operation, rpc_timeout=CALL_TIMEOUT)
+        result = await _operating(client, execution.id, deadline)
+        results.append(result)
+        if progress is not None:
+            progress(result)
+    return results
+
+
+async def _operating(client: Client, workflow_id: str, deadline: float) -> HandOver:
+    handle = client.get_workflow_handle(workflow_id)
+    while True:
+        try:
+            view: ProjectView = await handle.query(ProjectWorkflow.get_status, rpc_timeout=CALL_TIMEOUT)
+        except RPCError:  # no worker answered in time: ask again until the deadline
+            view = ProjectView(workflow_id, "operation", "", 0)
+        if view.child_id:
+            return HandOver(workflow_id, "operation", view.phase, view.child_id)
+        if time.monotonic() > deadline:
+            return HandOver(workflow_id, "operation", problem="its OperationWorkflow did not start in time")
+        await asyncio.sleep(0.5)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import getpass
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import update
+
+if TYPE_CHECKING:
+    from cli.handover import HandOver
 
 from api.security import hash_password
 from cli.imports import ImportFileError, import_file, read_rows
@@ -314,7 +318,28 @@ def workflows_hand_over(
     timeout: Annotated[float, typer.Option(help="seconds to wait for every execution to be handed over")] = 120.0,
 ) -> None:
     """Hand every running single-class project workflow over to the phase workflows, and report each."""
-    from cli.handover import HandOver, hand_over_all
+    from cli.handover import hand_over_all
+
+    _report_executions(hand_over_all, timeout, "handed over", "handed over to ProjectWorkflow")
+
+
+@workflows_app.command("start-operations")
+def workflows_start_operations(
+    timeout: Annotated[float, typer.Option(help="seconds to wait for every OperationWorkflow to start")] = 120.0,
+) -> None:
+    """Start the OperationWorkflow of every project that reached operation before it existed, and report each."""
+    from cli.handover import start_operations
+
+    queue = get_settings().task_queue
+    _report_executions(
+        partial(start_operations, task_queue=queue), timeout, "started", "started their OperationWorkflow"
+    )
+
+
+def _report_executions(
+    work: Callable[..., Awaitable[list[HandOver]]], timeout: float, done_word: str, what: str
+) -> None:
+    """Run a command over the running executions, print a line per execution and a table, exit 1 on a problem."""
     from core.temporal import connect
 
     settings = get_settings()
@@ -324,7 +349,7 @@ def workflows_hand_over(
         table.add_column(column, overflow="fold")
 
     def show(result: HandOver) -> None:
-        mark = "[green]handed over[/]" if result.done else "[red]not handed over[/]"
+        mark = f"[green]{done_word}[/]" if result.done else f"[red]not {done_word}[/]"
         console.print(f"{mark} {result.workflow_id} ({result.stage})")
         table.add_row(result.workflow_id, result.stage, result.phase, result.child_id, result.problem)
 
@@ -334,13 +359,13 @@ def workflows_hand_over(
         except RuntimeError as err:  # the SDK's connection error
             err_console.print(f"cannot reach Temporal at {settings.temporal_address}: {err}")
             raise typer.Exit(2) from err
-        return await hand_over_all(client, timeout=timeout, progress=show)
+        return await work(client, timeout=timeout, progress=show)
 
     results = asyncio.run(main())
     if results:
         console.print(table)
     done = sum(r.done for r in results)
-    console.print(f"{done} of {len(results)} running execution(s) handed over to ProjectWorkflow")
+    console.print(f"{done} of {len(results)} running execution(s) {what}")
     if done < len(results):
         raise typer.Exit(1)
 

@@ -68,6 +68,8 @@ class SignalName(StrEnum):
 
     # an operation record (payment, revenue report, inspection, repair, asset status) was written: check again
     OPERATION_RECORDS_CHANGED = "operation_records_changed"
+    # a ProjectWorkflow run that reached operation before OperationWorkflow existed: start it now
+    START_OPERATION = "start_operation"
 
 
 class ProjectType(StrEnum):

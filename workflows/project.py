@@ -17,7 +17,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ChildWorkflowError, FailureError
 
-from domain.enums import Phase, Stage, UpdateName
+from domain.enums import Phase, SignalName, Stage, UpdateName
 from domain.payloads import RetryInput
 from domain.phases import PhaseResult, ProjectState, ProjectView
 from workflows.steps import Steps, refuse
@@ -55,14 +55,16 @@ class ProjectWorkflow:
         self._state = state
         self._steps = Steps(state.start)
         self._child = ""
+        self._operate = False
 
     @workflow.run
     async def run(self, state: ProjectState) -> str:
         """Run this phase's workflow; go on to the next phase, or end where the project ended."""
         phase = Phase(state.phase)
-        # A run that reached operation before OperationWorkflow existed waited here for good; its history replays so.
+        # A run that reached operation before OperationWorkflow existed waits here (its history replays so) until
+        # `assetflow workflows start-operations` signals it to start its OperationWorkflow.
         if phase not in PHASES or (phase == Phase.OPERATION and not workflow.patched("operation-v1")):
-            await workflow.wait_condition(lambda: False)
+            await workflow.wait_condition(lambda: self._operate and phase in PHASES)
         self._child = child_id(state.start.code, phase, state.attempt)
         try:
             result: PhaseResult = await workflow.execute_child_workflow(
@@ -93,6 +95,11 @@ class ProjectWorkflow:
                 opinions=result.opinions,
             )
         )
+
+    @workflow.signal(name=SignalName.START_OPERATION)
+    def start_operation(self) -> None:
+        """A run waiting in operation from before OperationWorkflow existed starts it now (no effect otherwise)."""
+        self._operate = True
 
     @workflow.update(name=UpdateName.RETRY_BLOCKED)
     def retry_blocked(self, inp: RetryInput) -> str:

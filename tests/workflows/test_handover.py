@@ -1,6 +1,7 @@
 """Executions of the single-class ProjectLifecycleWorkflow are handed over to the phase workflows and finish
 their life there: one started before the approval chain existed (stuck after its township approval), one in
-the middle of its expert panel, one under construction. Each ends in `operation`, driven through the API.
+the middle of its expert panel, one under construction. Each ends in `operation`, driven through the API. And a
+ProjectWorkflow run that reached operation before OperationWorkflow existed starts it with `start-operations`.
 
 The executions are real: the frozen class runs them on the real worker, exactly as before this change (the
 pre-approval-chain one by the class's own `_legacy_run`, which is what an execution recorded before
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -21,17 +23,22 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from typer.testing import CliRunner
 
-from cli.handover import hand_over_all, running_legacy
+from cli.handover import hand_over_all, running_legacy, start_operations
 from cli.main import app
 from core.settings import get_settings
 from db.engine import Sessions
+from db.models import Project
 from domain.payloads import LifecycleConfig, ProjectStart
+from domain.phases import ProjectState
 from tests.api.chain_helpers import Driver, add_library
-from tests.conftest import World, seed_project
+from tests.conftest import World, eventually, seed_project
 from tests.replay.test_replay import _replayer, record_history
 from tests.workflows.lifecycle import finish_from_construction
+from tests.workflows.test_operation_years import _seed as _seed_operation
+from tests.workflows.test_operation_years import _start as _operation_state
 from worker import build_worker
 from workflows import WORKFLOWS
+from workflows.project import ProjectWorkflow
 from workflows.project_lifecycle import ProjectLifecycleWorkflow
 
 # notices of a few seconds: the dev server's clock is real (hand-over needs its visibility to list executions)
@@ -184,3 +191,56 @@ async def test_an_execution_under_construction_is_handed_over_and_reaches_operat
     await drive.stage_is(code, "construction")
     await _hand_over(temporal_client, code, "construction_handed_over", cli=monkeypatch)
     await finish_from_construction(drive, world, code, _notice_passes)
+
+
+@workflow.defn(name="ProjectWorkflow", sandboxed=False)
+class BeforeOperation(ProjectWorkflow):
+    """ProjectWorkflow as it was before OperationWorkflow existed: a run in operation waited there for good."""
+
+    @workflow.run
+    async def run(self, state: ProjectState) -> str:
+        """The old seam: no child, no marker."""
+        await workflow.wait_condition(lambda: False)
+        return "closed"
+
+
+async def test_a_run_waiting_in_operation_from_before_starts_its_operation_workflow(
+    temporal_client: Client, sessions: Sessions, world: World, task_queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = temporal_client
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    code, _, _ = await _seed_operation(sessions, world, today)
+    earlier = [BeforeOperation, *(w for w in WORKFLOWS if w is not ProjectWorkflow)]
+    async with build_worker(client, sessions, task_queue=task_queue, workflows=earlier):
+        handle = await client.start_workflow(
+            "ProjectWorkflow", _operation_state(world, code), id=f"project-{code}", task_queue=task_queue
+        )
+        assert (await handle.query(ProjectWorkflow.get_status)).child_id == ""
+    async with build_worker(client, sessions, task_queue=task_queue):
+        # today's class replays the run as it waited; the command starts its OperationWorkflow
+        monkeypatch.setenv("TEMPORAL_ADDRESS", client.service_client.config.target_host)
+        monkeypatch.setenv("TASK_QUEUE", task_queue)
+        get_settings.cache_clear()
+        try:
+            result = await asyncio.to_thread(
+                CliRunner().invoke, app, ["workflows", "start-operations", "--timeout", "60"]
+            )
+        finally:
+            get_settings.cache_clear()
+        output = " ".join(result.output.split())
+        assert result.exit_code == 0, output
+        assert f"started project-{code} (operation)" in output
+        view = await handle.query(ProjectWorkflow.get_status)
+        assert view.child_id == f"project-{code}-operation-1"
+
+        async def entered() -> bool:
+            async with sessions() as s:
+                project = await s.get(Project, code)
+                return project is not None and project.phase_workflow_id == view.child_id
+
+        await eventually(entered)
+        # a second run finds nothing left to start
+        again = await start_operations(client, timeout=10, task_queue=task_queue)
+        assert [r for r in again if r.workflow_id == f"project-{code}"] == []
+        history = await handle.fetch_history()
+        assert (await _replayer().replay_workflow(history, raise_on_replay_failure=True)).replay_failure is None
