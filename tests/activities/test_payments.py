@@ -43,6 +43,7 @@ from domain.payments import (
     reference,
     split_batches,
 )
+from tests.loopback import LoopbackServer
 
 TOKEN = "bank-test-token"
 NAMES = ["张三", "李四", "王五", "赵六", "孙七", "周八"]
@@ -326,51 +327,26 @@ def test_result_file_reports_every_bad_row_by_line_and_refuses_other_amounts() -
 # --- the HTTP adapter against a real server -------------------------------------------------------------------------
 
 
-class BankServer:
-    """A real HTTP/1.1 server on loopback playing a bank: one batch per Idempotency-Key, each reference paid once."""
+class BankServer(LoopbackServer):
+    """A bank on loopback: one batch per Idempotency-Key, each reference paid once."""
 
     def __init__(self, port: int) -> None:
-        self.port = port
+        super().__init__(port)
         self.batches: dict[str, dict[str, Any]] = {}
         self.paid: dict[str, int] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.answer: tuple[int, Any] | None = None
-        self._server: asyncio.Server | None = None
 
     @property
     def url(self) -> str:
         """The base URL the adapter is configured with."""
         return f"http://127.0.0.1:{self.port}/bank/"
 
-    async def start(self) -> None:
-        """Listen (before this, the bank is down: connections are refused)."""
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def stop(self) -> None:
-        """Stop listening."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-            request_line, *lines = head.split("\r\n")
-            headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines if ln)}
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            method, path, _ = request_line.split(" ", 2)
-            self.requests.append((method, path, headers))
-            status, answer = self.answer or self._answer(method, path, headers, body)
-            data = json.dumps(answer).encode()
-            writer.write(
-                f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-                f"Connection: close\r\n\r\n".encode()
-                + data
-            )
-            await writer.drain()
-        finally:
-            writer.close()
+    def respond(self, request_line: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        """A fixed answer if one is set, else the bank's."""
+        method, path, _ = request_line.split(" ", 2)
+        self.requests.append((method, path, headers))
+        return self.answer or self._answer(method, path, headers, body)
 
     def _answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
         if headers.get("authorization") != f"Bearer {TOKEN}":
