@@ -22,8 +22,10 @@ from activities.operation import OperationActivities
 from activities.platform import PlatformActivities
 from activities.projects import ProjectActivities
 from activities.reviews import ReviewActivities
+from activities.rounds import RoundActivities
 from activities.rules import RuleActivities
 from core.logging import configure_logging
+from core.payments import EmbeddedBank, PaymentGateway, make_payments
 from core.platform import EmbeddedPlatform, ThreeAssetsPlatform, make_platform
 from core.settings import OperationSettings, Settings, get_settings
 from core.temporal import LoggingInterceptor, connect, make_runtime
@@ -60,6 +62,7 @@ def build_worker(
     workflows: Sequence[type] = WORKFLOWS,
     operation: OperationSettings | None = None,
     max_cached_workflows: int = 1000,
+    payments: PaymentGateway | None = None,
 ) -> Worker:
     """The worker with every workflow and activity of assetflow on one task queue (tests may run an earlier
     version of a workflow class under its registered name through `workflows`)."""
@@ -70,6 +73,7 @@ def build_worker(
     operating = OperationActivities(sessions, operation)
     rules = RuleActivities(sessions)
     contracts = ContractActivities(sessions)
+    rounds = RoundActivities(sessions, payments or EmbeddedBank(sessions))
     return Worker(
         client,
         task_queue=task_queue,
@@ -101,6 +105,15 @@ def build_worker(
             contracts.settle_proposal,
             rules.record_rule,
             rules.settle_rule,
+            rounds.plan_round,
+            rounds.set_round_status,
+            rounds.record_round_objection,
+            rounds.record_round_confirmation,
+            rounds.prepare_payments,
+            rounds.pay_batch,
+            rounds.count_failures,
+            rounds.check_correction,
+            rounds.reconcile_round,
         ],
         interceptors=[LoggingInterceptor(), PermanentFailuresInterceptor(), HeartbeatInterceptor(), *interceptors],
         workflow_runner=workflow_runner(),
@@ -130,6 +143,7 @@ async def run_worker(settings: Settings) -> None:
         graceful_shutdown=timedelta(seconds=settings.worker_shutdown_grace_seconds),
         max_concurrent_activities=settings.db_pool_size + settings.db_max_overflow,
         operation=settings.operation,
+        payments=make_payments(settings, sessions),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

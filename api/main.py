@@ -23,6 +23,7 @@ from api.routes import (
     construction,
     contracts,
     distribution_rules,
+    dividends,
     experts,
     health,
     households,
@@ -101,12 +102,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         assets,
         contracts,
         distribution_rules,
+        dividends,
         operation,
         upkeep,
         asset_use,
         imports,
     ):
         api.include_router(module.router)
+    api.include_router(dividends.households_router)
     app.include_router(api)
     app.include_router(health.router)
     install_openapi(app)

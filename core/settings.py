@@ -106,6 +106,21 @@ class OperationSettings(BaseModel):
         return self
 
 
+class DividendSettings(BaseModel):
+    """Dividend rounds (DOMAIN.md §7); county practice, not law."""
+
+    notice_days: float = Field(
+        10,
+        ge=0.0001,
+        le=60,
+        description="Days the plan is noticed (公示) before it may be confirmed (10 by law)",
+    )
+    result_notice_days: float = Field(10, ge=0.0001, le=60, description="Days the result is noticed before it closes")
+    poll_seconds: float = Field(
+        3600, ge=1, le=86400, description="How often a batch's missing bank answers are asked for again"
+    )
+
+
 class AttachmentSettings(BaseModel):
     """Upload limits; every allowed type must be one whose file signature is known (domain.attachments)."""
 
@@ -284,6 +299,7 @@ class Settings(BaseSettings):
     review: ReviewSettings = ReviewSettings()
     construction: ConstructionSettings = ConstructionSettings()
     operation: OperationSettings = OperationSettings()
+    dividends: DividendSettings = DividendSettings()
     attachments: AttachmentSettings = AttachmentSettings()
     platform: PlatformSettings = PlatformSettings()
     payments: PaymentSettings = PaymentSettings()

@@ -695,3 +695,141 @@ class BankFailingAccount(Base):
     __tablename__ = "bank_failing_accounts"
     account: Mapped[str] = mapped_column(String(40), primary_key=True)
     reason: Mapped[str] = mapped_column(String(32))
+
+
+# ---------------------------------------------------------------- dividend rounds (收益分配), DOMAIN.md §7
+
+
+class DividendRound(Base):
+    """A dividend round (`dividend-{scope}-{fiscal year}-{n}`): its plan versions, notice, confirmation, payment and
+    reconciliation. Figures in fen are the current plan's."""
+
+    __tablename__ = "dividend_rounds"
+    __table_args__ = (UniqueConstraint("scope_kind", "scope_code", "fiscal_year", "n", name="uq_dividend_rounds_n"),)
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    scope_kind: Mapped[str] = mapped_column(String(8))  # asset, village, county
+    scope_code: Mapped[str] = mapped_column(String(64))
+    fiscal_year: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(Integer)
+    county_code: Mapped[str] = mapped_column(String(12), index=True)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    waiting_for: Mapped[str] = mapped_column(Text, default="", server_default="")
+    plan_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    pool_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    households_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    lines: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    paid_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    failed_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    notice_ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    opened_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DividendPool(Base):
+    """One asset's pool in a plan version: income and upkeep of the period, the pinned rule version, the split."""
+
+    __tablename__ = "dividend_pools"
+    round_id: Mapped[str] = mapped_column(ForeignKey("dividend_rounds.id"), primary_key=True)
+    plan_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    project_code: Mapped[str] = mapped_column(String(32))
+    rule_id: Mapped[str] = mapped_column(ForeignKey("distribution_rules.id"))
+    income_fen: Mapped[int] = mapped_column(BigInteger)
+    upkeep_fen: Mapped[int] = mapped_column(BigInteger)
+    pool_fen: Mapped[int] = mapped_column(BigInteger)
+    final: Mapped[dict[str, Any]] = mapped_column()  # bucket → fen after the households' residue
+    households_fen: Mapped[int] = mapped_column(BigInteger)
+
+
+class DividendLine(Base):
+    """A household's dividend in a plan version: the sum over the round's assets, with each asset's part explained."""
+
+    __tablename__ = "dividend_lines"
+    __table_args__ = (
+        UniqueConstraint("round_id", "plan_version", "household_code", name="uq_dividend_lines_household"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    round_id: Mapped[str] = mapped_column(ForeignKey("dividend_rounds.id"), index=True)
+    plan_version: Mapped[int] = mapped_column(Integer)
+    household_code: Mapped[str] = mapped_column(String(32), index=True)
+    village_code: Mapped[str] = mapped_column(String(12))
+    head_name: Mapped[str] = mapped_column(String(100))  # as of the plan (notices name the household's head)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    parts: Mapped[list[Any]] = mapped_column()
+
+
+class DividendPayment(Base):
+    """A payment attempt of one household's dividend, written before it is submitted (`round:household:attempt`);
+    never edited but for its result. One paid attempt per household and round, one in flight at a time."""
+
+    __tablename__ = "dividend_payments"
+    __table_args__ = (
+        Index(
+            "uq_dividend_payments_paid_once",
+            "round_id",
+            "household_code",
+            unique=True,
+            postgresql_where="status = 'paid'",
+        ),
+        Index(
+            "uq_dividend_payments_one_in_flight",
+            "round_id",
+            "household_code",
+            unique=True,
+            postgresql_where="status = 'submitted'",
+        ),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(200), unique=True)
+    round_id: Mapped[str] = mapped_column(ForeignKey("dividend_rounds.id"), index=True)
+    household_code: Mapped[str] = mapped_column(String(32), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(String(100))
+    account: Mapped[str] = mapped_column(String(40))
+    bank: Mapped[str] = mapped_column(String(100))
+    batch_no: Mapped[str] = mapped_column(String(100), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # submitted, paid, failed
+    reason: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    replaces: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DividendCorrection(Base):
+    """A failed payment's corrected account: made by one finance user, checked by another (maker-checker)."""
+
+    __tablename__ = "dividend_corrections"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    round_id: Mapped[str] = mapped_column(ForeignKey("dividend_rounds.id"), index=True)
+    failed_reference: Mapped[str] = mapped_column(ForeignKey("dividend_payments.reference"), unique=True)
+    household_code: Mapped[str] = mapped_column(String(32))
+    account: Mapped[str] = mapped_column(String(40))
+    bank: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))  # proposed, checked, rejected
+    made_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    made_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    checked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DividendObjection(Base):
+    """An objection (异议) to a round's noticed plan; the county upholds it (an amended plan, noticed again) or
+    dismisses it."""
+
+    __tablename__ = "dividend_objections"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    round_id: Mapped[str] = mapped_column(ForeignKey("dividend_rounds.id"), index=True)
+    plan_version: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    filed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))  # open, upheld, dismissed
+    resolution: Mapped[str] = mapped_column(Text, default="", server_default="")
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -61,6 +61,10 @@ class UpdateName(StrEnum):
     RETRY_BLOCKED = "retry_blocked"
     PROPOSE_CONTRACT = "propose_contract"
     PROPOSE_RULE = "propose_distribution_rule"
+    FILE_ROUND_OBJECTION = "file_round_objection"
+    RESOLVE_ROUND_OBJECTION = "resolve_round_objection"
+    CONFIRM_ROUND = "confirm_round"
+    CHECK_CORRECTION = "check_correction"
 
 
 class SignalName(StrEnum):
@@ -70,6 +74,8 @@ class SignalName(StrEnum):
     OPERATION_RECORDS_CHANGED = "operation_records_changed"
     # a ProjectWorkflow run that reached operation before OperationWorkflow existed: start it now
     START_OPERATION = "start_operation"
+    # a corrected account was stored for a failed dividend payment (correction id, maker): it awaits a check
+    CORRECTION_MADE = "correction_made"
 
 
 class ProjectType(StrEnum):

@@ -13,6 +13,7 @@ from typing import Any
 def _registered() -> list[type]:
     from workflows.approval import ApprovalWorkflow
     from workflows.construction import ConstructionWorkflow
+    from workflows.dividend_round import DividendRoundWorkflow
     from workflows.operation import OperationWorkflow
     from workflows.project import ProjectWorkflow
     from workflows.project_lifecycle import ProjectLifecycleWorkflow
@@ -24,6 +25,7 @@ def _registered() -> list[type]:
         ConstructionWorkflow,
         RegistrationWorkflow,
         OperationWorkflow,
+        DividendRoundWorkflow,
         ProjectLifecycleWorkflow,
     ]
 

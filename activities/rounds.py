@@ -1,0 +1,444 @@
+"""Activities of DividendRoundWorkflow, each one transaction and idempotent: the plan (each asset's pool split by its
+pinned rule, one line per household), the round's steps and acts (audited on the round's own chain), payment
+attempts written before they are submitted, batches paid through the payment gateway, corrections, reconciliation.
+Names and accounts are read here from the database and never returned to the workflow."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core.payments import PaymentError, PaymentGateway, PaymentRejected
+from db.engine import Sessions
+from db.models import DividendCorrection, DividendObjection, DividendPayment, DividendPool, DividendRound
+from db.repositories.audit import NewEntry, append_audit_entries
+from db.repositories.rounds import (
+    approved_rules,
+    batch_payments,
+    count_unresolved,
+    create_lines,
+    list_beneficiaries,
+    list_scope_assets,
+    payment_totals,
+    period_money,
+    prepare_payments,
+    round_batches,
+    settle_payments,
+)
+from domain.allocation import Allocation, combine_lines
+from domain.distribution import Beneficiary, distribute, income_pool, rule_from_json
+from domain.payloads import Actor
+from domain.payments import PaymentBatch, PaymentLine, reference
+from domain.rounds import (
+    BatchInput,
+    BatchOutcome,
+    ObjectionRecord,
+    PaymentsInput,
+    PlanInput,
+    PlanResult,
+    Reconciliation,
+    RoundAct,
+    RoundStep,
+    period_of,
+)
+
+log = structlog.get_logger(__name__)
+BANK = "惠民惠农一卡通"  # per-household money goes to the head's subsidy card (DOMAIN.md §7)
+
+
+def round_chain(round_id: str) -> str:
+    """The round's own audit chain."""
+    return f"round:{round_id}"
+
+
+@asynccontextmanager
+async def _round(sessions: Sessions, round_id: str) -> AsyncIterator[tuple[AsyncSession, DividendRound]]:
+    """One transaction with the round's row locked (one writer per round at a time)."""
+    async with sessions.begin() as session:
+        rnd = await session.get(DividendRound, round_id, with_for_update=True)
+        if rnd is None:
+            raise ApplicationError(f"round {round_id} not found", type="NotFound", non_retryable=True)
+        yield session, rnd
+
+
+async def _audit(
+    session: AsyncSession,
+    round_id: str,
+    action: str,
+    key: str,
+    payload: dict[str, Any],
+    at: datetime,
+    actor: Actor | None = None,
+) -> None:
+    entry = NewEntry(
+        action=action,
+        event_key=key,
+        payload=payload,
+        actor_id=actor.user_id if actor else None,
+        actor_name=actor.username if actor else "system",
+        at=at,
+    )
+    await append_audit_entries(session, chain=round_chain(round_id), entries=[entry])
+
+
+class RoundActivities:
+    """Writes a dividend round's read model and pays it through the payment gateway."""
+
+    def __init__(self, sessions: Sessions, gateway: PaymentGateway) -> None:
+        self._sessions = sessions
+        self._gateway = gateway
+
+    @activity.defn
+    async def plan_round(self, inp: PlanInput) -> PlanResult:
+        """Version `inp.version` of the plan: each asset's income of the period (minus upkeep if its rule says so)
+        split by the rule version approved for the year (pinned in the pool row), the households' parts summed into
+        one line each, explained. A version is written once."""
+        async with _round(self._sessions, inp.round_id) as (session, rnd):
+            if rnd.plan_version >= inp.version:
+                return PlanResult(rnd.plan_version, rnd.pool_fen, rnd.households_fen, rnd.lines)
+            assets = await list_scope_assets(session, kind=rnd.scope_kind, code=rnd.scope_code)
+            rules = await approved_rules(session, asset_ids=[a.id for a in assets], fiscal_year=rnd.fiscal_year)
+            ids = sorted(rules)
+            if not ids:
+                raise ApplicationError(
+                    f"no asset of {rnd.scope_code} has an approved distribution rule for {rnd.fiscal_year}",
+                    type="NoRule",
+                    non_retryable=True,
+                )
+            start, end = period_of(rnd.fiscal_year)
+            money = await period_money(session, asset_ids=ids, start=start, end=end, fiscal_year=rnd.fiscal_year)
+            people = await list_beneficiaries(session, asset_ids=ids)
+            heads = {b.code: b for b in people}
+            by_asset: dict[str, Allocation] = {}
+            explained: dict[tuple[str, str], str] = {}
+            pools: list[dict[str, Any]] = []
+            project = {a.id: a.project_code for a in assets}
+            for asset_id in ids:
+                stored = rules[asset_id]
+                rule = rule_from_json(stored.rule)
+                m = money[asset_id]
+                pool = income_pool(m.income_fen, m.upkeep_fen, rule)
+                excluded = dict(stored.excluded)
+                members = [
+                    Beneficiary(b.code, b.shares, b.members, b.categories, excluded.get(b.code))
+                    for b in people
+                    if b.asset_id == asset_id
+                ]
+                split = distribute(pool, rule, members)
+                by_asset[asset_id] = split.households
+                for line in split.households.lines:
+                    explained[(asset_id, line.key)] = line.explain()
+                pools.append(
+                    {
+                        "round_id": rnd.id,
+                        "plan_version": inp.version,
+                        "asset_id": asset_id,
+                        "project_code": project[asset_id],
+                        "rule_id": stored.id,
+                        "income_fen": m.income_fen,
+                        "upkeep_fen": m.upkeep_fen,
+                        "pool_fen": pool,
+                        "final": {str(k): v for k, v in split.final.items()},
+                        "households_fen": sum(line.amount_fen for line in split.households.lines),
+                    }
+                )
+            totals = combine_lines(by_asset)
+            lines = [
+                {
+                    "round_id": rnd.id,
+                    "plan_version": inp.version,
+                    "household_code": t.key,
+                    "village_code": heads[t.key].village_code,
+                    "head_name": heads[t.key].head_name,
+                    "amount_fen": t.amount_fen,
+                    "parts": [
+                        {"asset_id": p.asset_id, "amount_fen": p.amount_fen, "why": explained[(p.asset_id, t.key)]}
+                        for p in t.parts
+                    ],
+                }
+                for t in totals
+            ]
+            for row in pools:
+                session.add(DividendPool(**row))
+            await session.flush()
+            await create_lines(session, rows=lines)
+            result = PlanResult(
+                inp.version, sum(p["pool_fen"] for p in pools), sum(t.amount_fen for t in totals), len(lines)
+            )
+            rnd.plan_version, rnd.pool_fen, rnd.households_fen, rnd.lines = (
+                result.version,
+                result.pool_fen,
+                result.households_fen,
+                result.lines,
+            )
+            await _audit(
+                session,
+                rnd.id,
+                "dividend_plan",
+                f"plan:{rnd.id}:{inp.version}",
+                {
+                    "version": inp.version,
+                    "pool_fen": result.pool_fen,
+                    "households_fen": result.households_fen,
+                    "lines": result.lines,
+                    "pools": [{k: p[k] for k in ("asset_id", "rule_id", "pool_fen", "final")} for p in pools],
+                    "without_rule": sorted(a.id for a in assets if a.id not in rules),
+                },
+                inp.at,
+            )
+        log.info("round planned", round_id=inp.round_id, version=inp.version, lines=result.lines)
+        return result
+
+    @activity.defn
+    async def set_round_status(self, inp: RoundStep) -> None:
+        """Move the round to a status (audited once per status and moment)."""
+        async with _round(self._sessions, inp.round_id) as (session, rnd):
+            rnd.status = inp.status
+            rnd.waiting_for = inp.waiting_for
+            if inp.notice_ends_at is not None:
+                rnd.notice_ends_at = inp.notice_ends_at
+            if inp.status == "closed":
+                rnd.closed_at = inp.at
+            await _audit(
+                session,
+                rnd.id,
+                f"round_{inp.status}",
+                f"status:{rnd.id}:{inp.status}:{inp.at.isoformat()}",
+                {
+                    "status": inp.status,
+                    "version": inp.version,
+                    "notice_ends_at": inp.notice_ends_at.isoformat() if inp.notice_ends_at else None,
+                },
+                inp.at,
+            )
+
+    @activity.defn
+    async def record_round_objection(self, inp: ObjectionRecord) -> None:
+        """Store an objection to the noticed plan, or its resolution (upheld or dismissed), audited."""
+        async with _round(self._sessions, inp.round_id) as (session, rnd):
+            objection = await session.get(DividendObjection, inp.objection_id, with_for_update=True)
+            if inp.uphold is None:
+                if objection is None:
+                    session.add(
+                        DividendObjection(
+                            id=inp.objection_id,
+                            round_id=rnd.id,
+                            plan_version=inp.version,
+                            text=inp.text,
+                            filed_by=inp.actor.user_id,
+                            filed_at=inp.at,
+                            status="open",
+                        )
+                    )
+                action, payload = "round_objection_filed", {"objection_id": inp.objection_id, "text": inp.text}
+            else:
+                if objection is None:
+                    raise ApplicationError("objection not found", type="NotFound", non_retryable=True)
+                objection.status = "upheld" if inp.uphold else "dismissed"
+                objection.resolution = inp.opinion
+                objection.resolved_by = inp.actor.user_id
+                objection.resolved_at = inp.at
+                action = "round_objection_upheld" if inp.uphold else "round_objection_dismissed"
+                payload = {"objection_id": inp.objection_id, "opinion": inp.opinion}
+            await _audit(session, rnd.id, action, f"{action}:{inp.objection_id}", payload, inp.at, inp.actor)
+
+    @activity.defn
+    async def record_round_confirmation(self, inp: RoundAct) -> None:
+        """The second finance user's confirmation of the noticed plan, audited."""
+        async with _round(self._sessions, inp.round_id) as (session, rnd):
+            if rnd.confirmed_by is None:
+                rnd.confirmed_by = inp.actor.user_id
+                rnd.confirmed_at = inp.at
+            await _audit(
+                session,
+                rnd.id,
+                "round_confirmed",
+                f"confirmed:{rnd.id}",
+                {"version": rnd.plan_version},
+                inp.at,
+                inp.actor,
+            )
+
+    @activity.defn
+    async def prepare_payments(self, inp: PaymentsInput) -> list[str]:
+        """Every household's first payment attempt, written before any is submitted; the batch numbers."""
+        async with _round(self._sessions, inp.round_id) as (session, rnd):
+            batches = await prepare_payments(
+                session, round_id=rnd.id, version=inp.version, size=inp.batch_size, bank=BANK, at=inp.at
+            )
+            await _audit(session, rnd.id, "payments_prepared", f"prepared:{rnd.id}", {"batches": len(batches)}, inp.at)
+        return batches
+
+    @activity.defn
+    async def pay_batch(self, inp: BatchInput) -> BatchOutcome:
+        """Submit a batch's attempts (the gateway takes each reference once: a retry pays nobody twice) and record
+        what the bank answered so far."""
+        async with self._sessions() as session:
+            rows = list(await batch_payments(session, batch_no=inp.batch_no))
+        if not rows:
+            raise ApplicationError(f"batch {inp.batch_no} has no lines", type="NotFound", non_retryable=True)
+        purpose = f"{inp.round_id} 收益分红"
+        unsent = [r for r in rows if r.status == "submitted"]
+        if unsent:
+            batch = PaymentBatch(
+                inp.batch_no,
+                tuple(
+                    PaymentLine(r.reference, r.household_code, r.name, r.account, r.bank, r.amount_fen, purpose)
+                    for r in rows
+                ),
+            )
+            try:
+                await self._gateway.submit(batch)
+                results = await self._gateway.results(inp.batch_no)
+            except PaymentRejected as err:
+                raise ApplicationError(str(err), type="PaymentRejected", non_retryable=True) from err
+            except PaymentError as err:
+                raise ApplicationError(str(err), type="PaymentUnavailable") from err
+            answered = [
+                (res.reference, res.status.value, res.reason.value if res.reason else "")
+                for res in results
+                if res.reference in {r.reference for r in unsent}
+            ]
+            async with self._sessions.begin() as session:
+                await settle_payments(session, results=answered, at=inp.at)
+                rows = list(await batch_payments(session, batch_no=inp.batch_no))
+                paid = sum(r.amount_fen for r in rows if r.status == "paid")
+                failed = sum(r.amount_fen for r in rows if r.status == "failed")
+                await _audit(
+                    session,
+                    inp.round_id,
+                    "batch_paid",
+                    f"batch:{inp.batch_no}:{len([r for r in rows if r.status != 'submitted'])}",
+                    {"batch_no": inp.batch_no, "lines": len(rows), "paid_fen": paid, "failed_fen": failed},
+                    inp.at,
+                )
+        return BatchOutcome(
+            inp.batch_no,
+            len(rows),
+            paid=sum(1 for r in rows if r.status == "paid"),
+            failed=sum(1 for r in rows if r.status == "failed"),
+            pending=sum(1 for r in rows if r.status == "submitted"),
+        )
+
+    @activity.defn
+    async def count_failures(self, round_id: str) -> int:
+        """Households whose latest attempt failed."""
+        async with self._sessions() as session:
+            return await count_unresolved(session, round_id=round_id)
+
+    @activity.defn
+    async def check_correction(self, inp: RoundAct) -> str:
+        """A correction checked by a second finance user: approved, a new attempt (`attempt + 1`, linked to the
+        failed one, to the corrected account) is written in its own batch, whose number is answered; rejected, "".
+        Nothing is edited in place."""
+        async with _round(self._sessions, inp.round_id) as (session, rnd):
+            c = await session.get(DividendCorrection, inp.correction_id, with_for_update=True)
+            if c is None or c.round_id != rnd.id:
+                raise ApplicationError("correction not found", type="NotFound", non_retryable=True)
+            batch_no = f"{rnd.id}-c{c.id}"
+            if c.status != "proposed":
+                return batch_no if c.status == "checked" else ""
+            c.checked_by, c.checked_at = inp.actor.user_id, inp.at
+            if not inp.approve:
+                c.status = "rejected"
+                await _audit(
+                    session,
+                    rnd.id,
+                    "correction_rejected",
+                    f"correction:{c.id}",
+                    {"correction_id": c.id, "opinion": inp.opinion},
+                    inp.at,
+                    inp.actor,
+                )
+                return ""
+            c.status = "checked"
+            failed = await session.scalar(
+                select(DividendPayment).where(DividendPayment.reference == c.failed_reference)
+            )
+            assert failed is not None  # a foreign key
+            attempt = failed.attempt + 1
+            session.add(
+                DividendPayment(
+                    reference=reference(rnd.id, failed.household_code, attempt),
+                    round_id=rnd.id,
+                    household_code=failed.household_code,
+                    attempt=attempt,
+                    amount_fen=failed.amount_fen,
+                    name=failed.name,
+                    account=c.account,
+                    bank=c.bank,
+                    batch_no=batch_no,
+                    status="submitted",
+                    replaces=failed.reference,
+                    created_at=inp.at,
+                )
+            )
+            await _audit(
+                session,
+                rnd.id,
+                "correction_checked",
+                f"correction:{c.id}",
+                {
+                    "correction_id": c.id,
+                    "household_code": c.household_code,
+                    "replaces": c.failed_reference,
+                    "attempt": attempt,
+                },
+                inp.at,
+                inp.actor,
+            )
+        return batch_no
+
+    @activity.defn
+    async def reconcile_round(self, round_id: str) -> Reconciliation:
+        """Σ paid + Σ failed against what was submitted, and every attempt against the bank's own answer (reference,
+        status, amount); what does not match is an exception. The round's totals follow."""
+        async with self._sessions() as session:
+            batches = await round_batches(session, round_id=round_id)
+            rows = {r.reference: r for b in batches for r in await batch_payments(session, batch_no=b)}
+        exceptions: list[str] = []
+        seen: set[str] = set()
+        for b in batches:
+            for res in await self._gateway.results(b):
+                seen.add(res.reference)
+                row = rows.get(res.reference)
+                if row is None:
+                    exceptions.append(f"{res.reference}: answered by the bank, not ours")
+                elif row.amount_fen != res.amount_fen or row.status != res.status.value:
+                    exceptions.append(
+                        f"{res.reference}: ours {row.status} {row.amount_fen}, bank {res.status.value} {res.amount_fen}"
+                    )
+        exceptions += [f"{ref}: no answer from the bank" for ref in rows if ref not in seen]
+        async with _round(self._sessions, round_id) as (session, rnd):
+            totals = await payment_totals(session, round_id=round_id)
+            unresolved = await count_unresolved(session, round_id=round_id)
+            result = Reconciliation(
+                submitted_fen=sum(totals.values()),
+                paid_fen=totals.get("paid", 0),
+                failed_fen=totals.get("failed", 0),
+                unresolved=unresolved,
+                exceptions=exceptions,
+            )
+            rnd.paid_fen, rnd.failed_fen = result.paid_fen, result.failed_fen
+            await _audit(
+                session,
+                round_id,
+                "round_reconciled" if result.balanced else "round_reconciliation_failed",
+                f"reconcile_round:{round_id}:{datetime.now(UTC).isoformat()}",
+                {
+                    "submitted_fen": result.submitted_fen,
+                    "paid_fen": result.paid_fen,
+                    "failed_fen": result.failed_fen,
+                    "exceptions": exceptions[:100],
+                },
+                datetime.now(UTC),
+            )
+        return result

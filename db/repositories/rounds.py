@@ -1,0 +1,244 @@
+"""What dividend rounds read and write: the assets in a round's scope with their pinned rules, the period's income
+and upkeep per asset, the beneficiaries, plan lines in bulk, and payment attempts (written before submission)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Executable, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import (
+    Asset,
+    AssetIncomeShare,
+    DistributionRule,
+    DividendCorrection,
+    DividendLine,
+    DividendPayment,
+    DividendRound,
+    Household,
+    ReceivedPayment,
+    RevenueReport,
+    UpkeepCost,
+)
+from db.repositories.audit import NewEntry, append_audit_entries
+from domain.assets import AssetClass, AssetStatus
+from domain.payloads import Actor
+from domain.rounds import ScopeKind
+
+LINE_CHUNK = 5000  # rows per multi-row INSERT (parameters stay far below PostgreSQL's 65,535)
+
+
+async def list_scope_assets(session: AsyncSession, *, kind: str, code: str) -> Sequence[Asset]:
+    """The operating assets a round's scope covers (not disposed), by id."""
+    stmt = select(Asset).where(Asset.asset_class == AssetClass.OPERATING.value, Asset.status != AssetStatus.DISPOSED)
+    if kind == ScopeKind.ASSET:
+        stmt = stmt.where(Asset.id == code)
+    elif kind == ScopeKind.VILLAGE:
+        stmt = stmt.where(Asset.village_code == code)
+    else:
+        stmt = stmt.where(Asset.county_code == code)
+    return (await session.scalars(stmt.order_by(Asset.id))).all()
+
+
+async def approved_rules(
+    session: AsyncSession, *, asset_ids: Sequence[str], fiscal_year: int
+) -> dict[str, DistributionRule]:
+    """The approved rule version of each asset for the year (the one a round pins)."""
+    rows = await session.scalars(
+        select(DistributionRule).where(
+            DistributionRule.asset_id.in_(list(asset_ids)),
+            DistributionRule.fiscal_year == fiscal_year,
+            DistributionRule.status == "approved",
+        )
+    )
+    return {r.asset_id: r for r in rows}
+
+
+async def _sums(session: AsyncSession, stmt: Executable) -> dict[str, int]:
+    return {key: int(total) for key, total in await session.execute(stmt)}
+
+
+@dataclass(frozen=True)
+class AssetMoney:
+    income_fen: int
+    upkeep_fen: int
+
+
+async def period_money(
+    session: AsyncSession, *, asset_ids: Sequence[str], start: date, end: date, fiscal_year: int
+) -> dict[str, AssetMoney]:
+    """Each asset's income of the period (payments received plus reported profit) and upkeep cost of the year."""
+    ids = list(asset_ids)
+    received = await _sums(
+        session,
+        select(ReceivedPayment.asset_id, func.sum(ReceivedPayment.amount_fen))
+        .where(ReceivedPayment.asset_id.in_(ids), ReceivedPayment.received_on.between(start, end))
+        .group_by(ReceivedPayment.asset_id),
+    )
+    profit = await _sums(
+        session,
+        select(RevenueReport.asset_id, func.sum(RevenueReport.profit_fen))
+        .where(RevenueReport.asset_id.in_(ids), RevenueReport.period_end.between(start, end))
+        .group_by(RevenueReport.asset_id),
+    )
+    upkeep = await _sums(
+        session,
+        select(UpkeepCost.asset_id, func.sum(UpkeepCost.amount_fen))
+        .where(UpkeepCost.asset_id.in_(ids), UpkeepCost.fiscal_year == fiscal_year)
+        .group_by(UpkeepCost.asset_id),
+    )
+    return {a: AssetMoney(max(0, received.get(a, 0) + profit.get(a, 0)), upkeep.get(a, 0)) for a in ids}
+
+
+@dataclass(frozen=True)
+class Beneficiary:
+    """A household as a plan weighs and names it (no ID number, no account)."""
+
+    asset_id: str
+    code: str
+    shares: int
+    members: int
+    categories: tuple[str, ...]
+    village_code: str
+    head_name: str
+
+
+async def list_beneficiaries(session: AsyncSession, *, asset_ids: Sequence[str]) -> list[Beneficiary]:
+    rows = await session.execute(
+        select(
+            AssetIncomeShare.asset_id,
+            Household.code,
+            AssetIncomeShare.shares,
+            Household.members,
+            Household.categories,
+            Household.village_code,
+            Household.head_name,
+        )
+        .join(Household, Household.code == AssetIncomeShare.household_code)
+        .where(AssetIncomeShare.asset_id.in_(list(asset_ids)))
+        .order_by(AssetIncomeShare.asset_id, Household.code)
+    )
+    return [Beneficiary(a, c, s, m, tuple(cat or ()), v, n) for a, c, s, m, cat, v, n in rows]
+
+
+async def create_lines(session: AsyncSession, *, rows: list[dict[str, Any]]) -> None:
+    """Insert a plan's lines in chunks (a county's 100,000 households in twenty statements)."""
+    for i in range(0, len(rows), LINE_CHUNK):
+        await session.execute(insert(DividendLine), rows[i : i + LINE_CHUNK])
+
+
+_PREPARE = text(
+    """
+    INSERT INTO dividend_payments
+        (reference, round_id, household_code, attempt, amount_fen, name, account, bank, batch_no, status, created_at)
+    SELECT :round_id || ':' || l.household_code || ':' || '1', l.round_id, l.household_code, 1, l.amount_fen,
+           h.head_name, h.bank_account, :bank,
+           :round_id || '-b' || lpad(((row_number() OVER (ORDER BY l.household_code) - 1) / :size + 1)::text, 4, '0'),
+           'submitted', :at
+    FROM dividend_lines l JOIN households h ON h.code = l.household_code
+    WHERE l.round_id = :round_id AND l.plan_version = :version AND l.amount_fen > 0
+    ON CONFLICT (reference) DO NOTHING
+    """
+)
+
+
+async def prepare_payments(
+    session: AsyncSession, *, round_id: str, version: int, size: int, bank: str, at: datetime
+) -> list[str]:
+    """Write every household's first attempt before anything is submitted (unique `round:household:1`: a retry
+    writes nothing new), numbered into batches of `size`; the round's first-attempt batch numbers."""
+    await session.execute(_PREPARE, {"round_id": round_id, "version": version, "size": size, "bank": bank, "at": at})
+    rows = await session.scalars(
+        select(DividendPayment.batch_no)
+        .where(DividendPayment.round_id == round_id, DividendPayment.attempt == 1)
+        .distinct()
+        .order_by(DividendPayment.batch_no)
+    )
+    return list(rows)
+
+
+async def batch_payments(session: AsyncSession, *, batch_no: str) -> Sequence[DividendPayment]:
+    rows = await session.scalars(
+        select(DividendPayment).where(DividendPayment.batch_no == batch_no).order_by(DividendPayment.reference)
+    )
+    return rows.all()
+
+
+async def settle_payments(session: AsyncSession, *, results: Sequence[tuple[str, str, str]], at: datetime) -> None:
+    """Record the bank's answers (reference, paid|failed, reason) on attempts still submitted."""
+    for reference, status, reason in results:
+        await session.execute(
+            update(DividendPayment)
+            .where(DividendPayment.reference == reference, DividendPayment.status == "submitted")
+            .values(status=status, reason=reason, settled_at=at)
+        )
+
+
+_UNRESOLVED = text(
+    """
+    SELECT count(*) FROM (
+        SELECT DISTINCT ON (household_code) household_code, status
+        FROM dividend_payments WHERE round_id = :round_id
+        ORDER BY household_code, attempt DESC
+    ) latest WHERE status = 'failed'
+    """
+)
+
+
+async def count_unresolved(session: AsyncSession, *, round_id: str) -> int:
+    """Households whose latest attempt failed (a correction is owed them)."""
+    return int((await session.execute(_UNRESOLVED, {"round_id": round_id})).scalar_one())
+
+
+async def payment_totals(session: AsyncSession, *, round_id: str) -> dict[str, int]:
+    """Σ amount per status over every attempt of the round."""
+    return await _sums(
+        session,
+        select(DividendPayment.status, func.sum(DividendPayment.amount_fen))
+        .where(DividendPayment.round_id == round_id)
+        .group_by(DividendPayment.status),
+    )
+
+
+async def round_batches(session: AsyncSession, *, round_id: str) -> list[str]:
+    rows = await session.scalars(
+        select(DividendPayment.batch_no).where(DividendPayment.round_id == round_id).distinct()
+    )
+    return sorted(rows)
+
+
+async def record_correction(
+    session: AsyncSession, *, round_id: str, failed_reference: str, account: str, bank: str, maker: Actor, at: datetime
+) -> DividendCorrection:
+    """The maker's corrected account for a failed attempt (the API writes it; the workflow is told its id)."""
+    c = DividendCorrection(
+        round_id=round_id,
+        failed_reference=failed_reference,
+        household_code=failed_reference.split(":")[-2],
+        account=account,
+        bank=bank,
+        status="proposed",
+        made_by=maker.user_id,
+        made_at=at,
+    )
+    session.add(c)
+    await session.flush()
+    entry = NewEntry(
+        action="correction_made",
+        event_key=f"correction_made:{c.id}",
+        payload={"correction_id": c.id, "failed_reference": failed_reference},
+        actor_id=maker.user_id,
+        actor_name=maker.username,
+        at=at,
+    )
+    await append_audit_entries(session, chain=f"round:{round_id}", entries=[entry])
+    await session.execute(
+        update(DividendRound)
+        .where(DividendRound.id == round_id)
+        .values(waiting_for="a second finance user's check of a correction")
+    )
+    return c

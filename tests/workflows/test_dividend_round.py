@@ -1,0 +1,227 @@
+"""A dividend round end to end through the API, on the time-skipping server with the real worker, PostgreSQL and the
+embedded bank: opened by one finance user (a second open refused), planned from the year's income by the approved
+rule, an objection upheld (an amended plan, noticed again), the confirmation by the opener refused and by a second
+finance user taken, a closed card failing, corrected by one finance user and checked by another, repaid, reconciled,
+the result noticed and the round closed — every household paid exactly once, checked in SQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select, update
+from temporalio.testing import WorkflowEnvironment
+
+from api.security import hash_password
+from core.payments import EmbeddedBank
+from db.engine import Sessions
+from db.models import AssetIncomeShare, DistributionRule, DividendPayment, Household, ReceivedPayment, User
+from domain.distribution import Bucket, Buckets, rule_as_json
+from domain.distribution import DistributionRule as Rule
+from domain.payments import FailureReason
+from tests.api.chain_helpers import Driver
+from tests.conftest import PASSWORD, World, eventually
+from tests.workflows.test_operation_years import SETTINGS, _seed, _start, _today
+from worker import build_worker
+
+INCOME = 3_000_001  # fen received in the year: odd, so the split has a remainder to place
+
+
+async def _round(api: httpx.AsyncClient, drive: Driver, rid: str) -> dict[str, Any]:
+    r = await api.get(f"/api/v1/dividend-rounds/{rid}", headers=await drive.headers(drive.world.users["supervisor"]))
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def test_a_round_is_planned_noticed_amended_confirmed_paid_corrected_and_closed(
+    skipping_env: WorkflowEnvironment,
+    skipping_api: httpx.AsyncClient,
+    sessions: Sessions,
+    world: World,
+    task_queue: str,
+) -> None:
+    env, client = skipping_env, skipping_env.client
+    api, drive, u = skipping_api, Driver(skipping_api, world), world.users
+    today = await _today(env)
+    year = today.year
+    code, asset_id, _ = await _seed(sessions, world, today)
+    households = world.households[world.villages[0]]
+    async with sessions.begin() as s:
+        s.add_all(
+            [AssetIncomeShare(asset_id=asset_id, household_code=h, shares=1 + i) for i, h in enumerate(households)]
+        )
+        finance2 = User(
+            username=f"finance2_{uuid.uuid4().hex[:6]}",
+            full_name="复核",
+            password_hash=hash_password(PASSWORD),
+            role="finance",
+            region_code=world.county,
+        )
+        s.add(finance2)
+        rule = Rule(Buckets(collective_bp=3000, households_bp=7000), coefficients_bp={"elderly": 15000})
+        s.add(
+            DistributionRule(
+                id=str(uuid.uuid4()),
+                asset_id=asset_id,
+                project_code=code,
+                fiscal_year=year,
+                version=1,
+                status="approved",
+                rule=rule_as_json(rule),
+                excluded={},
+                attachments=[],
+                proposed_by=u["pm"].id,
+                proposed_at=datetime.now().astimezone(),
+            )
+        )
+    async with build_worker(client, sessions, task_queue=task_queue, operation=SETTINGS):
+        await client.start_workflow("ProjectWorkflow", _start(world, code), id=f"project-{code}", task_queue=task_queue)
+        await drive.stage_is(code, "operation")
+        await _receive(sessions, asset_id, code, u["pm"].id, today)
+        finance = await drive.headers(u["finance"])
+        opened = await api.post(
+            "/api/v1/dividend-rounds",
+            json={"scope_kind": "asset", "scope_code": asset_id, "fiscal_year": year},
+            headers=finance,
+        )
+        assert opened.status_code == 201, opened.text
+        rid = opened.json()["id"]
+        again = await api.post(
+            "/api/v1/dividend-rounds",
+            json={"scope_kind": "asset", "scope_code": asset_id, "fiscal_year": year},
+            headers=finance,
+        )
+        assert (again.status_code, again.json()["code"]) == (409, "round_open")
+        assert (
+            await api.post(
+                "/api/v1/dividend-rounds",
+                json={"scope_kind": "asset", "scope_code": asset_id, "fiscal_year": year},
+                headers=await drive.headers(u["pm"]),
+            )
+        ).status_code == 403
+
+        async def status_is(status: str, version: int = 0) -> bool:
+            r = await _round(api, drive, rid)
+            return bool(r["status"] == status and (not version or r["plan_version"] == version))
+
+        await eventually(lambda: status_is("noticed", 1))
+        plan = await _round(api, drive, rid)
+        assert plan["pool_fen"] == INCOME
+        assert plan["households_fen"] == sum(v for k, v in plan["pools"][0]["final"].items() if k == Bucket.HOUSEHOLDS)
+        assert abs(plan["households_fen"] - INCOME * 7 // 10) <= 1
+        lines = (await api.get(f"/api/v1/dividend-rounds/{rid}/lines", headers=finance)).json()
+        assert lines["count"] == len(households)
+        assert lines["total_fen"] == plan["households_fen"]
+        assert all(line["parts"][0]["why"] for line in lines["items"])
+
+        # an objection during the notice; confirming now is refused
+        r = await api.post(
+            f"/api/v1/dividend-rounds/{rid}/objections",
+            json={"text": "第四户家庭成员有残疾，系数有误"},
+            headers=await drive.headers(u["supervisor"]),
+        )
+        assert r.status_code == 201, r.text
+        objection = r.json()["id"]
+        finance2_h = await drive.headers(finance2)
+        assert (await api.post(f"/api/v1/dividend-rounds/{rid}/confirm", headers=finance2_h)).status_code == 409
+        await env.sleep(timedelta(days=11))
+        await eventually(lambda: status_is("objections"))
+        # the data is corrected, the county upholds: an amended plan (version 2) is noticed again
+        async with sessions.begin() as s:
+            await s.execute(update(Household).where(Household.code == households[3]).values(categories=["elderly"]))
+        r = await api.post(
+            f"/api/v1/dividend-rounds/{rid}/objections/{objection}/resolve",
+            json={"decision": "uphold", "opinion": "核实属实，按老年户系数重算"},
+            headers=await drive.headers(u["county"]),
+        )
+        assert r.status_code == 200, r.text
+        await eventually(lambda: status_is("noticed", 2))
+        amended = (await api.get(f"/api/v1/dividend-rounds/{rid}/lines", headers=finance)).json()
+        assert amended["total_fen"] == plan["households_fen"]
+        assert amended["items"] != lines["items"]
+
+        # one card is closed at the bank; the opener may not confirm, a second finance user does
+        async with sessions() as s:
+            closed_account = await s.scalar(select(Household.bank_account).where(Household.code == households[1]))
+        assert closed_account is not None
+        await EmbeddedBank(sessions).fail_account(closed_account, FailureReason.CARD_CLOSED)
+        await env.sleep(timedelta(days=11))
+        await eventually(lambda: status_is("awaiting_confirmation"))
+        r = await api.post(f"/api/v1/dividend-rounds/{rid}/confirm", headers=finance)
+        assert (r.status_code, r.json()["code"]) == (403, "separation_of_duties")
+        r = await api.post(f"/api/v1/dividend-rounds/{rid}/confirm", headers=finance2_h)
+        assert r.status_code == 200, r.text
+        assert (await api.post(f"/api/v1/dividend-rounds/{rid}/confirm", headers=finance2_h)).status_code in (200, 409)
+        await eventually(lambda: status_is("correcting"))
+        failed = (
+            await api.get(f"/api/v1/dividend-rounds/{rid}/payments", params={"status": "failed"}, headers=finance)
+        ).json()
+        assert [p["household_code"] for p in failed["items"]] == [households[1]]
+        assert "*" in failed["items"][0]["account"]  # masked
+
+        # the maker corrects the account; the maker may not check it; the second finance user does
+        r = await api.post(
+            f"/api/v1/dividend-rounds/{rid}/corrections",
+            json={
+                "failed_reference": failed["items"][0]["reference"],
+                "account": "6228480000000000019",
+                "bank": "农业银行",
+            },
+            headers=finance,
+        )
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
+        r = await api.post(
+            f"/api/v1/dividend-rounds/{rid}/corrections/{cid}/check", json={"approve": True}, headers=finance
+        )
+        assert (r.status_code, r.json()["code"]) == (403, "separation_of_duties")
+        r = await api.post(
+            f"/api/v1/dividend-rounds/{rid}/corrections/{cid}/check", json={"approve": True}, headers=finance2_h
+        )
+        assert r.status_code == 200, r.text
+        await eventually(lambda: status_is("result_noticed"))
+        await env.sleep(timedelta(days=11))
+        await eventually(lambda: status_is("closed"))
+
+    final = await _round(api, drive, rid)
+    assert final["paid_fen"] == final["households_fen"]
+    async with sessions() as s:
+        paid = dict(
+            (
+                await s.execute(
+                    select(DividendPayment.household_code, func.count())
+                    .where(DividendPayment.round_id == rid, DividendPayment.status == "paid")
+                    .group_by(DividendPayment.household_code)
+                )
+            ).all()
+        )
+    assert paid == {h: 1 for h in households}
+    mine = (await api.get(f"/api/v1/households/{households[1]}/dividends", headers=finance)).json()
+    assert [(i["round_id"], i["paid_fen"] == i["amount_fen"]) for i in mine["items"]] == [(rid, True)]
+
+
+async def _receive(sessions: Sessions, asset_id: str, code: str, pm_id: int, today: date) -> None:
+    """The year's income, as the payment endpoint records it (on a receivable of the asset's contract)."""
+    from db.models import Receivable
+
+    async def scheduled() -> Receivable | None:
+        async with sessions() as s:
+            found: Receivable | None = await s.scalar(select(Receivable).where(Receivable.asset_id == asset_id))
+            return found
+
+    receivable = await eventually(scheduled)
+    async with sessions.begin() as s:
+        s.add(
+            ReceivedPayment(
+                receivable_id=receivable.id,
+                asset_id=asset_id,
+                project_code=code,
+                amount_fen=INCOME,
+                received_on=today,
+                recorded_by=pm_id,
+                idempotency_key=str(uuid.uuid4()),
+            )
+        )
