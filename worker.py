@@ -16,6 +16,7 @@ from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.construction import ConstructionActivities
+from activities.contracts import ContractActivities
 from activities.interceptors import HeartbeatInterceptor, PermanentFailuresInterceptor
 from activities.operation import OperationActivities
 from activities.platform import PlatformActivities
@@ -68,6 +69,7 @@ def build_worker(
     registry = PlatformActivities(sessions, platform or EmbeddedPlatform(sessions))
     operating = OperationActivities(sessions, operation)
     rules = RuleActivities(sessions)
+    contracts = ContractActivities(sessions)
     return Worker(
         client,
         task_queue=task_queue,
@@ -95,8 +97,8 @@ def build_worker(
             construction.record_registration,
             registry.register_asset,
             operating.check_operation,
-            operating.record_proposal,
-            operating.settle_proposal,
+            contracts.record_proposal,
+            contracts.settle_proposal,
             rules.record_rule,
             rules.settle_rule,
         ],

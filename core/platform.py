@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo
 import httpx
 import structlog
 
+from core.http_answers import answer_body, answer_detail, is_transient
 from core.settings import PlatformKind, Settings
 from db.engine import Sessions
 from db.repositories.assets import create_platform_card
 
 log = structlog.get_logger(__name__)
 MAX_CARD_NO = 64  # assets.platform_card_no is VARCHAR(64)
-TRANSIENT_4XX = {408, 425, 429}  # timeout, too early, too many requests: asking again later may succeed
 
 
 class PlatformError(Exception):
@@ -98,34 +98,18 @@ class HttpPlatform:
         if status == 409 and card_no is not None:
             log.info("asset was registered on the platform before", asset_id=asset_id, card_no=card_no)
             return card_no
-        detail = _detail(response)
-        if status >= 500 or status in TRANSIENT_4XX:
+        detail = answer_detail(response)
+        if is_transient(status):
             raise PlatformUnavailable(f"the platform answered {status}: {detail}", status=status)
         raise PlatformRejected(f"the platform refused asset {asset_id} with {status}: {detail}", status=status)
 
 
-def _body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 def _card_no(response: httpx.Response) -> str | None:
-    body = _body(response)
+    body = answer_body(response)
     card = body.get("card_no") if isinstance(body, dict) else None
     if isinstance(card, str) and 0 < len(card.strip()) <= MAX_CARD_NO:
         return card.strip()
     return None
-
-
-def _detail(response: httpx.Response) -> str:
-    body = _body(response)
-    if isinstance(body, dict):
-        for key in ("message", "error", "detail"):
-            if body.get(key):
-                return str(body[key])[:500]
-    return response.text[:500] or response.reason_phrase
 
 
 def make_platform(settings: Settings, sessions: Sessions) -> ThreeAssetsPlatform:

@@ -147,6 +147,46 @@ class PlatformSettings(BaseModel):
         return self
 
 
+class PaymentKind(StrEnum):
+    """Which paying bank adapter dividends are paid through (代发)."""
+
+    EMBEDDED = "embedded"
+    FILE = "file"
+    HTTP = "http"
+
+
+class PaymentSettings(BaseModel):
+    """The payment adapter: the embedded bank (a ledger in our database), the bank's batch file, or a bank over HTTP.
+
+    Production never pays through the embedded bank by accident: without PAYMENTS__KIND it uses the batch file,
+    and an explicit `embedded` is refused unless PAYMENTS__ALLOW_EMBEDDED is true (a demo or training system)."""
+
+    kind: PaymentKind = Field(
+        PaymentKind.EMBEDDED,
+        description="embedded (a simulated bank in our database; dev and test default), file (the 代发 batch file "
+        "a bank takes; production default) or http (a bank's API)",
+    )
+    url: str = Field("", description="Base URL of the bank's API (kind http); batches are POSTed to {url}/batches")
+    token: SecretStr = Field(SecretStr(""), description="Bearer token sent to the bank's API; empty = none")
+    batch_size: int = Field(500, ge=1, le=50_000, description="Most lines in one batch (one file, one request)")
+    timeout_seconds: float = Field(30.0, gt=0, le=600, description="Timeout of one request to the bank's API")
+    file_dir: str = Field(
+        "",
+        description="Directory of the batch files (kind file): outbox/ for the bank, results/ from it; "
+        "empty = {DATA_DIR}/payments",
+    )
+    file_format: str = Field("csv", pattern="^(csv|xlsx)$", description="Format of the exported batch file")
+    allow_embedded: bool = Field(
+        False, description="Allow the embedded (simulated) bank in production, e.g. for a demo system"
+    )
+
+    @model_validator(mode="after")
+    def _http_needs_url(self) -> PaymentSettings:
+        if self.kind is PaymentKind.HTTP and not self.url.startswith(("http://", "https://")):
+            raise ValueError("PAYMENTS__URL must be an http(s) URL when PAYMENTS__KIND is http")
+        return self
+
+
 class LoginThrottleSettings(BaseModel):
     """Login rate limits, counted in PostgreSQL so every API replica sees the same counts."""
 
@@ -246,6 +286,7 @@ class Settings(BaseSettings):
     operation: OperationSettings = OperationSettings()
     attachments: AttachmentSettings = AttachmentSettings()
     platform: PlatformSettings = PlatformSettings()
+    payments: PaymentSettings = PaymentSettings()
     login_throttle: LoginThrottleSettings = LoginThrottleSettings()
 
     @model_validator(mode="after")
@@ -258,6 +299,14 @@ class Settings(BaseSettings):
                 raise ValueError("METRICS_TOKEN must be at least 24 characters in production (or empty: no /metrics)")
             if self.log_format != "json":
                 self.log_format = "json"
+            if self.payments.kind is PaymentKind.EMBEDDED and not self.payments.allow_embedded:
+                if "kind" in self.payments.model_fields_set:
+                    raise ValueError(
+                        "PAYMENTS__KIND=embedded is a simulated bank that pays nobody: set file or http in production, "
+                        "or PAYMENTS__ALLOW_EMBEDDED=true for a demo system"
+                    )
+                # not chosen: production's default is the bank's batch file, never the simulated bank
+                self.payments = self.payments.model_copy(update={"kind": PaymentKind.FILE})
         return self
 
 

@@ -71,6 +71,12 @@ def is_xlsx(data: bytes) -> bool:
     return data[:4] == b"PK\x03\x04"
 
 
+def sheet_rows(data: bytes) -> list[list[str]]:
+    """Every row of a .csv (UTF-8, with or without BOM) or .xlsx (its first sheet) as cell text, line 1 first."""
+    raw = _xlsx_rows(data) if is_xlsx(data) else _csv_rows(data)
+    return [[_cell(c) for c in cells] for cells in raw]
+
+
 def read_project_rows(data: bytes, *, max_rows: int) -> Rows:
     """The rows of a project import file (.csv, UTF-8 with or without BOM, or .xlsx: its first sheet), each keyed by
     the canonical headers, with its line in the file (the header is line 1); blank rows are skipped."""

@@ -669,3 +669,29 @@ class DistributionRule(Base):
     proposed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# ---------------------------------------------------------------- the embedded bank (代发), DESIGN.md "Adapters"
+
+
+class BankPayment(Base):
+    """The embedded bank's ledger: one row per line reference, ever — the unique key is what makes a repeated
+    submission pay nothing twice. Nothing here is real money; production refuses this bank unless allowed."""
+
+    __tablename__ = "bank_payments"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    batch_no: Mapped[str] = mapped_column(String(64), index=True)
+    account: Mapped[str] = mapped_column(String(40))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class BankFailingAccount(Base):
+    """Accounts the embedded bank refuses, with the reason it gives (a closed card …): set by tests and the demo."""
+
+    __tablename__ = "bank_failing_accounts"
+    account: Mapped[str] = mapped_column(String(40), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32))

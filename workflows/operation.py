@@ -51,6 +51,7 @@ from workflows.steps import Steps, refuse
 from workflows.tasks import TaskBoard, provisional
 
 with workflow.unsafe.imports_passed_through():
+    from activities.contracts import ContractActivities
     from activities.operation import OperationActivities
     from activities.platform import PlatformActivities
     from activities.projects import ProjectActivities
@@ -214,7 +215,7 @@ class OperationWorkflow:
             self._busy += 1
             try:
                 await self._steps.step(
-                    RuleActivities.settle_rule if rule else OperationActivities.settle_proposal,
+                    RuleActivities.settle_rule if rule else ContractActivities.settle_proposal,
                     SettleProposalInput(
                         proposal_id=str(task.details["proposal_id"]),
                         project_code=self._start.code,
@@ -331,7 +332,7 @@ class OperationWorkflow:
             self._proposals[terms.asset_id] = proposal_id
             try:
                 task = await self._steps.store(
-                    OperationActivities.record_proposal,
+                    ContractActivities.record_proposal,
                     RecordProposalInput(
                         proposal_id=proposal_id,
                         project_code=self._start.code,

@@ -29,15 +29,16 @@ from db.models import Asset, AssetIncomeShare, AssetOwnership, AuditEntry, House
 from db.repositories.audit import project_chain, verify_audit_chains
 from domain.platform_payloads import PLATFORM_WAITING, RegisterAssetInput, RegisterAssetResult
 from tests.conftest import World, eventually, seed_project
+from tests.loopback import LoopbackServer
 
 TOKEN = "platform-test-token"
 
 
-class PlatformServer:
-    """A real HTTP/1.1 server on loopback playing the three-assets platform: one card per Idempotency-Key."""
+class PlatformServer(LoopbackServer):
+    """The three-assets platform on loopback: one card per Idempotency-Key."""
 
     def __init__(self, port: int, *, token: str = TOKEN) -> None:
-        self.port = port
+        super().__init__(port)
         self.token = token
         self.registrations: dict[str, str] = {}
         self.payloads: dict[str, dict[str, Any]] = {}
@@ -45,45 +46,14 @@ class PlatformServer:
         self.headers: list[dict[str, str]] = []
         self.reject: set[str] = set()
         self.answer: tuple[int, dict[str, Any]] | None = None  # a fixed answer, for the error paths
-        self.stall = False
-        self._server: asyncio.Server | None = None
 
     @property
     def url(self) -> str:
         """The base URL the adapter is configured with."""
         return f"http://127.0.0.1:{self.port}/platform/"
 
-    async def start(self) -> None:
-        """Listen on the port (it may have been refused before: that is the 'platform down' case)."""
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def stop(self) -> None:
-        """Stop listening."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-            request_line, *lines = head.split("\r\n")
-            headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines if ln)}
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            status, answer = self._answer(request_line, headers, body)
-            if self.stall:
-                await asyncio.sleep(5)
-            data = json.dumps(answer).encode()
-            writer.write(
-                f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-                f"Connection: close\r\n\r\n".encode()
-                + data
-            )
-            await writer.drain()
-        finally:
-            writer.close()
-
-    def _answer(self, request_line: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+    def respond(self, request_line: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        """One card per Idempotency-Key; 409 with the card for a repeat."""
         method, path, _ = request_line.split(" ", 2)
         if method != "POST" or path != "/platform/assets":
             return 404, {"message": f"no route {method} {path}"}
