@@ -29,6 +29,7 @@ from api.routes import (
     imports,
     notifications,
     operation,
+    problems,
     projects,
     regions,
     tasks,
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upkeep,
         asset_use,
         imports,
+        problems,
     ):
         api.include_router(module.router)
     app.include_router(api)
