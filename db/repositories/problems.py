@@ -114,3 +114,9 @@ async def list_problem_history(session: AsyncSession, *, chain: str, problem: Pr
         )
     stmt = select(AuditEntry).where(AuditEntry.chain == chain, mine).order_by(AuditEntry.seq)
     return (await session.scalars(stmt)).all()
+
+
+async def list_problems_with_attachment(session: AsyncSession, *, sha256: str) -> Sequence[Problem]:
+    """The problems an attachment was added to (registration or evidence)."""
+    stmt = select(Problem).where(Problem.attachments.contains([{"sha256": sha256}])).order_by(Problem.id)
+    return (await session.scalars(stmt)).all()

@@ -87,6 +87,11 @@ async def test_close_out_needs_evidence_and_a_verifier_who_did_not_rectify(
         [evidence],
         world.users["pm"].id,
     )
+    # the verifier reads the evidence; a reader outside the region does not
+    r = await api.get(f"/api/v1/attachments/{evidence}/meta", headers=sup)
+    assert (r.status_code, r.json()["uploaded_by"]) == (200, world.users["pm"].id)
+    other = await login(world.users["township_other"])
+    assert (await api.get(f"/api/v1/attachments/{evidence}/meta", headers=other)).status_code == 403
     # the responsible project manager is no verifier; a supervisor is
     r = await api.post(f"{BASE}/{pid}/close", json={}, headers=pm)
     assert (r.status_code, r.json()["code"]) == (403, "role_forbidden")
