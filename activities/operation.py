@@ -64,6 +64,7 @@ from domain.operation_payloads import (
     OperationCheckResult,
 )
 from domain.payloads import OpenedTask, OpenTaskInput
+from domain.problems import ProblemSource, ProblemStatus, RuleKind, rule_key
 
 log = structlog.get_logger(__name__)
 CHECK_HOUR = time(9, 0)  # checks wake at 09:00 local time, when the people who act on them are at work
@@ -121,6 +122,7 @@ class OperationActivities:
                 facts = await self._close_year(session, project, assets, facts, inp, rules)
             found = {w.key: (a, w) for a in facts for w in warnings(a, today, rules)}
             opened, closed = await self._apply(session, project, found, inp, workflow_id)
+            await self._raise_problems(session, project, found, {a.id: a.village_code for a in assets}, inp.at)
             asset_colours = {a.asset_id: colour(w for k, (x, w) in found.items() if x is a) for a in facts}
             await set_asset_colours(session, colours=asset_colours)
             archive = colour(w for _, w in found.values()) if facts else ""
@@ -346,7 +348,6 @@ class OperationActivities:
         )
         opened: list[OpenedTask] = []
         links: dict[str, str] = {}
-        problems: list[dict[str, Any]] = []
         for a, w in new:
             if w.key not in raised:
                 continue
@@ -364,8 +365,6 @@ class OperationActivities:
                 },
                 at=inp.at,
             )
-            if w.kind == WarningKind.ARREARS_PROBLEM:
-                problems.append(self._problem(project, a, w, inp.at))
             kind = w.task
             if kind is None:
                 continue
@@ -402,28 +401,64 @@ class OperationActivities:
             if task.status == TaskStatus.OPEN:
                 opened.append(opened_task(task))
         await set_warning_tasks(session, tasks=links)
-        for key in await create_problems(session, rows=problems):
+        return opened, closed
+
+    def _problem_rules(self) -> dict[WarningKind, RuleKind]:
+        """The warnings that register a problem for the county, as configured (each can be turned off)."""
+        settings = self._settings or get_settings().operation
+        rules = {
+            WarningKind.ARREARS_PROBLEM: (RuleKind.ARREARS, settings.arrears_problems),
+            WarningKind.IDLE_OVERDUE: (RuleKind.IDLE, settings.idle_problems),
+            WarningKind.INSPECTION_OVERDUE: (RuleKind.INSPECTION, settings.inspection_problems),
+        }
+        return {kind: rule for kind, (rule, on) in rules.items() if on}
+
+    async def _raise_problems(
+        self,
+        session: AsyncSession,
+        project: Project,
+        found: dict[str, tuple[AssetOperation, Warning]],
+        villages: dict[str, str],
+        at: datetime,
+    ) -> None:
+        """A problem in the ledger for each red warning a rule turns into one, once per fact (its key is unique, so
+        a retried check, the next check, or a warning raised before this rule existed registers nothing twice)."""
+        rules = self._problem_rules()
+        rows = [
+            self._problem(project, a, w, rules[w.kind], villages.get(a.asset_id, project.village_code), at)
+            for a, w in found.values()
+            if w.kind in rules
+        ]
+        for problem_id, key in await create_problems(session, rows=rows):
             await audit(
                 session,
                 project.code,
                 action="problem_registered",
                 event_key=f"problem_registered:{key}",
-                payload={"key": key, "source": "arrears"},
-                at=inp.at,
+                payload={"problem_id": problem_id, "key": key, "source": ProblemSource.RULE.value},
+                at=at,
             )
-        return opened, closed
 
     @staticmethod
-    def _problem(project: Project, a: AssetOperation, w: Warning, at: datetime) -> dict[str, Any]:
+    def _problem(
+        project: Project, a: AssetOperation, w: Warning, rule: RuleKind, village: str, at: datetime
+    ) -> dict[str, Any]:
+        if rule is RuleKind.ARREARS:
+            key = rule_key(rule, w.ref)
+        elif rule is RuleKind.IDLE:
+            key = rule_key(rule, a.asset_id, a.idle_since.isoformat() if a.idle_since else "")
+        else:
+            key = rule_key(rule, a.asset_id, a.inspection_due.isoformat() if a.inspection_due else "")
         return {
-            "key": f"arrears:{w.ref}",
+            "key": key,
             "project_code": project.code,
             "asset_id": a.asset_id,
-            "county_code": project.county_code,
-            "township_code": project.township_code,
-            "source": "arrears",
+            "region_code": village,
+            "county_code": village[:6],
+            "township_code": village[:9],
+            "source": ProblemSource.RULE.value,
             "description": w.message,
             "responsible_unit": project.implementing_entity,
-            "status": "registered",
+            "status": ProblemStatus.REGISTERED.value,
             "opened_at": at,
         }

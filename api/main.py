@@ -30,6 +30,7 @@ from api.routes import (
     imports,
     notifications,
     operation,
+    problems,
     projects,
     regions,
     tasks,
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upkeep,
         asset_use,
         imports,
+        problems,
     ):
         api.include_router(module.router)
     api.include_router(dividends.households_router)

@@ -91,6 +91,9 @@ class OperationSettings(BaseModel):
         le=100,
         description="A year's yield below this percent of the application's estimate is 'far below' (red); 0 = off",
     )
+    arrears_problems: bool = Field(True, description="Rent unpaid past arrears_problem_days registers a problem")
+    idle_problems: bool = Field(True, description="An idle asset past its put-back deadline registers a problem")
+    inspection_problems: bool = Field(True, description="An inspection overdue past its grace registers a problem")
 
     @model_validator(mode="after")
     def _ordered(self) -> OperationSettings:

@@ -610,7 +610,8 @@ class OperationWarning(Base):
 
 
 class Problem(Base):
-    """The problem ledger (问题台账): registered → rectifying → closed (销号) with evidence and who verified it."""
+    """The problem ledger (问题台账): registered → rectifying → submitted → closed (销号) with evidence and who verified
+    it, or sent back, or reopened (domain.problems). `key` is set for a rule-raised problem: one per fact."""
 
     __tablename__ = "problems"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -619,17 +620,32 @@ class Problem(Base):
     asset_id: Mapped[str | None] = mapped_column(String(64), index=True)
     county_code: Mapped[str] = mapped_column(String(12), index=True)
     township_code: Mapped[str] = mapped_column(String(12), index=True)
-    source: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(32), index=True)
     description: Mapped[str] = mapped_column(Text)
     responsible_unit: Mapped[str] = mapped_column(String(200), default="", server_default="")
     responsible_person: Mapped[str] = mapped_column(String(100), default="", server_default="")
-    deadline: Mapped[date | None] = mapped_column(Date)
+    deadline: Mapped[date | None] = mapped_column(Date, index=True)
     measures: Mapped[str] = mapped_column(Text, default="", server_default="")
     status: Mapped[str] = mapped_column(String(16), default="registered", server_default="registered", index=True)
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # the current submission's evidence (SHA-256 of attachments its submitter uploaded); emptied when sent back
     evidence: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    # the problem's region: its project's village, or the region it was registered for (a region-only problem)
+    region_code: Mapped[str] = mapped_column(String(12), default="", server_default="", index=True)
+    responsible_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    # every attachment ever added: [{"sha256", "uploaded_by", "at", "purpose": registration|evidence}]
+    attachments: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    raised_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: a rule raised it
+    raised_level: Mapped[str] = mapped_column(String(16), default="county", server_default="county")
+    submitted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verifier_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # who last closed or sent it back
+    reopened_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
 
 class DistributionRule(Base):

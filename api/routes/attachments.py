@@ -29,6 +29,7 @@ from db.repositories.attachments import (
     get_attachment_upload,
     list_linked_tasks,
 )
+from db.repositories.problems import list_problems_with_attachment
 from db.repositories.tasks import list_project_tasks
 from domain.attachments import HEAD_BYTES, content_disposition, content_problem, normalise_content_type, safe_filename
 from domain.enums import Role, TaskKind
@@ -137,8 +138,17 @@ async def _readable(session: AsyncSession, user: Principal, sha256: str) -> Uplo
                 attached = await get_attachment_upload(session, sha256=sha, user_id=attacher)
                 if attached is not None:
                     return attached
+    for problem in await list_problems_with_attachment(session, sha256=sha):
+        # a problem's attachments are read by who may read the problem (its verifiers read the evidence)
+        reads = user.covers(problem.region_code) or problem.responsible_user_id == user.id
+        if user.role is Role.EXPERT or not reads:
+            continue
+        uploaders = [a["uploaded_by"] for a in problem.attachments if a.get("sha256") == sha]
+        for uploader in uploaders:
+            if (added := await get_attachment_upload(session, sha256=sha, user_id=int(uploader))) is not None:
+                return added
     raise forbidden(
-        "only the uploader or someone who may see a task it belongs to may read this attachment",
+        "only the uploader or someone who may see a task or problem it belongs to may read this attachment",
         "attachment_forbidden",
     )
 

@@ -191,12 +191,14 @@ async def set_warning_tasks(session: AsyncSession, *, tasks: dict[str, str]) -> 
         await session.execute(update(OperationWarning).where(OperationWarning.key == key).values(task_id=task_id))
 
 
-async def create_problems(session: AsyncSession, *, rows: list[dict[str, Any]]) -> list[str]:
-    """Register problems once per business key; answers the keys registered now."""
+async def create_problems(session: AsyncSession, *, rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Register problems once per business key; answers the (id, key) of those registered now."""
     if not rows:
         return []
-    stmt = insert(Problem).values(rows).on_conflict_do_nothing(index_elements=["key"]).returning(Problem.key)
-    return [k for k in (await session.scalars(stmt)).all() if k is not None]
+    stmt = (
+        insert(Problem).values(rows).on_conflict_do_nothing(index_elements=["key"]).returning(Problem.id, Problem.key)
+    )
+    return [(int(i), str(k)) for i, k in (await session.execute(stmt)).all() if k is not None]
 
 
 async def set_asset_colours(session: AsyncSession, *, colours: dict[str, str]) -> None:
