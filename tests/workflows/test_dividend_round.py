@@ -6,6 +6,7 @@ the result noticed and the round closed — every household paid exactly once, c
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from domain.distribution import DistributionRule as Rule
 from domain.payments import FailureReason
 from tests.api.chain_helpers import Driver
 from tests.conftest import PASSWORD, World, eventually
+from tests.replay.test_replay import _replayer, record_history
 from tests.workflows.test_operation_years import SETTINGS, _seed, _start, _today
 from worker import build_worker
 
@@ -185,6 +187,11 @@ async def test_a_round_is_planned_noticed_amended_confirmed_paid_corrected_and_c
         await eventually(lambda: status_is("result_noticed"))
         await env.sleep(timedelta(days=11))
         await eventually(lambda: status_is("closed"))
+        history = await client.get_workflow_handle(rid).fetch_history()
+        assert (await _replayer().replay_workflow(history, raise_on_replay_failure=True)).replay_failure is None
+        assert len(history.events) < 300  # batches and people's acts, never a step per household
+        if os.environ.get("RECORD_HISTORIES") == "1":
+            await record_history(client, rid, "dividend_round_closed")
 
     final = await _round(api, drive, rid)
     assert final["paid_fen"] == final["households_fen"]
