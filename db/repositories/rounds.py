@@ -168,14 +168,21 @@ async def batch_payments(session: AsyncSession, *, batch_no: str) -> Sequence[Di
     return rows.all()
 
 
+_SETTLE = text(
+    """
+    UPDATE dividend_payments p SET status = v.status, reason = v.reason, settled_at = :at
+    FROM unnest(CAST(:refs AS text[]), CAST(:statuses AS text[]), CAST(:reasons AS text[]))
+         AS v(reference, status, reason)
+    WHERE p.reference = v.reference AND p.status = 'submitted'
+    """
+)
+
+
 async def settle_payments(session: AsyncSession, *, results: Sequence[tuple[str, str, str]], at: datetime) -> None:
-    """Record the bank's answers (reference, paid|failed, reason) on attempts still submitted."""
-    for reference, status, reason in results:
-        await session.execute(
-            update(DividendPayment)
-            .where(DividendPayment.reference == reference, DividendPayment.status == "submitted")
-            .values(status=status, reason=reason, settled_at=at)
-        )
+    """Record the bank's answers (reference, paid|failed, reason) on attempts still submitted, in one statement."""
+    if results:
+        refs, statuses, reasons = (list(col) for col in zip(*results, strict=True))
+        await session.execute(_SETTLE, {"refs": refs, "statuses": statuses, "reasons": reasons, "at": at})
 
 
 _UNRESOLVED = text(
