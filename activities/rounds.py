@@ -302,10 +302,11 @@ class RoundActivities:
                 raise ApplicationError(str(err), type="PaymentRejected", non_retryable=True) from err
             except PaymentError as err:
                 raise ApplicationError(str(err), type="PaymentUnavailable") from err
+            waiting = {r.reference for r in unsent}
             answered = [
                 (res.reference, res.status.value, res.reason.value if res.reason else "")
                 for res in results
-                if res.reference in {r.reference for r in unsent}
+                if res.reference in waiting
             ]
             async with self._sessions.begin() as session:
                 await settle_payments(session, results=answered, at=inp.at)
