@@ -23,6 +23,7 @@ from db.repositories.audit import NewEntry, append_audit_entries
 from db.repositories.rounds import (
     approved_rules,
     batch_payments,
+    batch_totals,
     count_unresolved,
     create_lines,
     list_beneficiaries,
@@ -169,7 +170,7 @@ class RoundActivities:
             for row in pools:
                 session.add(DividendPool(**row))
             await session.flush()
-            await create_lines(session, rows=lines)
+            await create_lines(session, round_id=rnd.id, version=inp.version, rows=lines)
             result = PlanResult(
                 inp.version, sum(p["pool_fen"] for p in pools), sum(t.amount_fen for t in totals), len(lines)
             )
@@ -310,23 +311,30 @@ class RoundActivities:
             ]
             async with self._sessions.begin() as session:
                 await settle_payments(session, results=answered, at=inp.at)
-                rows = list(await batch_payments(session, batch_no=inp.batch_no))
-                paid = sum(r.amount_fen for r in rows if r.status == "paid")
-                failed = sum(r.amount_fen for r in rows if r.status == "failed")
+                totals = await batch_totals(session, batch_no=inp.batch_no)
+                settled = sum(n for status, (n, _) in totals.items() if status != "submitted")
                 await _audit(
                     session,
                     inp.round_id,
                     "batch_paid",
-                    f"batch:{inp.batch_no}:{len([r for r in rows if r.status != 'submitted'])}",
-                    {"batch_no": inp.batch_no, "lines": len(rows), "paid_fen": paid, "failed_fen": failed},
+                    f"batch:{inp.batch_no}:{settled}",
+                    {
+                        "batch_no": inp.batch_no,
+                        "lines": len(rows),
+                        "paid_fen": totals.get("paid", (0, 0))[1],
+                        "failed_fen": totals.get("failed", (0, 0))[1],
+                    },
                     inp.at,
                 )
+        else:
+            async with self._sessions() as session:
+                totals = await batch_totals(session, batch_no=inp.batch_no)
         return BatchOutcome(
             inp.batch_no,
             len(rows),
-            paid=sum(1 for r in rows if r.status == "paid"),
-            failed=sum(1 for r in rows if r.status == "failed"),
-            pending=sum(1 for r in rows if r.status == "submitted"),
+            paid=totals.get("paid", (0, 0))[0],
+            failed=totals.get("failed", (0, 0))[0],
+            pending=totals.get("submitted", (0, 0))[0],
         )
 
     @activity.defn

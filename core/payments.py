@@ -29,6 +29,7 @@ from core.settings import PaymentKind, Settings
 from core.spreadsheets import SpreadsheetError, is_xlsx, sheet_rows
 from db.engine import Sessions
 from db.repositories.payments import (
+    bank_results,
     create_bank_payments,
     create_failing_account,
     delete_failing_account,
@@ -139,7 +140,7 @@ class EmbeddedBank:
     async def results(self, batch_no: str) -> list[LineResult]:
         """Every line of the batch: the embedded bank settles at once."""
         async with self._sessions() as session:
-            rows = await list_bank_payments(session, batch_no=batch_no)
+            rows = await bank_results(session, batch_no=batch_no)
         return [
             LineResult(
                 reference=r.reference,

@@ -696,7 +696,7 @@ class BankPayment(Base):
 
     __tablename__ = "bank_payments"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    reference: Mapped[str] = mapped_column(String(200), unique=True)
     batch_no: Mapped[str] = mapped_column(String(64), index=True)
     account: Mapped[str] = mapped_column(String(40))
     amount_fen: Mapped[int] = mapped_column(BigInteger)

@@ -15,7 +15,7 @@ from enum import StrEnum
 from domain.households import RowError, mask
 from domain.imports import yuan_to_fen
 
-MAX_REFERENCE = 64  # bank_payments.reference is VARCHAR(64)
+MAX_REFERENCE = 200  # bank_payments.reference is VARCHAR(200), as dividend_payments.reference
 _BATCH_NO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # it names files and URL paths: no separators
 _ACCOUNT = re.compile(r"^\d{12,30}$")  # as households.bank_account is checked on import
 

@@ -3,12 +3,13 @@ and upkeep per asset, the beneficiaries, plan lines in bulk, and payment attempt
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Executable, func, insert, select, text, update
+from sqlalchemy import Executable, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
@@ -16,7 +17,6 @@ from db.models import (
     AssetIncomeShare,
     DistributionRule,
     DividendCorrection,
-    DividendLine,
     DividendPayment,
     DividendRound,
     Household,
@@ -125,10 +125,34 @@ async def list_beneficiaries(session: AsyncSession, *, asset_ids: Sequence[str])
     return [Beneficiary(a, c, s, m, tuple(cat or ()), v, n) for a, c, s, m, cat, v, n in rows]
 
 
-async def create_lines(session: AsyncSession, *, rows: list[dict[str, Any]]) -> None:
-    """Insert a plan's lines in chunks (a county's 100,000 households in twenty statements)."""
+_LINES = text(
+    """
+    INSERT INTO dividend_lines (round_id, plan_version, household_code, village_code, head_name, amount_fen, parts)
+    SELECT :round_id, :version, v.household_code, v.village_code, v.head_name, v.amount_fen, v.parts
+    FROM unnest(CAST(:codes AS text[]), CAST(:villages AS text[]), CAST(:heads AS text[]),
+                CAST(:amounts AS bigint[]), CAST(:parts AS jsonb[]))
+         AS v(household_code, village_code, head_name, amount_fen, parts)
+    """
+)
+
+
+async def create_lines(session: AsyncSession, *, round_id: str, version: int, rows: list[dict[str, Any]]) -> None:
+    """Insert a plan's lines in chunks of one statement each (an array per column: a county's 100,000 households in
+    twenty statements of six parameters)."""
     for i in range(0, len(rows), LINE_CHUNK):
-        await session.execute(insert(DividendLine), rows[i : i + LINE_CHUNK])
+        chunk = rows[i : i + LINE_CHUNK]
+        await session.execute(
+            _LINES,
+            {
+                "round_id": round_id,
+                "version": version,
+                "codes": [r["household_code"] for r in chunk],
+                "villages": [r["village_code"] for r in chunk],
+                "heads": [r["head_name"] for r in chunk],
+                "amounts": [r["amount_fen"] for r in chunk],
+                "parts": [json.dumps(r["parts"], ensure_ascii=False) for r in chunk],
+            },
+        )
 
 
 _PREPARE = text(
@@ -161,11 +185,33 @@ async def prepare_payments(
     return list(rows)
 
 
-async def batch_payments(session: AsyncSession, *, batch_no: str) -> Sequence[DividendPayment]:
-    rows = await session.scalars(
-        select(DividendPayment).where(DividendPayment.batch_no == batch_no).order_by(DividendPayment.reference)
+async def batch_payments(session: AsyncSession, *, batch_no: str) -> Sequence[Any]:
+    """A batch's attempts as plain rows (reference, household, name, account, bank, amount, status): 5,000 of them
+    read without building ORM objects."""
+    rows = await session.execute(
+        select(
+            DividendPayment.reference,
+            DividendPayment.household_code,
+            DividendPayment.name,
+            DividendPayment.account,
+            DividendPayment.bank,
+            DividendPayment.amount_fen,
+            DividendPayment.status,
+        )
+        .where(DividendPayment.batch_no == batch_no)
+        .order_by(DividendPayment.reference)
     )
     return rows.all()
+
+
+async def batch_totals(session: AsyncSession, *, batch_no: str) -> dict[str, tuple[int, int]]:
+    """A batch's attempts by status: (count, Σ fen)."""
+    rows = await session.execute(
+        select(DividendPayment.status, func.count(), func.sum(DividendPayment.amount_fen))
+        .where(DividendPayment.batch_no == batch_no)
+        .group_by(DividendPayment.status)
+    )
+    return {status: (int(n), int(total)) for status, n, total in rows}
 
 
 _SETTLE = text(

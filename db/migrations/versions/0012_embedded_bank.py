@@ -23,7 +23,7 @@ def upgrade() -> None:
     op.create_table(
         "bank_payments",
         sa.Column("id", sa.BigInteger(), primary_key=True),
-        sa.Column("reference", sa.String(64), nullable=False, unique=True),
+        sa.Column("reference", sa.String(200), nullable=False, unique=True),
         sa.Column("batch_no", sa.String(64), nullable=False),
         sa.Column("account", sa.String(40), nullable=False),
         sa.Column("amount_fen", sa.BigInteger(), nullable=False),
