@@ -9,6 +9,7 @@ names and accounts never enter this history.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import datetime, timedelta
 
@@ -41,6 +42,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.rounds import RoundActivities
 
 DB_TIMEOUT = timedelta(seconds=60)
+# batches submitted at once: the bank's round trips overlap (each batch is its own idempotent activity)
+PARALLEL_BATCHES = 4
 PAY_TIMEOUT = timedelta(minutes=5)
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 # a bank that is down is waited for (hours), a refusal is answered at once (non-retryable errors)
@@ -109,8 +112,8 @@ class DividendRoundWorkflow:
             start_to_close_timeout=PAY_TIMEOUT,
             retry_policy=RETRY,
         )
-        for batch_no in batches:
-            await self._pay(batch_no)
+        for i in range(0, len(batches), PARALLEL_BATCHES):
+            await asyncio.gather(*(self._pay(b) for b in batches[i : i + PARALLEL_BATCHES]))
         while True:
             self._unresolved = await workflow.execute_activity_method(
                 RoundActivities.count_failures, inp.round_id, start_to_close_timeout=DB_TIMEOUT, retry_policy=RETRY
