@@ -137,3 +137,24 @@ def project_template() -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def write_sheet(title: str, caption: Sequence[str], headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """One sheet as .xlsx bytes: caption lines (the notice's title, totals), bold Chinese headers, the rows; text a
+    client wrote that starts with "=" stays text (never a formula)."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = title
+    for line in caption:
+        sheet.append([line])
+    sheet.append(list(headers))
+    for cell in sheet[sheet.max_row]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        sheet.append([f"'{v}" if isinstance(v, str) and v.startswith("=") else v for v in row])
+    for i, header in enumerate(headers, start=1):
+        sheet.column_dimensions[get_column_letter(i)].width = max(12, len(header) * 2 + 4)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

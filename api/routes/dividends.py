@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from temporalio.common import WorkflowIDReusePolicy
@@ -37,7 +37,9 @@ from api.dividend_schemas import (
 )
 from api.edge import CodePath, EdgeRoute, Offset
 from api.errors import conflict, forbidden, invalid, not_found
+from api.schemas import _d
 from api.updates import actor_for, body_digest, execute_update
+from core.spreadsheets import write_sheet
 from db.models import (
     Asset,
     DividendLine,
@@ -49,8 +51,10 @@ from db.models import (
     Region,
 )
 from db.repositories.rounds import approved_rules, list_scope_assets, record_correction
+from domain.attachments import content_disposition
 from domain.enums import RegionLevel, Role, SignalName, UpdateName
 from domain.households import mask
+from domain.payments import fen_to_yuan
 from domain.rounds import (
     CheckInput,
     ConfirmInput,
@@ -483,3 +487,80 @@ async def household_dividends(code: CodePath, user: CurrentUser, session: Sessio
             for r, y, s, a in rows
         ],
     )
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+EXPORT: dict[int | str, dict[str, Any]] = {
+    200: {"content": {XLSX: {}}, "description": _d("Excel 工作簿", "an .xlsx workbook")}
+}
+
+
+@router.get("/{rid}/plan.xlsx", response_class=Response, responses=EXPORT)
+async def plan_notice(rid: CodePath, user: CurrentUser, session: SessionDep) -> Response:
+    """The plan's public notice (分配方案公示) as Excel: each household's dividend and how it was computed."""
+    user.require_role(*READERS)
+    rnd = await _readable(session, user, rid)
+    lines = (
+        await session.scalars(
+            select(DividendLine)
+            .where(DividendLine.round_id == rid, DividendLine.plan_version == rnd.plan_version)
+            .order_by(DividendLine.household_code)
+        )
+    ).all()
+    caption = [
+        f"{rnd.fiscal_year}年度收益分配方案公示（{rid}，第{rnd.plan_version}版）",
+        f"收益池合计 {fen_to_yuan(rnd.pool_fen)} 元，"
+        f"农户分红合计 {fen_to_yuan(rnd.households_fen)} 元，共 {rnd.lines} 户",
+    ]
+    rows = [
+        (
+            i,
+            line.household_code,
+            line.head_name,
+            line.village_code,
+            fen_to_yuan(line.amount_fen),
+            "；".join(str(p.get("why", "")) for p in line.parts),
+        )
+        for i, line in enumerate(lines, start=1)
+    ]
+    data = await asyncio.to_thread(
+        write_sheet, "分配方案公示", caption, ("序号", "户码", "户主", "村代码", "金额（元）", "计算说明"), rows
+    )
+    return Response(data, media_type=XLSX, headers={"Content-Disposition": content_disposition(f"{rid}-方案公示.xlsx")})
+
+
+@router.get("/{rid}/result.xlsx", response_class=Response, responses=EXPORT)
+async def result_notice(rid: CodePath, user: CurrentUser, session: SessionDep) -> Response:
+    """The result's public notice (发放结果公示) as Excel: who was paid how much (cards masked), and what failed."""
+    user.require_role(*READERS)
+    rnd = await _readable(session, user, rid)
+    payments = (
+        await session.scalars(
+            select(DividendPayment).where(DividendPayment.round_id == rid).order_by(DividendPayment.reference)
+        )
+    ).all()
+    caption = [
+        f"{rnd.fiscal_year}年度收益分配发放结果公示（{rid}）",
+        f"已发放 {fen_to_yuan(rnd.paid_fen)} 元；状态：{rnd.status}",
+    ]
+    rows = [
+        (
+            i,
+            p.household_code,
+            p.name,
+            mask(p.account),
+            p.attempt,
+            fen_to_yuan(p.amount_fen),
+            {"paid": "成功", "failed": "失败", "submitted": "处理中"}.get(p.status, p.status),
+            p.reason,
+        )
+        for i, p in enumerate(payments, start=1)
+    ]
+    data = await asyncio.to_thread(
+        write_sheet,
+        "发放结果公示",
+        caption,
+        ("序号", "户码", "户主", "卡号", "次数", "金额（元）", "结果", "原因"),
+        rows,
+    )
+    return Response(data, media_type=XLSX, headers={"Content-Disposition": content_disposition(f"{rid}-结果公示.xlsx")})

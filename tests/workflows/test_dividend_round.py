@@ -7,12 +7,15 @@ the result noticed and the round closed — every household paid exactly once, c
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import uuid
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
+from openpyxl import load_workbook
 from sqlalchemy import func, select, update
 from temporalio.testing import WorkflowEnvironment
 
@@ -216,6 +219,20 @@ async def test_a_round_is_planned_noticed_amended_confirmed_paid_corrected_and_c
             ).all()
         )
     assert paid == {h: 1 for h in households}
+    # the notices as Excel: the plan's lines sum to the households' bucket, the result masks every card
+    r = await api.get(f"/api/v1/dividend-rounds/{rid}/plan.xlsx", headers=finance)
+    assert r.status_code == 200, r.text
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(min_row=4, values_only=True))
+    assert [c.value for c in sheet[3]] == ["序号", "户码", "户主", "村代码", "金额（元）", "计算说明"]
+    assert sum(Decimal(str(row[4])) for row in rows) * 100 == final["households_fen"]
+    r = await api.get(f"/api/v1/dividend-rounds/{rid}/result.xlsx", headers=finance)
+    result = load_workbook(io.BytesIO(r.content)).active
+    assert result is not None
+    paid_rows = list(result.iter_rows(min_row=4, values_only=True))
+    assert len(paid_rows) == len(households) + 1  # one failed attempt and its repayment
+    assert all("*" in str(row[3]) for row in paid_rows)
     mine = (await api.get(f"/api/v1/households/{households[1]}/dividends", headers=finance)).json()
     assert [(i["round_id"], i["paid_fen"] == i["amount_fen"]) for i in mine["items"]] == [(rid, True)]
 
