@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from api.security import hash_password
 from db.engine import Sessions
-from db.models import Expert, Household, Region, User
+from db.models import BankFailingAccount, Expert, Household, Region, User
 from db.repositories.audit import SYSTEM_CHAIN, create_audit_entry
 from domain.households import with_check_digit
 from domain.operation import add_months
@@ -145,6 +145,13 @@ async def load_demo_reference(sessions: Sessions) -> dict[str, int]:
                 insert(Household).values(**h).on_conflict_do_nothing().returning(Household.id)
             )
             counts["households"] += len(result.all())
+        # the embedded bank refuses one demo card (closed), so a round shows a failure corrected and repaid
+        closed = next(h for h in demo_households() if h["code"] == CLOSED_CARD_HOUSEHOLD)
+        await session.execute(
+            insert(BankFailingAccount)
+            .values(account=closed["bank_account"], reason="card_closed")
+            .on_conflict_do_nothing()
+        )
         if any(counts.values()):
             await create_audit_entry(
                 session,
@@ -310,6 +317,7 @@ async def load_demo_projects(
 # ---------------------------------------------------------------- operation: projects built before the system
 
 DEMO_IMPORTER = "county_reviewer"
+CLOSED_CARD_HOUSEHOLD = "H370115100201005"  # a beneficiary of the demo's shops whose card the embedded bank refuses
 DEMO_MANAGER = "pm_jiyang"
 
 
@@ -476,8 +484,62 @@ async def load_demo_operation(
                 headers=pm,
             )
             r.raise_for_status()
+        lines.append(await _demo_rule(client, shop_asset, today, pm, token, asyncio, timeout))
         ends = demo_import_rows(today)[0]["合同结束"]
         lines.append(f"{solar}  东关村光伏扶贫电站（存量） → operation, lease ends {ends}")
         rent = f"rent due {today} received" if due else "no rent due today"
         lines.append(f"{shops}  东关村扶贫商铺（存量） → operation, {rent}")
     return lines
+
+
+async def _demo_rule(
+    client: httpx.AsyncClient,
+    asset_id: str,
+    today: date,
+    pm: dict[str, str],
+    token: Any,
+    asyncio: Any,
+    timeout: float,
+) -> str:
+    """The shops' distribution rule for this year — 30 % to the collective, 70 % to the households by their shares,
+    the elderly 1.5× — proposed with the village meeting's resolution, reviewed by the township and approved by the
+    county, so finance can open this year's round at once. Nothing is proposed again on a rerun."""
+    path = f"/api/v1/assets/{asset_id}/distribution-rules"
+    r = await client.get(path, headers=pm)
+    r.raise_for_status()
+    if any(i["fiscal_year"] == today.year and i["status"] in ("approved", "proposed") for i in r.json()["items"]):
+        return f"{asset_id}  distribution rule {today.year}: in place"
+    resolution = b"%PDF-1.7\n" + f"demo village meeting resolution {today.year}".encode()
+    up = await client.post(
+        "/api/v1/attachments", files={"file": ("村民代表会议决议.pdf", resolution, "application/pdf")}, headers=pm
+    )
+    up.raise_for_status()
+    body = {
+        "fiscal_year": today.year,
+        "buckets": {"collective_bp": 3000, "households_bp": 7000},
+        "basis": "shares",
+        "coefficients_bp": {"elderly": 15000},
+        "village_resolution": up.json()["sha256"],
+        "note": "村民代表会议表决通过",
+    }
+    r = await client.post(path, json=body, headers=pm)
+    if r.status_code >= 400:
+        raise RuntimeError(f"proposing the demo rule failed: {r.status_code} {r.text}")
+    project = asset_id.rsplit("-", 1)[0]
+    for reviewer, kind in (("township_jiyang", "rule_review"), ("county_reviewer", "rule_approval")):
+        auth = await token(reviewer)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            r = await client.get("/api/v1/tasks", params={"project": project, "kind": kind}, headers=auth)
+            r.raise_for_status()
+            if r.json()["items"]:
+                break
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"the demo rule's {kind} task never opened")
+            await asyncio.sleep(0.3)
+        task = r.json()["items"][0]["id"]
+        r = await client.post(
+            f"/api/v1/tasks/{task}/decision", json={"decision": "approve", "opinion": "同意"}, headers=auth
+        )
+        r.raise_for_status()
+    return f"{asset_id}  distribution rule {today.year}: approved (collective 30 %, households 70 % by shares)"

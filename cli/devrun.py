@@ -235,6 +235,9 @@ def run_dev_stack() -> int:
         # The demo walks a project from application to operation in one sitting: its public notices last
         # minutes, not the ten days of production (an explicit REVIEW__NOTICE_DAYS wins).
         env.setdefault("REVIEW__NOTICE_DAYS", DEMO_NOTICE_DAYS)
+        env.setdefault("DIVIDENDS__NOTICE_DAYS", DEMO_NOTICE_DAYS)
+        env.setdefault("DIVIDENDS__RESULT_NOTICE_DAYS", DEMO_NOTICE_DAYS)
+        env.setdefault("DIVIDENDS__POLL_SECONDS", "5")
         os.environ["DATABASE_URL"] = db_url
 
         async def reference() -> dict[str, int]:
