@@ -68,11 +68,13 @@ async def _copy(engine: AsyncEngine, table: str, columns: list[str], rows: list[
         return time.perf_counter() - started
 
 
-async def _seed(engine: AsyncEngine, tag: str) -> tuple[str, str, list[int]]:
-    """A county with one village of 100,000 households, an asset whose income rights they hold, its approved rule,
+async def seed_round(
+    engine: AsyncEngine, tag: str, households: int = HOUSEHOLDS, county: str = ""
+) -> tuple[str, str, list[int]]:
+    """A county with one village of `households` households, an asset whose income rights they hold, its approved rule,
     and the year's income received; two finance users. The asset id, the county, the finance users."""
     n = int(tag[:4], 16) % 80
-    county = f"{71 + n // 40}{n % 40 + 10:02d}01"
+    county = county or f"{71 + n // 40}{n % 40 + 10:02d}01"
     township, village = county + "100", county + "100201"
     city, province = county[:4] + "00", county[:2] + "0000"
     code, asset = f"XMB{county}-{tag}", f"XMB{county}-{tag}-A1"
@@ -198,7 +200,7 @@ async def _seed(engine: AsyncEngine, tag: str) -> tuple[str, str, list[int]]:
                 proposed_at=datetime.now(UTC),
             )
         )
-    households = [
+    rows = [
         (
             f"H{tag}{i:07d}",
             village,
@@ -208,19 +210,19 @@ async def _seed(engine: AsyncEngine, tag: str) -> tuple[str, str, list[int]]:
             f"3701{i:014d}",
             f"62284800{i:011d}",
         )
-        for i in range(HOUSEHOLDS)
+        for i in range(households)
     ]
     await _copy(
         engine,
         "households",
         ["code", "village_code", "head_name", "members", "categories", "id_number", "bank_account"],
-        households,
+        rows,
     )
     await _copy(
         engine,
         "asset_income_shares",
         ["asset_id", "household_code", "shares"],
-        [(asset, h[0], 1 + i % 3) for i, h in enumerate(households)],
+        [(asset, h[0], 1 + i % 3) for i, h in enumerate(rows)],
     )
     return asset, county, users
 
@@ -229,7 +231,7 @@ async def measure_round(engine: AsyncEngine, client: Client, task_queue: str) ->
     """Seed, then time a round of 100,000 households from its start to its reconciliation; COPY the same number of
     lines as the baseline."""
     tag = uuid.uuid4().hex[:8]
-    asset, county, users = await _seed(engine, tag)
+    asset, county, users = await seed_round(engine, tag)
     sessions = make_sessions(engine)
     year = datetime.now(UTC).year
     rid = round_id("asset", asset, year, 1)

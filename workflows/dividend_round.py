@@ -36,11 +36,12 @@ from domain.rounds import (
     objection_refusal,
     resolve_refusal,
 )
-from workflows.steps import refuse
+from workflows.steps import HEARTBEAT, refuse
 
 with workflow.unsafe.imports_passed_through():
     from activities.rounds import RoundActivities
 
+# every activity heartbeats (the worker's interceptor): a killed worker's attempt is retried within HEARTBEAT seconds
 DB_TIMEOUT = timedelta(seconds=60)
 # batches submitted at once: the bank's round trips overlap (each batch is its own idempotent activity)
 PARALLEL_BATCHES = 4
@@ -79,6 +80,7 @@ class DividendRoundWorkflow:
                 version=self._version,
             ),
             start_to_close_timeout=DB_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT,
             retry_policy=RETRY,
         )
 
@@ -92,6 +94,7 @@ class DividendRoundWorkflow:
                 RoundActivities.plan_round,
                 PlanInput(inp.round_id, self._version, workflow.now()),
                 start_to_close_timeout=PAY_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT,
                 retry_policy=RETRY,
             )
             ends = workflow.now() + timedelta(days=inp.notice_days)
@@ -110,13 +113,18 @@ class DividendRoundWorkflow:
             RoundActivities.prepare_payments,
             PaymentsInput(inp.round_id, self._version, inp.batch_size, workflow.now()),
             start_to_close_timeout=PAY_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT,
             retry_policy=RETRY,
         )
         for i in range(0, len(batches), PARALLEL_BATCHES):
             await asyncio.gather(*(self._pay(b) for b in batches[i : i + PARALLEL_BATCHES]))
         while True:
             self._unresolved = await workflow.execute_activity_method(
-                RoundActivities.count_failures, inp.round_id, start_to_close_timeout=DB_TIMEOUT, retry_policy=RETRY
+                RoundActivities.count_failures,
+                inp.round_id,
+                start_to_close_timeout=DB_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT,
+                retry_policy=RETRY,
             )
             if not self._unresolved and not self._checked:
                 break
@@ -127,7 +135,11 @@ class DividendRoundWorkflow:
                 await self._pay(self._checked.pop(0))
         await self._status_to(RoundStatus.RECONCILING, "reconciliation with the bank")
         reconciled = await workflow.execute_activity_method(
-            RoundActivities.reconcile_round, inp.round_id, start_to_close_timeout=PAY_TIMEOUT, retry_policy=RETRY
+            RoundActivities.reconcile_round,
+            inp.round_id,
+            start_to_close_timeout=PAY_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=RETRY,
         )
         if not reconciled.balanced:
             # an operator looks at the exceptions; the round stays open, visibly, until they are explained
@@ -147,6 +159,7 @@ class DividendRoundWorkflow:
                 RoundActivities.pay_batch,
                 BatchInput(self._inp.round_id, batch_no, workflow.now()),
                 start_to_close_timeout=PAY_TIMEOUT,
+                heartbeat_timeout=HEARTBEAT,
                 retry_policy=PAY_RETRY,
             )
             if not outcome.pending:
@@ -165,6 +178,7 @@ class DividendRoundWorkflow:
             RoundActivities.record_round_objection,
             ObjectionRecord(self._inp.round_id, objection_id, self._version, inp.actor, workflow.now(), text=inp.text),
             start_to_close_timeout=DB_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT,
             retry_policy=RETRY,
         )
         return objection_id
@@ -191,6 +205,7 @@ class DividendRoundWorkflow:
                 opinion=inp.opinion,
             ),
             start_to_close_timeout=DB_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT,
             retry_policy=RETRY,
         )
         return "upheld" if inp.uphold else "dismissed"
@@ -208,6 +223,7 @@ class DividendRoundWorkflow:
             RoundActivities.record_round_confirmation,
             RoundAct(self._inp.round_id, inp.actor, workflow.now()),
             start_to_close_timeout=DB_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT,
             retry_policy=RETRY,
         )
         return RoundStatus.PAYING.value
@@ -230,6 +246,7 @@ class DividendRoundWorkflow:
             RoundActivities.check_correction,
             RoundAct(self._inp.round_id, inp.actor, workflow.now(), inp.correction_id, inp.approve, inp.opinion),
             start_to_close_timeout=DB_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT,
             retry_policy=RETRY,
         )
         if batch_no:
