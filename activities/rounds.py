@@ -34,7 +34,7 @@ from db.repositories.rounds import (
     round_batches,
     settle_payments,
 )
-from domain.allocation import Allocation, combine_lines
+from domain.allocation import Allocation, AssetPart, HouseholdTotal, combine_lines
 from domain.distribution import Beneficiary, distribute, income_pool, rule_from_json
 from domain.payloads import Actor
 from domain.payments import PaymentBatch, PaymentLine, reference
@@ -151,7 +151,8 @@ class RoundActivities:
                         "households_fen": sum(line.amount_fen for line in split.households.lines),
                     }
                 )
-            totals = combine_lines(by_asset)
+            # one asset: its lines are the households' totals (combining is for rounds over several assets)
+            totals = combine_lines(by_asset) if len(by_asset) > 1 else _single(by_asset)
             lines = [
                 {
                     "round_id": rnd.id,
@@ -451,3 +452,11 @@ class RoundActivities:
                 datetime.now(UTC),
             )
         return result
+
+
+def _single(by_asset: dict[str, Allocation]) -> list[HouseholdTotal]:
+    """`combine_lines` of one asset's allocation, without the merging."""
+    ((asset_id, allocation),) = by_asset.items()
+    return [
+        HouseholdTotal(line.key, line.amount_fen, (AssetPart(asset_id, line.amount_fen),)) for line in allocation.lines
+    ]

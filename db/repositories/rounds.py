@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Executable, func, select, text, update
+from sqlalchemy import Executable, Text, cast, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
@@ -114,7 +114,7 @@ async def list_beneficiaries(session: AsyncSession, *, asset_ids: Sequence[str])
             Household.code,
             AssetIncomeShare.shares,
             Household.members,
-            Household.categories,
+            cast(Household.categories, Text),  # parsed below only when not empty: most households have none
             Household.village_code,
             Household.head_name,
         )
@@ -122,7 +122,10 @@ async def list_beneficiaries(session: AsyncSession, *, asset_ids: Sequence[str])
         .where(AssetIncomeShare.asset_id.in_(list(asset_ids)))
         .order_by(AssetIncomeShare.asset_id, Household.code)
     )
-    return [Beneficiary(a, c, s, m, tuple(cat or ()), v, n) for a, c, s, m, cat, v, n in rows]
+    return [
+        Beneficiary(a, c, s, m, tuple(json.loads(cat)) if cat and cat != "[]" else (), v, n)
+        for a, c, s, m, cat, v, n in rows
+    ]
 
 
 _LINES = text(
