@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from temporalio.common import WorkflowIDReusePolicy
@@ -37,8 +37,11 @@ from api.dividend_schemas import (
 )
 from api.edge import CodePath, EdgeRoute, Offset
 from api.errors import conflict, forbidden, invalid, not_found
+from api.routes.attachments import read_upload
 from api.schemas import _d
 from api.updates import actor_for, body_digest, execute_update
+from core.payments import BatchFileBank, FileFormat, PaymentRejected, make_payments
+from core.settings import PaymentKind
 from core.spreadsheets import write_sheet
 from db.models import (
     Asset,
@@ -50,11 +53,11 @@ from db.models import (
     Household,
     Region,
 )
-from db.repositories.rounds import approved_rules, list_scope_assets, record_correction
+from db.repositories.rounds import approved_rules, batch_payments, list_scope_assets, record_correction
 from domain.attachments import content_disposition
 from domain.enums import RegionLevel, Role, SignalName, UpdateName
 from domain.households import mask
-from domain.payments import fen_to_yuan
+from domain.payments import PaymentBatch, PaymentLine, ResultFileError, fen_to_yuan
 from domain.rounds import (
     CheckInput,
     ConfirmInput,
@@ -564,3 +567,64 @@ async def result_notice(rid: CodePath, user: CurrentUser, session: SessionDep) -
         rows,
     )
     return Response(data, media_type=XLSX, headers={"Content-Disposition": content_disposition(f"{rid}-结果公示.xlsx")})
+
+
+@router.get("/{rid}/batches/{batch_no}.{fmt}", response_class=Response)
+async def batch_file(
+    rid: CodePath,
+    batch_no: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$", description="批次号 / batch number")],
+    fmt: Annotated[str, Path(pattern="^(csv|xlsx)$", description="csv 或 xlsx / csv or xlsx")],
+    user: CurrentUser,
+    sessions: SessionsDep,
+) -> Response:
+    """The bank's batch file (代发文件) of one batch, for the finance user to hand to the bank: header with batch
+    number, row count and total; a row per line with name, card and amount in yuan. Finance of the county only."""
+    user.require_role(Role.FINANCE)
+    async with sessions() as session:
+        await _readable(session, user, rid)
+        rows = list(await batch_payments(session, batch_no=batch_no))
+    if not rows or not batch_no.startswith(rid):
+        raise not_found(f"batch {batch_no} of round {rid}")
+    batch = PaymentBatch(
+        batch_no,
+        tuple(
+            PaymentLine(r.reference, r.household_code, r.name, r.account, r.bank, r.amount_fen, f"{rid} 收益分红")
+            for r in rows
+        ),
+    )
+    data = BatchFileBank.export(batch, FileFormat(fmt))
+    media = XLSX if fmt == "xlsx" else "text/csv; charset=utf-8"
+    return Response(data, media_type=media, headers={"Content-Disposition": content_disposition(f"{batch_no}.{fmt}")})
+
+
+@router.post("/{rid}/batches/{batch_no}/results", response_model=ActPublic)
+async def batch_results(
+    rid: CodePath,
+    batch_no: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$", description="批次号 / batch number")],
+    request: Request,
+    user: CurrentUser,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+) -> ActPublic:
+    """The bank's result file of a batch (回盘文件, .csv or .xlsx, multipart field `file`): every row matched to a line
+    by serial and amount (any mismatch refuses the whole file, each problem by line); the round collects it at its
+    next look. Only with PAYMENTS__KIND=file: the other banks answer by themselves."""
+    user.require_role(Role.FINANCE)
+    async with sessions() as session:
+        await _readable(session, user, rid)
+    if settings.payments.kind != PaymentKind.FILE or not batch_no.startswith(rid):
+        raise conflict("no_result_file", "this system's bank answers by itself (PAYMENTS__KIND is not file)")
+    upload, data, _ = await read_upload(request, settings.attachments.max_bytes)
+    del upload
+    bank = make_payments(settings, sessions)
+    assert isinstance(bank, BatchFileBank)
+    try:
+        results = await bank.accept_results(batch_no, data)
+    except ResultFileError as err:
+        raise invalid(
+            [{"field": "file", "rule": "result_file", "message": str(problem)} for problem in err.errors]
+        ) from err
+    except (FileNotFoundError, PaymentRejected) as err:
+        raise not_found(f"batch {batch_no} was not sent to the bank") from err
+    paid = sum(1 for r in results if r.status == "paid")
+    return ActPublic(round_id=rid, result=f"{paid} paid, {len(results) - paid} failed", id=batch_no)
