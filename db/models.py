@@ -821,9 +821,18 @@ class DividendCorrection(Base):
     """A failed payment's corrected account: made by one finance user, checked by another (maker-checker)."""
 
     __tablename__ = "dividend_corrections"
+    __table_args__ = (
+        # one correction at a time per failed attempt; a rejected one may be followed by another
+        Index(
+            "uq_dividend_corrections_one_open",
+            "failed_reference",
+            unique=True,
+            postgresql_where="status != 'rejected'",
+        ),
+    )
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     round_id: Mapped[str] = mapped_column(ForeignKey("dividend_rounds.id"), index=True)
-    failed_reference: Mapped[str] = mapped_column(ForeignKey("dividend_payments.reference"), unique=True)
+    failed_reference: Mapped[str] = mapped_column(ForeignKey("dividend_payments.reference"))
     household_code: Mapped[str] = mapped_column(String(32))
     account: Mapped[str] = mapped_column(String(40))
     bank: Mapped[str] = mapped_column(String(100))

@@ -193,6 +193,24 @@ async def test_a_round_is_planned_noticed_amended_confirmed_paid_corrected_and_c
             f"/api/v1/dividend-rounds/{rid}/corrections/{cid}/check", json={"approve": True}, headers=finance
         )
         assert (r.status_code, r.json()["code"]) == (403, "separation_of_duties")
+        # the checker finds the account wrong: rejected, and the maker enters it again
+        r = await api.post(
+            f"/api/v1/dividend-rounds/{rid}/corrections/{cid}/check",
+            json={"approve": False, "opinion": "账号与存折不符"},
+            headers=finance2_h,
+        )
+        assert (r.status_code, r.json()["result"]) == (200, "rejected"), r.text
+        r = await api.post(
+            f"/api/v1/dividend-rounds/{rid}/corrections",
+            json={
+                "failed_reference": failed["items"][0]["reference"],
+                "account": "6228480000000000027",
+                "bank": "农业银行",
+            },
+            headers=finance,
+        )
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
         r = await api.post(
             f"/api/v1/dividend-rounds/{rid}/corrections/{cid}/check", json={"approve": True}, headers=finance2_h
         )

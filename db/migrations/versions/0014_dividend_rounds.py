@@ -121,7 +121,6 @@ def upgrade() -> None:
             sa.String(200),
             sa.ForeignKey("dividend_payments.reference"),
             nullable=False,
-            unique=True,
         ),
         sa.Column("household_code", sa.String(32), nullable=False),
         sa.Column("account", sa.String(40), nullable=False),
@@ -133,6 +132,13 @@ def upgrade() -> None:
         sa.Column("checked_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_dividend_corrections_round_id", "dividend_corrections", ["round_id"])
+    op.create_index(
+        "uq_dividend_corrections_one_open",
+        "dividend_corrections",
+        ["failed_reference"],
+        unique=True,
+        postgresql_where="status != 'rejected'",
+    )
     op.create_table(
         "dividend_objections",
         sa.Column("id", sa.String(64), primary_key=True),
