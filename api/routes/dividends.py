@@ -454,8 +454,14 @@ async def check_correction(
 
 
 async def _readable_any(session: SessionDep, user: Principal, rid: str) -> DividendRound:
-    """The round, when it lies in the caller's region (the workflow decides who may act)."""
-    return await _readable(session, user, rid)
+    """The round, when the caller's region covers its county or lies inside it (a village's or township's user may
+    object to its notice); the workflow decides who may act."""
+    rnd = await session.get(DividendRound, rid)
+    if rnd is None:
+        raise not_found(f"round {rid}")
+    if not (user.covers(rnd.county_code) or user.region_code.startswith(rnd.county_code)):
+        raise forbidden(f"round {rid} lies outside your region", "region_forbidden")
+    return rnd
 
 
 @households_router.get("/{code}/dividends", response_model=HouseholdDividends)

@@ -123,7 +123,13 @@ async def test_a_round_is_planned_noticed_amended_confirmed_paid_corrected_and_c
         assert lines["total_fen"] == plan["households_fen"]
         assert all(line["parts"][0]["why"] for line in lines["items"])
 
-        # an objection during the notice; confirming now is refused
+        # objections during the notice (an empty one refused naming the field); confirming now is refused
+        township = await drive.headers(u["township"])  # a township's reviewer, inside the county, may object too
+        r = await api.post(f"/api/v1/dividend-rounds/{rid}/objections", json={"text": " "}, headers=township)
+        assert (r.status_code, r.json()["details"][0]["field"]) == (422, "text"), r.text
+        r = await api.post(f"/api/v1/dividend-rounds/{rid}/objections", json={"text": "公示时间太短"}, headers=township)
+        assert r.status_code == 201, r.text
+        dismissed = r.json()["id"]
         r = await api.post(
             f"/api/v1/dividend-rounds/{rid}/objections",
             json={"text": "第四户家庭成员有残疾，系数有误"},
@@ -135,6 +141,13 @@ async def test_a_round_is_planned_noticed_amended_confirmed_paid_corrected_and_c
         assert (await api.post(f"/api/v1/dividend-rounds/{rid}/confirm", headers=finance2_h)).status_code == 409
         await env.sleep(timedelta(days=11))
         await eventually(lambda: status_is("objections"))
+        r = await api.post(
+            f"/api/v1/dividend-rounds/{rid}/objections/{dismissed}/resolve",
+            json={"decision": "dismiss", "opinion": "公示期符合规定"},
+            headers=await drive.headers(u["county"]),
+        )
+        assert (r.status_code, r.json()["result"]) == (200, "dismissed"), r.text
+        assert await status_is("objections")  # one still open
         # the data is corrected, the county upholds: an amended plan (version 2) is noticed again
         async with sessions.begin() as s:
             await s.execute(update(Household).where(Household.code == households[3]).values(categories=["elderly"]))
