@@ -20,8 +20,8 @@ from domain.rounds import ConfirmInput, RoundInput, round_id
 from tests.conftest import eventually
 from tests.e2e.test_worker_kill import _start_worker
 
-HOUSEHOLDS = 6_000
-BATCH = 20  # 300 batches: long enough to be killed in the middle of
+HOUSEHOLDS = 3_000
+BATCH = 20  # 150 batches: long enough to be killed in the middle of
 
 
 async def _scalar(engine: AsyncEngine, sql: str, **params: object) -> int:
