@@ -35,7 +35,7 @@ from db.repositories.rounds import (
     settle_payments,
 )
 from domain.allocation import Allocation, AssetPart, HouseholdTotal, combine_lines
-from domain.distribution import Beneficiary, distribute, income_pool, rule_from_json
+from domain.distribution import Beneficiary, distribute, explain_line, income_pool, rule_from_json
 from domain.payloads import Actor
 from domain.payments import PaymentBatch, PaymentLine, reference
 from domain.rounds import (
@@ -136,7 +136,7 @@ class RoundActivities:
                 split = distribute(pool, rule, members)
                 by_asset[asset_id] = split.households
                 for line in split.households.lines:
-                    explained[(asset_id, line.key)] = line.explain()
+                    explained[(asset_id, line.key)] = explain_line(line, rule)
                 pools.append(
                     {
                         "round_id": rnd.id,

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from fractions import Fraction
 from typing import Any
 
-from domain.allocation import Allocation, AllocationError, Claim, allocate, largest_remainder
+from domain.allocation import Allocation, AllocationError, Claim, Line, allocate, largest_remainder
 from domain.enums import HouseholdCategory
 from domain.operation import Problem
 
@@ -232,3 +233,45 @@ def rule_from_json(data: Mapping[str, Any]) -> DistributionRule:
         residue_to=Bucket(data.get("residue_to", Bucket.COLLECTIVE)),
         version=str(data.get("version", "")),
     )
+
+
+def _fen(n: int) -> str:
+    """Whole fen as yuan with two decimals (exact: integer arithmetic)."""
+    sign = "-" if n < 0 else ""
+    yuan, fen = divmod(abs(n), 100)
+    return f"{sign}{yuan}.{fen:02d}"
+
+
+def _exact_fen(q: Fraction) -> str:
+    """An exact quota in fen: a finite decimal when it has one (157500.75 分), else a whole and a fraction
+    (52500 又 1/3 分)."""
+    den, twos, fives = q.denominator, 0, 0
+    while den % 2 == 0:
+        den, twos = den // 2, twos + 1
+    while den % 5 == 0:
+        den, fives = den // 5, fives + 1
+    whole, part = divmod(q.numerator, q.denominator)
+    if part == 0:
+        return f"{whole} 分"
+    if den == 1:
+        places = max(twos, fives)
+        digits = str(part * 10**places // q.denominator).rjust(places, "0")
+        return f"{whole}.{digits} 分"
+    return f"{whole} 又 {part}/{q.denominator} 分"
+
+
+def explain_line(line: Line, rule: DistributionRule) -> str:
+    """A household's part in one sentence of Chinese, as the plan's notice (公示) shows it to the village: its basis
+    (shares or members) times its coefficient, the exact quota, the rounding and why it got the extra fen."""
+    if line.excluded is not None:
+        return f"本年不参与分红：{line.excluded}"
+    unit = "股" if rule.basis == WeightBasis.SHARES else "人"
+    basis = "折股" if rule.basis == WeightBasis.SHARES else "家庭人口"
+    coefficient = Fraction(line.coefficient_num, line.coefficient_den)
+    weight = f"{basis} {line.basis} {unit} × 系数 {coefficient.numerator / coefficient.denominator:g}"
+    if line.bound is not None:
+        limit = "上限" if line.bound.value == "max" else "下限"
+        return f"{weight}；按每户{limit}计 {_fen(line.amount_fen)} 元"
+    exact = _exact_fen(Fraction(line.quota_num, line.quota_den))
+    extra = f"，按余数排第 {line.rank} 位加 1 分" if line.extra_fen else ""
+    return f"{weight}；应得 {exact}，取整 {_fen(line.floor_fen)} 元{extra}，实得 {_fen(line.amount_fen)} 元"
