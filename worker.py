@@ -106,6 +106,7 @@ def build_worker(
             rules.record_rule,
             rules.settle_rule,
             rounds.plan_round,
+            rounds.notice_end,
             rounds.set_round_status,
             rounds.record_round_objection,
             rounds.record_round_confirmation,

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from core.calendar import is_china_workday
 from core.payments import PaymentError, PaymentGateway, PaymentRejected
 from db.engine import Sessions
 from db.models import DividendCorrection, DividendObjection, DividendPayment, DividendPool, DividendRound
@@ -41,6 +43,7 @@ from domain.payments import PaymentBatch, PaymentLine, reference
 from domain.rounds import (
     BatchInput,
     BatchOutcome,
+    NoticeInput,
     ObjectionRecord,
     PaymentsInput,
     PlanInput,
@@ -50,6 +53,7 @@ from domain.rounds import (
     RoundStep,
     period_of,
 )
+from domain.workdays import due_at
 
 log = structlog.get_logger(__name__)
 BANK = "惠民惠农一卡通"  # per-household money goes to the head's subsidy card (DOMAIN.md §7)
@@ -198,6 +202,11 @@ class RoundActivities:
             )
         log.info("round planned", round_id=inp.round_id, version=inp.version, lines=result.lines)
         return result
+
+    @activity.defn
+    async def notice_end(self, inp: NoticeInput) -> datetime:
+        """The end of a notice counted in working days on China's calendar (holidays and 调休 Saturdays known)."""
+        return due_at(inp.at, inp.days, is_china_workday, ZoneInfo(inp.time_zone))
 
     @activity.defn
     async def set_round_status(self, inp: RoundStep) -> None:

@@ -109,6 +109,19 @@ class OperationSettings(BaseModel):
         return self
 
 
+class CountyNotice(BaseModel):
+    """How one county notices its rounds' plans and results."""
+
+    notice_days: float = Field(10, ge=0.0001, le=60, description="Days a plan and a result are noticed")
+    working_days: bool = Field(False, description="Count the days as working days on China's calendar")
+
+    @model_validator(mode="after")
+    def _whole_working_days(self) -> CountyNotice:
+        if self.working_days and self.notice_days != int(self.notice_days):
+            raise ValueError("working days are whole days")
+        return self
+
+
 class DividendSettings(BaseModel):
     """Dividend rounds (DOMAIN.md §7); county practice, not law."""
 
@@ -122,6 +135,18 @@ class DividendSettings(BaseModel):
     poll_seconds: float = Field(
         3600, ge=1, le=86400, description="How often a batch's missing bank answers are asked for again"
     )
+    notice_working_days: bool = Field(False, description="Count notice days as working days (China's calendar)")
+    counties: dict[str, CountyNotice] = Field(
+        default_factory=dict,
+        description="Per county (6-digit code): its own notice days and whether they are working days",
+    )
+
+    def notice_for(self, county: str) -> tuple[float, float, bool]:
+        """A county's (plan notice days, result notice days, working days?)."""
+        own = self.counties.get(county)
+        if own is not None:
+            return own.notice_days, own.notice_days, own.working_days
+        return self.notice_days, self.result_notice_days, self.notice_working_days
 
 
 class AttachmentSettings(BaseModel):

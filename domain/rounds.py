@@ -53,6 +53,17 @@ class RoundInput:
     result_notice_days: float = 10
     batch_size: int = 500
     poll_seconds: float = 3600
+    # the notices count working days (China's calendar) instead of calendar days (the county's practice)
+    notice_working_days: bool = False
+
+
+@dataclass(frozen=True)
+class NoticeInput:
+    """When a notice of `days` working days opened at `at` ends (the last working day's end, local time)."""
+
+    at: datetime
+    days: int
+    time_zone: str = "Asia/Shanghai"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from domain.rounds import (
     BatchInput,
     CheckInput,
     ConfirmInput,
+    NoticeInput,
     ObjectionInput,
     ObjectionRecord,
     PaymentsInput,
@@ -97,7 +98,7 @@ class DividendRoundWorkflow:
                 heartbeat_timeout=HEARTBEAT,
                 retry_policy=RETRY,
             )
-            ends = workflow.now() + timedelta(days=inp.notice_days)
+            ends = await self._notice_end(inp.notice_days)
             await self._status_to(RoundStatus.NOTICED, "the plan's public notice (公示) to end", ends)
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: False, timeout=(ends - workflow.now()).total_seconds())
@@ -145,12 +146,26 @@ class DividendRoundWorkflow:
             # an operator looks at the exceptions; the round stays open, visibly, until they are explained
             await self._status_to(RoundStatus.RECONCILING, f"{len(reconciled.exceptions)} reconciliation exception(s)")
             await workflow.wait_condition(lambda: False)
-        ends = workflow.now() + timedelta(days=inp.result_notice_days)
+        ends = await self._notice_end(inp.result_notice_days)
         await self._status_to(RoundStatus.RESULT_NOTICED, "the result's public notice to end", ends)
         await workflow.sleep((ends - workflow.now()).total_seconds())
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._status_to(RoundStatus.CLOSED)
         return RoundStatus.CLOSED.value
+
+    async def _notice_end(self, days: float) -> datetime:
+        """A notice's end: `days` calendar days from now, or working days on China's calendar (an activity: the
+        holiday calendar is I/O to a workflow) when the county counts so."""
+        if not self._inp.notice_working_days:
+            return workflow.now() + timedelta(days=days)
+        ends: datetime = await workflow.execute_activity_method(
+            RoundActivities.notice_end,
+            NoticeInput(workflow.now(), max(1, round(days))),
+            start_to_close_timeout=DB_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT,
+            retry_policy=RETRY,
+        )
+        return ends
 
     async def _pay(self, batch_no: str) -> None:
         """Submit a batch and wait (polling the bank) until every line has its answer."""

@@ -176,14 +176,16 @@ async def open_round(
         await session.commit()
     except IntegrityError as err:
         raise conflict("round_open", f"round {rid} was opened at the same moment") from err
+    plan_days, result_days, working = settings.dividends.notice_for(county)
     inp = RoundInput(
         round_id=rid,
         county_code=county,
         opened_by=user.id,
-        notice_days=settings.dividends.notice_days,
-        result_notice_days=settings.dividends.result_notice_days,
+        notice_days=plan_days,
+        result_notice_days=result_days,
         batch_size=settings.payments.batch_size,
         poll_seconds=settings.dividends.poll_seconds,
+        notice_working_days=working,
     )
     try:
         async with asyncio.timeout(temporal.wait_seconds):

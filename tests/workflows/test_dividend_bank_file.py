@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -20,12 +21,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from api.security import hash_password
+from core.calendar import is_china_workday
 from core.payments import BatchFileBank
-from core.settings import PaymentSettings, Settings
+from core.settings import CountyNotice, DividendSettings, PaymentSettings, Settings
 from db.engine import Sessions
 from db.models import AssetIncomeShare, DistributionRule, User
 from domain.distribution import Buckets, rule_as_json
 from domain.distribution import DistributionRule as Rule
+from domain.workdays import due_at
 from tests.api.chain_helpers import Driver
 from tests.conftest import PASSWORD, World, eventually
 from tests.workflows.test_dividend_round import _receive
@@ -34,13 +37,19 @@ from worker import build_worker
 
 
 @pytest.fixture
-async def file_api(skipping_settings: Settings, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app paying through the batch file kept in this test's directory."""
-    settings = skipping_settings.model_copy(update={"payments": PaymentSettings(kind="file", file_dir=str(tmp_path))})
+async def file_api(skipping_settings: Settings, tmp_path: Path, world: World) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app paying through the batch file kept in this test's directory; this world's county notices its
+    rounds for 10 working days."""
+    dividends = DividendSettings(counties={world.county: CountyNotice(notice_days=10, working_days=True)})
+    payments = PaymentSettings(kind="file", file_dir=str(tmp_path))
+    settings = skipping_settings.model_copy(update={"payments": payments, "dividends": dividends})
     async with LifespanManager(create_app(settings)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
+
+
+CHINA = ZoneInfo("Asia/Shanghai")
 
 
 def _result_file(batch_csv: str, failing_serial: int) -> bytes:
@@ -114,7 +123,15 @@ async def test_a_round_is_paid_through_the_bank_file(
             return bool(found["status"] == status)
 
         await eventually(lambda: status_is("noticed"))
+        # ten working days on China's calendar (holidays and 调休 Saturdays known), to the end of the last one
+        noticed = (await api.get(f"/api/v1/dividend-rounds/{rid}", headers=finance)).json()
+        ends = datetime.fromisoformat(noticed["notice_ends_at"]).astimezone(CHINA)
+        start = (await env.get_current_time()).astimezone(CHINA)
+        assert ends == due_at(start, 10, is_china_workday, CHINA)
+        assert (ends - start).days >= 13  # two weekends at least
         await env.sleep(timedelta(days=11))
+        assert await status_is("noticed")  # eleven calendar days are not ten working days
+        await env.sleep(ends - (await env.get_current_time()) + timedelta(hours=1))
         await eventually(lambda: status_is("awaiting_confirmation"))
         assert (await api.post(f"/api/v1/dividend-rounds/{rid}/confirm", headers=checker)).status_code == 200
         await eventually(lambda: status_is("paying"))
