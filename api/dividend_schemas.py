@@ -153,3 +153,28 @@ class HouseholdDividend(BaseModel):
 class HouseholdDividends(BaseModel):
     household_code: str
     items: list[HouseholdDividend]
+
+
+class RecoveryIn(_In):
+    """Money paid wrongly, to be recovered (追回): the paid attempt, how much, why."""
+
+    reference: Annotated[str, Field(min_length=3, max_length=200), STORABLE, TEXT_SCHEMA] = Field(
+        description=_d("已发放记录编号", "the paid attempt's reference")
+    )
+    amount_fen: int = Field(ge=1, le=10**12, description=_d("追回金额（分）", "amount to recover, fen"))
+    reason: Text = Field(min_length=2, max_length=2000, description=_d("追回原因", "why it was paid wrongly"))
+
+
+class RecoveryPublic(BaseModel):
+    id: int
+    reference: str
+    household_code: str
+    amount_fen: int
+    reason: str
+    status: str = Field(description=_d("状态：待核对/已追回/驳回", "proposed, recovered, rejected"))
+    made_by: int
+    checked_by: int | None
+
+
+class RecoveriesPublic(BaseModel):
+    items: list[RecoveryPublic]

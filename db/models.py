@@ -858,3 +858,29 @@ class DividendObjection(Base):
     resolution: Mapped[str] = mapped_column(Text, default="", server_default="")
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DividendRecovery(Base):
+    """Money paid wrongly and recovered (追回): a reversing entry against a paid attempt, made by one finance user and
+    checked by another; the paid attempt itself is never edited."""
+
+    __tablename__ = "dividend_recoveries"
+    __table_args__ = (
+        Index(
+            "uq_dividend_recoveries_one_open",
+            "reference",
+            unique=True,
+            postgresql_where="status != 'rejected'",
+        ),
+    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    round_id: Mapped[str] = mapped_column(ForeignKey("dividend_rounds.id"), index=True)
+    reference: Mapped[str] = mapped_column(ForeignKey("dividend_payments.reference"))
+    household_code: Mapped[str] = mapped_column(String(32), index=True)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # proposed, recovered, rejected
+    made_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    made_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    checked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -29,6 +29,9 @@ from api.dividend_schemas import (
     PaymentPublic,
     PaymentsPublic,
     PoolPublic,
+    RecoveriesPublic,
+    RecoveryIn,
+    RecoveryPublic,
     ResolveIn,
     RoundDetail,
     RoundIn,
@@ -49,11 +52,12 @@ from db.models import (
     DividendObjection,
     DividendPayment,
     DividendPool,
+    DividendRecovery,
     DividendRound,
     Household,
     Region,
 )
-from db.repositories.rounds import approved_rules, batch_payments, list_scope_assets, record_correction
+from db.repositories.rounds import approved_rules, batch_payments, list_scope_assets, record_correction, round_audit
 from domain.attachments import content_disposition
 from domain.enums import RegionLevel, Role, SignalName, UpdateName
 from domain.households import mask
@@ -491,6 +495,12 @@ async def household_dividends(code: CodePath, user: CurrentUser, session: Sessio
             .group_by(DividendPayment.round_id)
         )
     }
+    for r, f in await session.execute(  # money recovered is a reversing entry against what was paid
+        select(DividendRecovery.round_id, func.sum(DividendRecovery.amount_fen))
+        .where(DividendRecovery.household_code == code, DividendRecovery.status == "recovered")
+        .group_by(DividendRecovery.round_id)
+    ):
+        paid[r] = paid.get(r, 0) - int(f)
     return HouseholdDividends(
         household_code=code,
         items=[
@@ -636,3 +646,121 @@ async def batch_results(
         raise not_found(f"batch {batch_no} was not sent to the bank") from err
     paid = sum(1 for r in results if r.status == "paid")
     return ActPublic(round_id=rid, result=f"{paid} paid, {len(results) - paid} failed", id=batch_no)
+
+
+def _recovery(r: DividendRecovery) -> RecoveryPublic:
+    return RecoveryPublic(
+        id=r.id,
+        reference=r.reference,
+        household_code=r.household_code,
+        amount_fen=r.amount_fen,
+        reason=r.reason,
+        status=r.status,
+        made_by=r.made_by,
+        checked_by=r.checked_by,
+    )
+
+
+@router.get("/{rid}/recoveries", response_model=RecoveriesPublic)
+async def list_recoveries(rid: CodePath, user: CurrentUser, session: SessionDep) -> RecoveriesPublic:
+    """Money paid wrongly in the round and its recovery (reversing entries)."""
+    user.require_role(*READERS)
+    await _readable(session, user, rid)
+    rows = await session.scalars(
+        select(DividendRecovery).where(DividendRecovery.round_id == rid).order_by(DividendRecovery.id)
+    )
+    return RecoveriesPublic(items=[_recovery(r) for r in rows])
+
+
+@router.post("/{rid}/recoveries", response_model=RecoveryPublic, status_code=201)
+async def make_recovery(rid: CodePath, body: RecoveryIn, user: CurrentUser, sessions: SessionsDep) -> RecoveryPublic:
+    """A finance user records money paid wrongly, to be recovered (追回); another checks it once it is back. The
+    paid attempt is never edited: the recovery is a reversing entry."""
+    user.require_role(Role.FINANCE)
+    async with sessions.begin() as session:
+        await _readable(session, user, rid)
+        paid = await session.scalar(
+            select(DividendPayment)
+            .where(DividendPayment.reference == body.reference, DividendPayment.round_id == rid)
+            .with_for_update()
+        )
+        if paid is None or paid.status != "paid":
+            raise invalid(
+                [{"field": "reference", "rule": "paid_attempt", "message": "not a paid attempt of this round"}]
+            )
+        if body.amount_fen > paid.amount_fen:
+            raise invalid(
+                [
+                    {
+                        "field": "amount_fen",
+                        "rule": "not_above_paid",
+                        "message": f"at most the {paid.amount_fen} fen paid",
+                    }
+                ]
+            )
+        recovery = DividendRecovery(
+            round_id=rid,
+            reference=paid.reference,
+            household_code=paid.household_code,
+            amount_fen=body.amount_fen,
+            reason=body.reason,
+            status="proposed",
+            made_by=user.id,
+            made_at=datetime.now(UTC),
+        )
+        try:
+            async with session.begin_nested():
+                session.add(recovery)
+                await session.flush()
+        except IntegrityError as err:
+            raise conflict("recovering", "a recovery of this payment is under way or done") from err
+        await round_audit(
+            session,
+            rid,
+            "recovery_made",
+            f"recovery_made:{recovery.id}",
+            {
+                "recovery_id": recovery.id,
+                "reference": paid.reference,
+                "amount_fen": body.amount_fen,
+                "reason": body.reason,
+            },
+            await actor_for(session, user),
+        )
+        return _recovery(recovery)
+
+
+@router.post("/{rid}/recoveries/{recovery_id}/check", response_model=RecoveryPublic)
+async def check_recovery(
+    rid: CodePath,
+    recovery_id: Annotated[int, Path(ge=1, le=2**62, description="追回编号 / recovery id")],
+    body: CheckIn,
+    user: CurrentUser,
+    sessions: SessionsDep,
+) -> RecoveryPublic:
+    """A second finance user confirms the money is back (the round's paid total goes down by it) or rejects it."""
+    user.require_role(Role.FINANCE)
+    async with sessions.begin() as session:
+        rnd = await _readable(session, user, rid)
+        recovery = await session.get(DividendRecovery, recovery_id, with_for_update=True)
+        if recovery is None or recovery.round_id != rid:
+            raise not_found(f"recovery {recovery_id} of round {rid}")
+        if recovery.made_by == user.id:
+            raise forbidden("the maker of a recovery may not check it", "separation_of_duties")
+        if recovery.status != "proposed":
+            raise conflict("checked", f"this recovery is {recovery.status} already")
+        recovery.status = "recovered" if body.approve else "rejected"
+        recovery.checked_by, recovery.checked_at = user.id, datetime.now(UTC)
+        if body.approve:
+            locked = await session.get(DividendRound, rid, with_for_update=True)
+            assert locked is not None
+            locked.paid_fen -= recovery.amount_fen
+        await round_audit(
+            session,
+            rnd.id,
+            f"recovery_{recovery.status}",
+            f"recovery_checked:{recovery.id}",
+            {"recovery_id": recovery.id, "amount_fen": recovery.amount_fen, "opinion": body.opinion},
+            await actor_for(session, user),
+        )
+        return _recovery(recovery)

@@ -298,3 +298,18 @@ async def record_correction(
         .values(waiting_for="a second finance user's check of a correction")
     )
     return c
+
+
+async def round_audit(
+    session: AsyncSession, round_id: str, action: str, key: str, payload: dict[str, Any], actor: Actor
+) -> None:
+    """A person's act on a round (a recovery, its check), on the round's audit chain."""
+    entry = NewEntry(
+        action=action,
+        event_key=key,
+        payload=payload,
+        actor_id=actor.user_id,
+        actor_name=actor.username,
+        at=datetime.now().astimezone(),
+    )
+    await append_audit_entries(session, chain=f"round:{round_id}", entries=[entry])

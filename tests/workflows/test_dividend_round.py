@@ -287,6 +287,37 @@ async def test_a_round_is_planned_noticed_amended_confirmed_paid_corrected_and_c
     mine = (await api.get(f"/api/v1/households/{households[1]}/dividends", headers=finance)).json()
     assert [(i["round_id"], i["paid_fen"] == i["amount_fen"]) for i in mine["items"]] == [(rid, True)]
 
+    # money paid wrongly is recovered: a reversing entry made by one finance user and checked by another
+    paid_rows = (
+        await api.get(f"/api/v1/dividend-rounds/{rid}/payments", params={"status": "paid"}, headers=finance)
+    ).json()["items"]
+    wrong = next(p for p in paid_rows if p["household_code"] == households[3])
+    url = f"/api/v1/dividend-rounds/{rid}/recoveries"
+    r = await api.post(
+        url,
+        json={"reference": wrong["reference"], "amount_fen": wrong["amount_fen"] + 1, "reason": "多发"},
+        headers=finance,
+    )
+    assert (r.status_code, r.json()["details"][0]["rule"]) == (422, "not_above_paid")
+    r = await api.post(url, json={"reference": "nope:1:1", "amount_fen": 1, "reason": "多发"}, headers=finance)
+    assert (r.status_code, r.json()["details"][0]["field"]) == (422, "reference")
+    r = await api.post(
+        url, json={"reference": wrong["reference"], "amount_fen": 100, "reason": "系数录入错误多发"}, headers=finance
+    )
+    assert r.status_code == 201, r.text
+    recovery = r.json()["id"]
+    again = await api.post(
+        url, json={"reference": wrong["reference"], "amount_fen": 1, "reason": "多发"}, headers=finance
+    )
+    assert again.status_code == 409
+    r = await api.post(f"{url}/{recovery}/check", json={"approve": True}, headers=finance)
+    assert (r.status_code, r.json()["code"]) == (403, "separation_of_duties")
+    r = await api.post(f"{url}/{recovery}/check", json={"approve": True, "opinion": "已退回"}, headers=finance2_h)
+    assert (r.status_code, r.json()["status"]) == (200, "recovered"), r.text
+    assert (await _round(api, drive, rid))["paid_fen"] == final["paid_fen"] - 100
+    net = (await api.get(f"/api/v1/households/{households[3]}/dividends", headers=finance)).json()["items"][0]
+    assert net["paid_fen"] == net["amount_fen"] - 100
+
 
 async def _receive(sessions: Sessions, asset_id: str, code: str, pm_id: int, today: date) -> None:
     """The year's income, as the payment endpoint records it (on a receivable of the asset's contract)."""
