@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -25,7 +26,7 @@ from core.calendar import is_china_workday
 from core.payments import BatchFileBank
 from core.settings import CountyNotice, DividendSettings, PaymentSettings, Settings
 from db.engine import Sessions
-from db.models import AssetIncomeShare, DistributionRule, User
+from db.models import AssetIncomeShare, AuditEntry, DistributionRule, User
 from domain.distribution import Buckets, rule_as_json
 from domain.distribution import DistributionRule as Rule
 from domain.workdays import due_at
@@ -144,6 +145,13 @@ async def test_a_round_is_paid_through_the_bank_file(
         r = await api.get(f"/api/v1/dividend-rounds/{rid}/batches/{batch_no}.csv", headers=finance)
         assert r.status_code == 200, r.text
         batch_csv = r.content.decode("utf-8")
+        async with sessions() as s:
+            exported = await s.scalar(
+                select(func.count())
+                .select_from(AuditEntry)
+                .where(AuditEntry.chain == f"round:{rid}", AuditEntry.action == "batch_file_exported")
+            )
+        assert exported == 1
         assert batch_csv.startswith("\ufeff批次号")
         assert (
             await api.get(
