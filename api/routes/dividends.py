@@ -5,15 +5,16 @@ maker, then a checker); and a household's dividends year by year."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Path, Query, Request, Response
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, SettingsDep, TemporalDep
 from api.dividend_schemas import (
@@ -39,15 +40,16 @@ from api.dividend_schemas import (
     RoundsPublic,
 )
 from api.edge import CodePath, EdgeRoute, Offset
-from api.errors import conflict, forbidden, invalid, not_found
+from api.errors import ApiError, conflict, forbidden, invalid, not_found
 from api.routes.attachments import read_upload
 from api.schemas import _d
-from api.updates import actor_for, body_digest, execute_update
+from api.updates import actor_for, body_digest, execute_update, temporal_unavailable
 from core.payments import BatchFileBank, FileFormat, PaymentRejected, make_payments
 from core.settings import PaymentKind
 from core.spreadsheets import write_sheet
 from db.models import (
     Asset,
+    DividendCorrection,
     DividendLine,
     DividendObjection,
     DividendPayment,
@@ -103,11 +105,13 @@ def _public(r: DividendRound) -> RoundPublic:
     )
 
 
-async def _readable(session: SessionDep, user: Principal, rid: str) -> DividendRound:
+async def _readable(session: SessionDep, user: Principal, rid: str, *, inside: bool = False) -> DividendRound:
+    """The round, when the caller's region covers its county — or, with `inside`, lies inside it (a township's or a
+    village's user may object to its notice; the workflow decides who may act)."""
     rnd = await session.get(DividendRound, rid)
     if rnd is None:
         raise not_found(f"round {rid}")
-    if not user.covers(rnd.county_code) and not rnd.county_code.startswith(user.region_code):
+    if not (user.covers(rnd.county_code) or (inside and user.region_code.startswith(rnd.county_code))):
         raise forbidden(f"round {rid} lies outside your region", "region_forbidden")
     return rnd
 
@@ -202,6 +206,13 @@ async def open_round(
             )
     except WorkflowAlreadyStartedError as err:
         raise conflict("round_open", f"round {rid} is started already") from err
+    except (RPCError, TimeoutError) as err:
+        # no workflow runs the round: its row goes, so the same request may be sent again
+        await session.execute(delete(DividendRound).where(DividendRound.id == rid))
+        await session.commit()
+        if isinstance(err, RPCError):
+            raise temporal_unavailable(err) from err
+        raise ApiError(504, "update_timeout", "the workflow engine did not answer in time; retry the request") from err
     rnd = await session.get(DividendRound, rid)
     assert rnd is not None
     return _public(rnd)
@@ -361,7 +372,7 @@ async def object_to_plan(
     rid: CodePath, body: ObjectionIn, user: CurrentUser, session: SessionDep, temporal: TemporalDep
 ) -> ActPublic:
     """Object to the noticed plan (异议): anyone of the county, while the notice is open."""
-    await _readable_any(session, user, rid)
+    await _readable(session, user, rid, inside=True)
     actor = await actor_for(session, user)
     oid = await _act(
         temporal,
@@ -379,7 +390,7 @@ async def resolve_objection(
     rid: CodePath, oid: CodePath, body: ResolveIn, user: CurrentUser, session: SessionDep, temporal: TemporalDep
 ) -> ActPublic:
     """The county upholds (an amended plan follows, noticed again) or dismisses an objection."""
-    await _readable_any(session, user, rid)
+    await _readable(session, user, rid, inside=True)
     actor = await actor_for(session, user)
     result = await _act(
         temporal,
@@ -395,7 +406,7 @@ async def resolve_objection(
 @router.post("/{rid}/confirm", response_model=ActPublic)
 async def confirm_round(rid: CodePath, user: CurrentUser, session: SessionDep, temporal: TemporalDep) -> ActPublic:
     """A second finance user (never the opener) confirms the noticed plan; payment begins."""
-    await _readable_any(session, user, rid)
+    await _readable(session, user, rid, inside=True)
     actor = await actor_for(session, user)
     result = await _act(temporal, session, rid, UpdateName.CONFIRM_ROUND, ConfirmInput(actor), {"user": user.id})
     return ActPublic(round_id=rid, result=result)
@@ -430,9 +441,31 @@ async def make_correction(
                     at=datetime.now(UTC),
                 )
         except IntegrityError as err:
-            raise conflict("corrected", "this failed payment has a correction already") from err
+            same = await session.scalar(
+                select(DividendCorrection).where(
+                    DividendCorrection.failed_reference == failed.reference,
+                    DividendCorrection.status == "proposed",
+                    DividendCorrection.made_by == user.id,
+                    DividendCorrection.account == body.account,
+                    DividendCorrection.bank == body.bank,
+                )
+            )
+            if same is None:
+                raise conflict("corrected", "this failed payment has a correction already") from err
+            c = same  # the same request again: told to the workflow again below
         correction_id = c.id
-    await temporal.client.get_workflow_handle(rid).signal(SignalName.CORRECTION_MADE, args=[correction_id, user.id])
+    try:
+        async with asyncio.timeout(temporal.wait_seconds):
+            await temporal.client.get_workflow_handle(rid).signal(
+                SignalName.CORRECTION_MADE,
+                args=[correction_id, user.id],
+                rpc_timeout=timedelta(seconds=temporal.wait_seconds),
+            )
+    except (RPCError, TimeoutError) as err:
+        log.warning("correction not told to its round", round_id=rid, correction_id=correction_id, error=str(err))
+        raise ApiError(
+            503, "temporal_unavailable", "the correction is stored; send the same request again to hand it over"
+        ) from err
     return ActPublic(round_id=rid, result="made", id=str(correction_id))
 
 
@@ -446,7 +479,7 @@ async def check_correction(
     temporal: TemporalDep,
 ) -> ActPublic:
     """A second finance user checks a corrected account; approved, the household is paid again (补发)."""
-    await _readable_any(session, user, rid)
+    await _readable(session, user, rid, inside=True)
     actor = await actor_for(session, user)
     result = await _act(
         temporal,
@@ -457,17 +490,6 @@ async def check_correction(
         {"cid": cid, **body.model_dump()},
     )
     return ActPublic(round_id=rid, result=result, id=str(cid))
-
-
-async def _readable_any(session: SessionDep, user: Principal, rid: str) -> DividendRound:
-    """The round, when the caller's region covers its county or lies inside it (a village's or township's user may
-    object to its notice); the workflow decides who may act."""
-    rnd = await session.get(DividendRound, rid)
-    if rnd is None:
-        raise not_found(f"round {rid}")
-    if not (user.covers(rnd.county_code) or user.region_code.startswith(rnd.county_code)):
-        raise forbidden(f"round {rid} lies outside your region", "region_forbidden")
-    return rnd
 
 
 @households_router.get("/{code}/dividends", response_model=HouseholdDividends)

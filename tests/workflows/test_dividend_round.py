@@ -242,6 +242,16 @@ async def test_a_round_is_planned_noticed_amended_confirmed_paid_corrected_and_c
                 headers=finance,
             )
             assert r.status_code == 201, r.text
+            retried = await api.post(  # the same request again (an answer lost): the same correction, told again
+                f"/api/v1/dividend-rounds/{rid}/corrections",
+                json={
+                    "failed_reference": payment["reference"],
+                    "account": f"622848000000000010{n}",
+                    "bank": "农业银行",
+                },
+                headers=finance,
+            )
+            assert (retried.status_code, retried.json()["id"]) == (201, r.json()["id"]), retried.text
             r = await api.post(
                 f"/api/v1/dividend-rounds/{rid}/corrections/{r.json()['id']}/check",
                 json={"approve": True},
