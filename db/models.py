@@ -681,6 +681,8 @@ class DistributionRule(Base):
     rule: Mapped[dict[str, Any]] = mapped_column()
     excluded: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")  # household code → reason
     attachments: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    # a group of assets of one village pooled under this rule: the group's other assets (`asset_id` leads it)
+    members: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
     proposed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -760,6 +762,18 @@ class DividendPool(Base):
     pool_fen: Mapped[int] = mapped_column(BigInteger)
     final: Mapped[dict[str, Any]] = mapped_column()  # bucket → fen after the households' residue
     households_fen: Mapped[int] = mapped_column(BigInteger)
+    members: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")  # a group's other assets
+
+
+class DividendClaim(Base):
+    """Which round distributes an asset's income of a fiscal year: once, whatever the scope of the round (an asset,
+    a village, a county). Written with the round's first plan; a later round of an overlapping scope leaves the
+    asset out (and is refused if nothing is left)."""
+
+    __tablename__ = "dividend_claims"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[str] = mapped_column(ForeignKey("dividend_rounds.id"), index=True)
 
 
 class DividendLine(Base):
