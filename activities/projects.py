@@ -9,25 +9,26 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core.calendar import is_china_workday
 from db.engine import Sessions
-from db.models import Project, Task
+from db.models import AuditHead, Project, Task
 from db.repositories.attachments import create_attachment_links
-from db.repositories.audit import NewEntry, append_audit_entries, project_chain
+from db.repositories.audit import NewEntry, append_audit_entries, project_chain, remember_locked_head
 from db.repositories.construction import get_last_progress, update_completion, update_project_assets
 from db.repositories.notifications import create_notifications, list_users_covering
 from db.repositories.projects import (
     clear_project_waiting,
-    refresh_project_overdue,
+    decide_and_move,
     update_project_fields,
     update_project_stage,
 )
 from db.repositories.reviews import update_objection
-from db.repositories.tasks import create_decision, create_task, update_tasks_owner
+from db.repositories.tasks import create_task, decision_cte, update_tasks_owner
 from domain.application import yield_is_unusual
 from domain.enums import Stage, TaskKind, TaskStatus
 from domain.payloads import (
@@ -50,7 +51,27 @@ TERMINAL_STATUS = {Stage.REJECTED.value: "rejected", Stage.CLOSED.value: "closed
 
 
 async def locked_project(session: AsyncSession, code: str) -> Project:
-    """The project row, locked for this transaction (one writer per project at a time); unknown is permanent."""
+    """The project row, locked for this transaction (one writer per project at a time); unknown is permanent.
+
+    In an activity's first attempt the project's audit head is locked in the same statement (the head's lock is
+    what serialises the chain's writers, and every activity that locks a project appends to its chain), so the
+    audit entries are appended at the end in one statement. A retry locks the head when it appends, after looking
+    up which of its entries an earlier attempt stored."""
+    chain = project_chain(code)
+    if activity.in_activity() and activity.info().attempt == 1:
+        row = (
+            await session.execute(
+                select(Project, AuditHead.seq, AuditHead.hash)
+                .join(AuditHead, AuditHead.chain == chain)
+                .where(Project.code == code)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).first()
+        if row is not None:
+            remember_locked_head(session, chain, int(row.seq), str(row.hash))
+            locked: Project = row[0]
+            return locked
     project = await session.get(Project, code, with_for_update=True)
     if project is None:
         raise ApplicationError(f"project {code} not found", type="NotFound", non_retryable=True)
@@ -132,17 +153,26 @@ class ProjectActivities:
         """Store the decision, close the task, move the stage and audit it: one transaction, once per task."""
         async with transaction(self._sessions) as session:
             await locked_project(session, inp.project_code)
-            first = await create_decision(
+            # the decision, the task closed, the stage moved with the overdue flag and colour: one statement
+            stage: dict[str, Any] = {"stage": inp.to_stage}
+            if inp.to_stage in TERMINAL_STATUS:
+                stage["status"] = TERMINAL_STATUS[inp.to_stage]
+            first = await decide_and_move(
                 session,
+                code=inp.project_code,
                 task_id=inp.task_id,
-                project_code=inp.project_code,
-                decision=inp.decision,
-                opinion=inp.opinion,
-                decided_by=inp.actor.user_id,
-                from_stage=inp.from_stage,
-                to_stage=inp.to_stage,
-                decided_at=inp.decided_at,
-                details=inp.details,
+                decision=decision_cte(
+                    task_id=inp.task_id,
+                    project_code=inp.project_code,
+                    decision=inp.decision,
+                    opinion=inp.opinion,
+                    decided_by=inp.actor.user_id,
+                    from_stage=inp.from_stage,
+                    to_stage=inp.to_stage,
+                    decided_at=inp.decided_at,
+                    details=inp.details,
+                ),
+                values=stage,
             )
             if first:
                 await create_attachment_links(session, task_id=inp.task_id, shas=inp.details.get("attachments", []))
@@ -182,11 +212,6 @@ class ProjectActivities:
                     await update_project_assets(
                         session, project_code=inp.project_code, values={"registration_status": status}
                     )
-                # the stage moves, and the overdue flag and colour follow what is still open: one statement
-                stage: dict[str, Any] = {"stage": inp.to_stage}
-                if inp.to_stage in TERMINAL_STATUS:
-                    stage["status"] = TERMINAL_STATUS[inp.to_stage]
-                await refresh_project_overdue(session, code=inp.project_code, values=stage)
                 await audit(
                     session,
                     inp.project_code,

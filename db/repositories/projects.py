@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import CTE, Select, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -153,18 +153,30 @@ async def create_idempotency_key(
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
-async def _recolour(session: AsyncSession, code: str, values: dict[str, Any]) -> tuple[bool, str]:
+async def _recolour(
+    session: AsyncSession, code: str, values: dict[str, Any], *, after: CTE | None = None
+) -> tuple[bool, str]:
     """Set `values`, and recompute the colour lists show from the overdue flag and the archives' colours
     (domain.colours.project_colour: the one source, so the list and the archive never disagree). The UPDATE locks
-    the row, so the colour is computed from what this transaction wrote; a second statement only if it changed."""
-    row = (
+    the row, so the colour is computed from what this transaction wrote; a second statement only if it changed.
+    With `after` (a data-modifying CTE), the CTE runs in the same statement and the row is set only if it returned
+    a row; else nothing changes and NotAfter is raised."""
+    stmt = update(Project).where(Project.code == code)
+    if after is not None:
+        stmt = stmt.where(exists(select(after.c[0]))).add_cte(after)
+    found = (
         await session.execute(
-            update(Project)
-            .where(Project.code == code)
-            .values(**values)
-            .returning(Project.overdue, Project.construction_colour, Project.operation_colour, Project.colour)
+            stmt.values(**values).returning(
+                Project.overdue, Project.construction_colour, Project.operation_colour, Project.colour
+            ),
+            execution_options={"synchronize_session": False},
         )
-    ).one()
+    ).first()
+    if found is None:
+        if after is not None:
+            raise NotAfter(code)
+        raise LookupError(f"project {code} not found")
+    row = found
     colour = project_colour(overdue=row.overdue, archives=[row.construction_colour, row.operation_colour])
     if colour != row.colour:
         await session.execute(update(Project).where(Project.code == code).values(colour=colour))
@@ -181,6 +193,34 @@ async def refresh_project_overdue(session: AsyncSession, *, code: str, values: d
     )
     overdue, _ = await _recolour(session, code, {**(values or {}), "overdue": escalated})
     return overdue
+
+
+class NotAfter(Exception):
+    """The statement's CTE returned no row (`_recolour(after=…)`): nothing was set."""
+
+
+async def decide_and_move(
+    session: AsyncSession, *, code: str, task_id: str, decision: CTE, values: dict[str, Any]
+) -> bool:
+    """In one statement: record a decision and close its task (`decision`, the CTE of
+    db.repositories.tasks.decision_cte), and only if that was new, set `values` (the stage) on the project with the
+    overdue flag (still-open escalated tasks other than this one: the CTE's close is not visible to the statement)
+    and the colour. False when the task had its decision already (a retry: nothing changes)."""
+    escalated = (
+        select(Task.id)
+        .where(
+            Task.project_code == code,
+            Task.status == TaskStatus.OPEN.value,
+            Task.escalated_at.is_not(None),
+            Task.id != task_id,
+        )
+        .exists()
+    )
+    try:
+        await _recolour(session, code, {**values, "overdue": escalated}, after=decision)
+    except NotAfter:
+        return False
+    return True
 
 
 async def update_project_colours(
