@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.archives import refresh_project
 from core.calendar import is_china_workday
 from db.engine import Sessions
 from db.models import Project, Task
 from db.repositories.attachments import create_attachment_links
-from db.repositories.audit import NewEntry, append_audit_entries, project_chain
+from db.repositories.audit import AUDIT_BATCH, NewEntry, append_audit_entries, append_or_batch, project_chain
 from db.repositories.construction import get_last_progress, update_completion, update_project_assets
 from db.repositories.notifications import create_notifications, list_users_covering
 from db.repositories.projects import (
@@ -67,10 +68,6 @@ def calling_workflow_id() -> str:
     return workflow_id
 
 
-AUDIT_BATCH = "assetflow.audit_batch"
-"""session.info key of the audit entries a `transaction` writes at its end, in one batch per chain."""
-
-
 @asynccontextmanager
 async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
     """One activity's transaction: the audit entries it makes are written together just before it commits."""
@@ -106,11 +103,7 @@ async def audit(
         actor_name=actor.username if actor else "system",
         at=at,
     )
-    batch: list[tuple[str, NewEntry]] | None = session.info.get(AUDIT_BATCH)
-    if batch is not None:
-        batch.append((project_chain(code), entry))
-    else:
-        await append_audit_entries(session, chain=project_chain(code), entries=[entry])
+    await append_or_batch(session, chain=project_chain(code), entry=entry)
 
 
 class ProjectActivities:
@@ -300,6 +293,7 @@ async def move_stage(session: AsyncSession, change: StageChange) -> None:
     await update_project_stage(
         session, code=change.project_code, stage=change.to_stage, status=TERMINAL_STATUS.get(change.to_stage)
     )
+    await refresh_project(session, change.project_code, change.at)
 
 
 def opened_task(task: Task) -> OpenedTask:
@@ -365,6 +359,8 @@ async def open_task_in(session: AsyncSession, inp: OpenTaskInput, *, workflow_id
             at=inp.opened_at,
         )
         await update_project_stage(session, code=inp.project_code, stage=inp.stage)
+    if project.stage != inp.stage or inp.kind == TaskKind.PLATFORM_REJECTED:
+        await refresh_project(session, inp.project_code, inp.opened_at)  # a stage, or a refused record, recolours
     await audit(
         session,
         inp.project_code,
