@@ -28,6 +28,8 @@ class ProblemFilter:
     responsible: str | None = None
     project_code: str | None = None
     text: str | None = None
+    escalated: bool | None = None
+    archive: str | None = None
 
 
 def _like(text: str) -> str:
@@ -57,6 +59,10 @@ def _filtered(stmt: Select[Any], f: ProblemFilter) -> Select[Any]:
         stmt = stmt.where(or_(Problem.responsible_unit.ilike(pattern), Problem.responsible_person.ilike(pattern)))
     if f.project_code:
         stmt = stmt.where(Problem.project_code == f.project_code)
+    if f.escalated is not None:
+        stmt = stmt.where(Problem.escalated_at.is_not(None) if f.escalated else Problem.escalated_at.is_(None))
+    if f.archive:
+        stmt = stmt.where(Problem.archive == f.archive)
     if f.text:
         pattern = _like(f.text)
         stmt = stmt.where(
