@@ -145,7 +145,8 @@ async def test_a_dividend_failure_left_uncorrected_raises_one_open_problem_per_r
         world.users["finance"].id,
         "rule",
     )
-    assert "1 户" in p.description and "1 failed payments" in p.description
+    assert "1 户" in p.description
+    assert "1 failed payments" in p.description
     assert "6228" not in p.description  # no account in the ledger
     # the first failure corrected, another one aged past its days: still one open problem for the round
     async with sessions.begin() as s:
