@@ -12,16 +12,18 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from core.calendar import is_china_workday
+from core.settings import Settings
 from db.engine import Sessions
 from db.models import AuditEntry, Notification, Problem, Project
 from domain.monitoring import ProblemWatchInput, watch_id
 from domain.workdays import add_working_days
 from tests.conftest import World, seed_project
 from tests.replay.test_replay import _replayer, record_history
-from worker import build_worker
+from worker import build_worker, start_problem_watch
 from workflows.problem_watch import ProblemWatchWorkflow
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -161,4 +163,17 @@ async def test_an_overdue_problem_is_reminded_then_escalated_once_each(
         assert result.replay_failure is None
         if os.environ.get("RECORD_HISTORIES") == "1":
             await record_history(client, handle.id, "problem_watch")
+        await handle.terminate("test over")
+
+
+async def test_every_worker_start_asks_for_the_watch_and_one_runs(temporal_client: Client, settings: Settings) -> None:
+    await start_problem_watch(temporal_client, settings)
+    handle = temporal_client.get_workflow_handle(watch_id(""))
+    first = await handle.describe()
+    try:
+        await start_problem_watch(temporal_client, settings)  # a second worker (or a restart)
+        second = await handle.describe()
+        assert (second.run_id, second.status) == (first.run_id, WorkflowExecutionStatus.RUNNING)
+        assert first.workflow_type == "ProblemWatchWorkflow"
+    finally:
         await handle.terminate("test over")
