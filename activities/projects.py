@@ -30,6 +30,7 @@ from db.repositories.projects import (
 from db.repositories.reviews import update_objection
 from db.repositories.tasks import create_decision, create_task, update_tasks_owner
 from domain.application import yield_is_unusual
+from domain.archives import stage_recolours
 from domain.enums import Stage, TaskKind, TaskStatus
 from domain.payloads import (
     Actor,
@@ -293,7 +294,8 @@ async def move_stage(session: AsyncSession, change: StageChange) -> None:
     await update_project_stage(
         session, code=change.project_code, stage=change.to_stage, status=TERMINAL_STATUS.get(change.to_stage)
     )
-    await refresh_project(session, change.project_code, change.at)
+    if stage_recolours(change.from_stage, change.to_stage):
+        await refresh_project(session, change.project_code, change.at)
 
 
 def opened_task(task: Task) -> OpenedTask:
@@ -359,7 +361,7 @@ async def open_task_in(session: AsyncSession, inp: OpenTaskInput, *, workflow_id
             at=inp.opened_at,
         )
         await update_project_stage(session, code=inp.project_code, stage=inp.stage)
-    if project.stage != inp.stage or inp.kind == TaskKind.PLATFORM_REJECTED:
+    if stage_recolours(project.stage, inp.stage) or inp.kind == TaskKind.PLATFORM_REJECTED:
         await refresh_project(session, inp.project_code, inp.opened_at)  # a stage, or a refused record, recolours
     await audit(
         session,

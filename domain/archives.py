@@ -38,6 +38,12 @@ ARCHIVE_OF_STAGE: dict[str, Archive] = {
 REGISTRATION_STAGES = frozenset({Stage.ASSET_REGISTRATION.value, Stage.OPERATION.value, Stage.DISPOSAL.value})
 
 
+def stage_recolours(from_stage: str, to_stage: str) -> bool:
+    """A stage change that can change an archive's colour: into or out of registration and operation (the
+    approval stages colour no archive, so the many moves among them cost nothing)."""
+    return from_stage in REGISTRATION_STAGES or to_stage in REGISTRATION_STAGES
+
+
 @dataclass(frozen=True)
 class ArchiveRules:
     """The archives' thresholds (settings `ARCHIVES__…`); county practice, not law."""

@@ -23,11 +23,10 @@ def next_check_at(now: datetime, hour: int) -> datetime:
 
 @dataclass(frozen=True)
 class ProblemWatchInput:
-    """The watch: the region prefix it checks ("" = every region), its hour, and the checks of this run so far."""
+    """The watch: the region prefix it checks ("" = every region) and its hour."""
 
     scope: str = ""
     check_hour: int = 9
-    checks: int = 0
 
 
 @dataclass(frozen=True)

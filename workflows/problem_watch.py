@@ -9,7 +9,6 @@ The run continues as new every CHECKS_PER_RUN checks, carrying nothing but its i
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
 from temporalio import workflow
@@ -20,7 +19,7 @@ from domain.monitoring import ProblemCheckInput, ProblemCheckResult, ProblemWatc
 with workflow.unsafe.imports_passed_through():
     from activities.problems import ProblemActivities
 
-CHECKS_PER_RUN = 60  # about eight events a check: a run stays under 500 events
+CHECKS_PER_RUN = 30  # about eleven events a check: a month's run stays under 350 events
 CHECK_TIMEOUT = timedelta(minutes=10)
 # a database outage must not lose a day's check: retry until it is back, backing off to five minutes
 CHECK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
@@ -33,7 +32,7 @@ class ProblemWatchWorkflow:
     @workflow.run
     async def run(self, inp: ProblemWatchInput) -> None:
         """Sleep until the next check hour, check, repeat; continue as new every CHECKS_PER_RUN checks."""
-        checks = inp.checks
+        checks = 0
         while checks < CHECKS_PER_RUN and not workflow.info().is_continue_as_new_suggested():
             now = workflow.now()
             await workflow.sleep((next_check_at(now, inp.check_hour) - now).total_seconds())
@@ -52,4 +51,4 @@ class ProblemWatchWorkflow:
                 result.recoloured,
             )
             checks += 1
-        workflow.continue_as_new(replace(inp, checks=0))
+        workflow.continue_as_new(inp)

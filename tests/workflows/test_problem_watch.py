@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
@@ -24,7 +25,7 @@ from domain.workdays import add_working_days
 from tests.conftest import World, seed_project
 from tests.replay.test_replay import _replayer, record_history
 from worker import build_worker, start_problem_watch
-from workflows.problem_watch import ProblemWatchWorkflow
+from workflows.problem_watch import CHECKS_PER_RUN, ProblemWatchWorkflow
 
 CHINA = ZoneInfo("Asia/Shanghai")
 
@@ -177,3 +178,29 @@ async def test_every_worker_start_asks_for_the_watch_and_one_runs(temporal_clien
         assert first.workflow_type == "ProblemWatchWorkflow"
     finally:
         await handle.terminate("test over")
+
+
+async def test_the_watch_continues_as_new_and_its_histories_replay(
+    skipping_env: WorkflowEnvironment, sessions: Sessions, world: World
+) -> None:
+    env, client = skipping_env, skipping_env.client
+    task_queue = f"watch-{uuid.uuid4().hex[:8]}"
+    scope = world.county
+    async with build_worker(client, sessions, task_queue=task_queue, max_cached_workflows=0):
+        handle = await client.start_workflow(
+            ProblemWatchWorkflow.run, ProblemWatchInput(scope=scope), id=watch_id(scope), task_queue=task_queue
+        )
+        first_run = handle.first_execution_run_id or (await handle.describe()).run_id
+        await env.sleep(timedelta(days=CHECKS_PER_RUN + 2))
+        latest = await client.get_workflow_handle(handle.id).describe()
+        assert latest.run_id != first_run
+        first = await client.get_workflow_handle(handle.id, run_id=first_run).fetch_history()
+        assert first.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+        checks = [e for e in first.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
+        assert len(checks) == CHECKS_PER_RUN
+        assert len(first.events) < 350
+        result = await _replayer().replay_workflow(first, raise_on_replay_failure=True)
+        assert result.replay_failure is None
+        if os.environ.get("RECORD_HISTORIES") == "1":
+            await record_history(client, handle.id, "problem_watch_continued_as_new", run_id=first_run)
+        await client.get_workflow_handle(handle.id).terminate("test over")
