@@ -361,7 +361,8 @@ async def open_task_in(session: AsyncSession, inp: OpenTaskInput, *, workflow_id
             at=inp.opened_at,
         )
         await update_project_stage(session, code=inp.project_code, stage=inp.stage)
-    if stage_recolours(project.stage, inp.stage) or inp.kind == TaskKind.PLATFORM_REJECTED:
+    moved = project.stage != inp.stage and stage_recolours(project.stage, inp.stage)
+    if moved or inp.kind == TaskKind.PLATFORM_REJECTED:
         await refresh_project(session, inp.project_code, inp.opened_at)  # a stage, or a refused record, recolours
     await audit(
         session,

@@ -64,6 +64,7 @@ from db.repositories.projects import (
     get_project,
     list_projects,
     next_project_code,
+    own_archives,
     update_project_stage,
 )
 from db.repositories.reviews import list_draws, list_notices, list_objections, list_revisions
@@ -96,16 +97,6 @@ class _ConcurrentDuplicate(Exception):
 
 
 COLOURS = "^(red|yellow|blue|green)$"
-
-
-def own_archives(p: Project) -> dict[Archive, str]:
-    """The archives' own colours (before an overdue problem is laid over them)."""
-    return {
-        Archive.CONSTRUCTION: p.construction_colour,
-        Archive.REGISTRATION: p.registration_colour,
-        Archive.OPERATION: p.operation_colour,
-        Archive.DISTRIBUTION: p.distribution_colour,
-    }
 
 
 def _summary(p: Project) -> ProjectSummary:

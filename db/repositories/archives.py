@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Asset, AuditEntry, Problem, Project, Task
 from db.repositories.audit import NewEntry, append_or_batch, project_chain
-from db.repositories.projects import update_project_colours
+from db.repositories.projects import own_archives, update_project_colours
 from domain.archives import (
     Archive,
     ArchiveRules,
@@ -174,12 +174,7 @@ async def refresh_archives(
     registration = registration_colour(await registration_facts(session, project), today, rules)
     distribution = distribution_colour(await distribution_facts(session, project, time_zone=time_zone), today, rules)
     flagged = await overdue_problem_archives(session, project_code=project_code, today=today)
-    before_own = {
-        Archive.CONSTRUCTION: project.construction_colour,
-        Archive.REGISTRATION: project.registration_colour,
-        Archive.OPERATION: project.operation_colour,
-        Archive.DISTRIBUTION: project.distribution_colour,
-    }
+    before_own = own_archives(project)
     after_own = {**before_own, Archive.REGISTRATION: registration.colour, Archive.DISTRIBUTION: distribution.colour}
     old_flags = sorted(str(a) for a in project.problem_archives or [])
     before, after = shown(before_own, old_flags), shown(after_own, flagged)

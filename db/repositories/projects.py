@@ -104,6 +104,12 @@ ARCHIVE_COLUMNS = {
 }
 
 
+def own_archives(p: Any) -> dict[Archive, str]:
+    """The archives' own colours of a project (or a row of its colour columns), before an overdue problem is laid
+    over them."""
+    return {archive: str(getattr(p, column.key)) for archive, column in ARCHIVE_COLUMNS.items()}
+
+
 def _archive_is(archive: Archive, colour: str) -> Any:
     """The archive shows `colour` (domain.archives.shown, in SQL)."""
     flagged = Project.problem_archives.contains([archive.value])
@@ -194,13 +200,7 @@ async def _recolour(session: AsyncSession, code: str, values: dict[str, Any]) ->
             )
         )
     ).one()
-    own = {
-        Archive.CONSTRUCTION: row.construction_colour,
-        Archive.REGISTRATION: row.registration_colour,
-        Archive.OPERATION: row.operation_colour,
-        Archive.DISTRIBUTION: row.distribution_colour,
-    }
-    archives = shown(own, row.problem_archives or [])
+    archives = shown(own_archives(row), row.problem_archives or [])
     colour = project_colour(overdue=row.overdue, archives=archives.values())
     if colour != row.colour:
         await session.execute(update(Project).where(Project.code == code).values(colour=colour))
