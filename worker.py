@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -20,6 +21,7 @@ from activities.contracts import ContractActivities
 from activities.interceptors import HeartbeatInterceptor, PermanentFailuresInterceptor
 from activities.operation import OperationActivities
 from activities.platform import PlatformActivities
+from activities.problems import ProblemActivities
 from activities.projects import ProjectActivities
 from activities.reviews import ReviewActivities
 from activities.rounds import RoundActivities
@@ -30,7 +32,9 @@ from core.platform import EmbeddedPlatform, ThreeAssetsPlatform, make_platform
 from core.settings import OperationSettings, Settings, get_settings
 from core.temporal import LoggingInterceptor, connect, make_runtime
 from db.engine import Sessions, make_engine, make_sessions
+from domain.monitoring import ProblemWatchInput, watch_id
 from workflows import WORKFLOWS
+from workflows.problem_watch import ProblemWatchWorkflow
 
 STICKY_SCHEDULE_TO_START = timedelta(seconds=5)
 """How long a workflow task waits on this worker's own (sticky) queue before the server hands it to any worker.
@@ -63,6 +67,7 @@ def build_worker(
     operation: OperationSettings | None = None,
     max_cached_workflows: int = 1000,
     payments: PaymentGateway | None = None,
+    problems: ProblemActivities | None = None,
 ) -> Worker:
     """The worker with every workflow and activity of assetflow on one task queue (tests may run an earlier
     version of a workflow class under its registered name through `workflows`)."""
@@ -74,6 +79,7 @@ def build_worker(
     rules = RuleActivities(sessions)
     contracts = ContractActivities(sessions)
     rounds = RoundActivities(sessions, payments or EmbeddedBank(sessions))
+    ledger = problems or ProblemActivities(sessions)
     return Worker(
         client,
         task_queue=task_queue,
@@ -115,6 +121,7 @@ def build_worker(
             rounds.count_failures,
             rounds.check_correction,
             rounds.reconcile_round,
+            ledger.check_problems,
         ],
         interceptors=[LoggingInterceptor(), PermanentFailuresInterceptor(), HeartbeatInterceptor(), *interceptors],
         workflow_runner=workflow_runner(),
@@ -146,6 +153,8 @@ async def run_worker(settings: Settings) -> None:
         operation=settings.operation,
         payments=make_payments(settings, sessions),
     )
+    if settings.problems.watch:
+        await start_problem_watch(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -157,6 +166,18 @@ async def run_worker(settings: Settings) -> None:
             log.info("worker stopping")
     finally:
         await engine.dispose()
+
+
+async def start_problem_watch(client: Client, settings: Settings) -> None:
+    """Start the daily problem check (`problem-watch`) unless it runs already: every worker start asks, one runs."""
+    handle = await client.start_workflow(
+        ProblemWatchWorkflow.run,
+        ProblemWatchInput(check_hour=settings.problems.check_hour),
+        id=watch_id(""),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    structlog.get_logger("worker").info("problem watch running", workflow_id=handle.id)
 
 
 def main() -> None:

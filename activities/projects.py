@@ -14,11 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.archives import refresh_project
 from core.calendar import is_china_workday
 from db.engine import Sessions
 from db.models import AuditHead, Project, Task
 from db.repositories.attachments import create_attachment_links
-from db.repositories.audit import NewEntry, append_audit_entries, project_chain, remember_locked_head
+from db.repositories.audit import (
+    AUDIT_BATCH,
+    NewEntry,
+    append_audit_entries,
+    append_or_batch,
+    project_chain,
+    remember_locked_head,
+)
 from db.repositories.construction import get_last_progress, update_completion, update_project_assets
 from db.repositories.notifications import create_notifications, list_users_covering
 from db.repositories.projects import (
@@ -30,6 +38,7 @@ from db.repositories.projects import (
 from db.repositories.reviews import update_objection
 from db.repositories.tasks import create_task, decision_cte, update_tasks_owner
 from domain.application import yield_is_unusual
+from domain.archives import stage_recolours
 from domain.enums import Stage, TaskKind, TaskStatus
 from domain.payloads import (
     Actor,
@@ -88,10 +97,6 @@ def calling_workflow_id() -> str:
     return workflow_id
 
 
-AUDIT_BATCH = "assetflow.audit_batch"
-"""session.info key of the audit entries a `transaction` writes at its end, in one batch per chain."""
-
-
 @asynccontextmanager
 async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
     """One activity's transaction: the audit entries it makes are written together just before it commits."""
@@ -127,11 +132,7 @@ async def audit(
         actor_name=actor.username if actor else "system",
         at=at,
     )
-    batch: list[tuple[str, NewEntry]] | None = session.info.get(AUDIT_BATCH)
-    if batch is not None:
-        batch.append((project_chain(code), entry))
-    else:
-        await append_audit_entries(session, chain=project_chain(code), entries=[entry])
+    await append_or_batch(session, chain=project_chain(code), entry=entry)
 
 
 class ProjectActivities:
@@ -325,6 +326,8 @@ async def move_stage(session: AsyncSession, change: StageChange) -> None:
     await update_project_stage(
         session, code=change.project_code, stage=change.to_stage, status=TERMINAL_STATUS.get(change.to_stage)
     )
+    if stage_recolours(change.from_stage, change.to_stage):
+        await refresh_project(session, change.project_code, change.at)
 
 
 def opened_task(task: Task) -> OpenedTask:
@@ -390,6 +393,9 @@ async def open_task_in(session: AsyncSession, inp: OpenTaskInput, *, workflow_id
             at=inp.opened_at,
         )
         await update_project_stage(session, code=inp.project_code, stage=inp.stage)
+    moved = project.stage != inp.stage and stage_recolours(project.stage, inp.stage)
+    if moved or inp.kind == TaskKind.PLATFORM_REJECTED:
+        await refresh_project(session, inp.project_code, inp.opened_at)  # a stage, or a refused record, recolours
     await audit(
         session,
         inp.project_code,

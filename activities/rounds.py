@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.archives import recolour_round
 from core.calendar import is_china_workday
 from core.payments import PaymentError, PaymentGateway, PaymentRejected
 from db.engine import Sessions
@@ -259,6 +260,7 @@ class RoundActivities:
                 },
                 inp.at,
             )
+            await recolour_round(session, rnd.id, inp.at)  # the distribution archives of the projects it pays
 
     @activity.defn
     async def record_round_objection(self, inp: ObjectionRecord) -> None:
@@ -365,6 +367,8 @@ class RoundActivities:
                     },
                     inp.at,
                 )
+                if totals.get("failed", (0, 0))[0]:
+                    await recolour_round(session, inp.round_id, inp.at)  # a failure owed a correction
         else:
             async with self._sessions() as session:
                 totals = await batch_totals(session, batch_no=inp.batch_no)
@@ -443,6 +447,7 @@ class RoundActivities:
                 inp.at,
                 inp.actor,
             )
+            await recolour_round(session, rnd.id, inp.at)  # the failure is being corrected
         return batch_no
 
     @activity.defn

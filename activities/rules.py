@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.archives import refresh_project
 from activities.projects import audit, calling_workflow_id, locked_project, open_task_in, opened_task, transaction
 from db.engine import Sessions
 from db.models import Asset
@@ -152,4 +153,6 @@ class RuleActivities:
                 },
                 at=inp.at,
             )
+            if inp.status == RuleStatus.APPROVED:
+                await refresh_project(session, inp.project_code, inp.at)  # a year's distribution now expected
         return inp.status

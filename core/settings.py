@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.archives import ArchiveRules
 from domain.attachments import SIGNATURES
 from domain.operation import LEVELS as OPERATION_LEVELS
 
@@ -107,6 +108,50 @@ class OperationSettings(BaseModel):
         if unknown or any(v not in ("blue", "red") for v in self.levels.values()):
             raise ValueError(f"levels map warning kinds ({', '.join(OPERATION_LEVELS)}) to blue or red")
         return self
+
+
+class ProblemSettings(BaseModel):
+    """The problem ledger's daily check (问题台账): overdue problems reminded, then escalated to the next level, and
+    the rules that raise problems by themselves besides the operation check's (DOMAIN.md §8); county practice."""
+
+    watch: bool = Field(True, description="The worker starts the daily problem check (problem-watch) when it starts")
+    check_hour: int = Field(9, ge=0, le=23, description="Local hour of the daily check (Asia/Shanghai)")
+    escalate_after_working_days: int = Field(
+        5, ge=1, le=60, description="Working days past the deadline, once reminded, at which the next level is told"
+    )
+    rule_deadline_working_days: int = Field(
+        10, ge=1, le=120, description="Working days a rule-raised problem gets for its rectification"
+    )
+    construction_red_problems: bool = Field(True, description="A construction archive red for weeks raises a problem")
+    construction_red_weeks: int = Field(
+        4, ge=1, le=52, description="Weeks a construction archive stays red before it raises a problem"
+    )
+    dividend_failure_problems: bool = Field(True, description="A failed dividend payment left uncorrected raises one")
+    dividend_failure_days: int = Field(
+        30, ge=1, le=365, description="Days a failed dividend payment may wait for its correction before a problem"
+    )
+
+
+class ArchiveSettings(BaseModel):
+    """Three-colour archives (红绿蓝三色档案, DOMAIN.md §9): the limits past which an archive is red."""
+
+    registration_days: int = Field(
+        30, ge=1, le=365, description="Days registration may take, and an asset may wait for its platform card"
+    )
+    distribution_failure_days: int = Field(
+        30, ge=1, le=365, description="Days a failed dividend payment may wait for its correction before red"
+    )
+    distribution_due_days: int = Field(
+        180, ge=1, le=730, description="Days after a fiscal year's end by which its approved rule is paid out"
+    )
+
+    def rules(self) -> ArchiveRules:
+        """As the pure rules take them."""
+        return ArchiveRules(
+            registration_days=self.registration_days,
+            distribution_failure_days=self.distribution_failure_days,
+            distribution_due_days=self.distribution_due_days,
+        )
 
 
 class CountyNotice(BaseModel):
@@ -328,6 +373,8 @@ class Settings(BaseSettings):
     construction: ConstructionSettings = ConstructionSettings()
     operation: OperationSettings = OperationSettings()
     dividends: DividendSettings = DividendSettings()
+    problems: ProblemSettings = ProblemSettings()
+    archives: ArchiveSettings = ArchiveSettings()
     attachments: AttachmentSettings = AttachmentSettings()
     platform: PlatformSettings = PlatformSettings()
     payments: PaymentSettings = PaymentSettings()

@@ -118,6 +118,12 @@ class Project(Base):
     final_cost_fen: Mapped[int | None] = mapped_column(BigInteger)
     completion_date: Mapped[date | None] = mapped_column(Date)
     operation_colour: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    # the other two archives of the three-colour archive (domain.archives), and the archives with an open problem
+    # past its deadline (each shown red while it lasts); the day the construction archive last turned red
+    registration_colour: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    distribution_colour: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    problem_archives: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    construction_red_since: Mapped[date | None] = mapped_column(Date)
     # set when the project was brought in by `assetflow import projects` (存量资产纳管): the file's SHA-256
     imported_from: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -643,6 +649,12 @@ class Problem(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     verifier_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # who last closed or sent it back
     reopened_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the archive it concerns (domain.archives: construction, registration, operation, distribution), if any
+    archive: Mapped[str | None] = mapped_column(String(16), index=True)
+    # the overdue steps of its current deadline (a new deadline starts them again): reminded, escalated and where to
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    escalated_to: Mapped[str | None] = mapped_column(String(12))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

@@ -15,6 +15,7 @@ def _registered() -> list[type]:
     from workflows.construction import ConstructionWorkflow
     from workflows.dividend_round import DividendRoundWorkflow
     from workflows.operation import OperationWorkflow
+    from workflows.problem_watch import ProblemWatchWorkflow
     from workflows.project import ProjectWorkflow
     from workflows.project_lifecycle import ProjectLifecycleWorkflow
     from workflows.registration import RegistrationWorkflow
@@ -26,6 +27,7 @@ def _registered() -> list[type]:
         RegistrationWorkflow,
         OperationWorkflow,
         DividendRoundWorkflow,
+        ProblemWatchWorkflow,
         ProjectLifecycleWorkflow,
     ]
 

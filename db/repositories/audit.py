@@ -238,6 +238,20 @@ async def append_audit_entries_to_chains(session: AsyncSession, *, entries: Mapp
     return len(rows)
 
 
+AUDIT_BATCH = "assetflow.audit_batch"
+"""session.info key of the audit entries a transaction writes at its end, in one batch per chain
+(activities.projects.transaction sets it)."""
+
+
+async def append_or_batch(session: AsyncSession, *, chain: str, entry: NewEntry) -> None:
+    """Append an entry, or add it to the transaction's batch when one is collected (written when it ends)."""
+    batch: list[tuple[str, NewEntry]] | None = session.info.get(AUDIT_BATCH)
+    if batch is not None:
+        batch.append((chain, entry))
+    else:
+        await append_audit_entries(session, chain=chain, entries=[entry])
+
+
 async def create_audit_entry(
     session: AsyncSession,
     *,

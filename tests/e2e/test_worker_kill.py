@@ -35,6 +35,8 @@ def _start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         "TASK_QUEUE": settings.task_queue,
         "WORKER_METRICS_BIND": "",
         "LOG_FORMAT": "json",
+        # the daily problem check runs over every region: it stays out of a suite that shares one database
+        "PROBLEMS__WATCH": "false",
     }
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
