@@ -21,13 +21,15 @@ from activities.interceptors import HeartbeatInterceptor, PermanentFailuresInter
 from activities.operation import OperationActivities
 from activities.platform import PlatformActivities
 from activities.projects import ProjectActivities
+from activities.reports import ReportActivities
 from activities.reviews import ReviewActivities
 from activities.rounds import RoundActivities
 from activities.rules import RuleActivities
 from core.logging import configure_logging
 from core.payments import EmbeddedBank, PaymentGateway, make_payments
 from core.platform import EmbeddedPlatform, ThreeAssetsPlatform, make_platform
-from core.settings import OperationSettings, Settings, get_settings
+from core.schedules import ensure_schedules
+from core.settings import OperationSettings, ReportSettings, Settings, get_settings
 from core.temporal import LoggingInterceptor, connect, make_runtime
 from db.engine import Sessions, make_engine, make_sessions
 from workflows import WORKFLOWS
@@ -63,6 +65,8 @@ def build_worker(
     operation: OperationSettings | None = None,
     max_cached_workflows: int = 1000,
     payments: PaymentGateway | None = None,
+    reports: ReportSettings | None = None,
+    time_zone: str | None = None,
 ) -> Worker:
     """The worker with every workflow and activity of assetflow on one task queue (tests may run an earlier
     version of a workflow class under its registered name through `workflows`)."""
@@ -74,6 +78,7 @@ def build_worker(
     rules = RuleActivities(sessions)
     contracts = ContractActivities(sessions)
     rounds = RoundActivities(sessions, payments or EmbeddedBank(sessions))
+    reporting = ReportActivities(sessions, reports, time_zone)
     return Worker(
         client,
         task_queue=task_queue,
@@ -115,6 +120,9 @@ def build_worker(
             rounds.count_failures,
             rounds.check_correction,
             rounds.reconcile_round,
+            reporting.list_due_reports,
+            reporting.make_report,
+            reporting.notify_report,
         ],
         interceptors=[LoggingInterceptor(), PermanentFailuresInterceptor(), HeartbeatInterceptor(), *interceptors],
         workflow_runner=workflow_runner(),
@@ -129,8 +137,9 @@ def build_worker(
     )
 
 
-async def run_worker(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM, then finish in-flight work and close the pool."""
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or `stop` is set, for a caller that owns the signals), then finish in-flight work and
+    close the pool. The report schedules are ensured first (created, or brought up to date)."""
     log = structlog.get_logger("worker")
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
     runtime = make_runtime(settings.worker_metrics_bind or None)
@@ -145,13 +154,19 @@ async def run_worker(settings: Settings) -> None:
         max_concurrent_activities=settings.db_pool_size + settings.db_max_overflow,
         operation=settings.operation,
         payments=make_payments(settings, sessions),
+        reports=settings.reports,
+        time_zone=settings.time_zone,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
     try:
+        if settings.reports.schedules:
+            for ensured in await ensure_schedules(client, settings):
+                log.info("report schedule", schedule_id=ensured.schedule_id, outcome=ensured.outcome)
+        log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
         async with worker:
             await stop.wait()
             log.info("worker stopping")

@@ -14,10 +14,13 @@ def _registered() -> list[type]:
     from workflows.approval import ApprovalWorkflow
     from workflows.construction import ConstructionWorkflow
     from workflows.dividend_round import DividendRoundWorkflow
+    from workflows.monthly_bulletin import MonthlyBulletinWorkflow
     from workflows.operation import OperationWorkflow
     from workflows.project import ProjectWorkflow
     from workflows.project_lifecycle import ProjectLifecycleWorkflow
     from workflows.registration import RegistrationWorkflow
+    from workflows.reports_due import ReportsDueWorkflow
+    from workflows.weekly_report import WeeklyReportWorkflow
 
     return [
         ProjectWorkflow,
@@ -26,6 +29,9 @@ def _registered() -> list[type]:
         RegistrationWorkflow,
         OperationWorkflow,
         DividendRoundWorkflow,
+        WeeklyReportWorkflow,
+        MonthlyBulletinWorkflow,
+        ReportsDueWorkflow,
         ProjectLifecycleWorkflow,
     ]
 
