@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from db.models import Project, Region, Report
 from domain.enums import Role, Stage
@@ -273,7 +274,7 @@ async def list_arrears(session: AsyncSession, *, window: Window, limit: int) -> 
         "FROM receivables r JOIN projects p ON p.code = r.project_code JOIN assets a ON a.id = r.asset_id "
         "LEFT JOIN LATERAL (SELECT sum(rp.amount_fen) AS fen FROM received_payments rp "
         "  WHERE rp.receivable_id = r.id AND rp.received_on < :cut_day) AS got ON true "
-        "WHERE p.county_code = ANY(:counties) AND r.due_date < :cut_day AND r.status <> 'paid' "
+        "WHERE p.county_code = ANY(:counties) AND r.due_date < :cut_day "
         "AND r.amount_fen > coalesce(got.fen, 0) ORDER BY outstanding_fen DESC, r.due_date, r.id LIMIT :limit"
     )
     rows = await session.execute(text(sql), {**window.params(), "limit": limit})
@@ -366,6 +367,7 @@ async def list_reports(
     total = int(await session.scalar(select(func.count()).select_from(Report).where(*conditions)) or 0)
     rows = await session.scalars(
         select(Report)
+        .options(defer(Report.figures))
         .where(*conditions)
         .order_by(Report.period_start.desc(), Report.kind, Report.region_code)
         .limit(limit)
