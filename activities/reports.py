@@ -5,6 +5,7 @@ Each is one transaction and idempotent: a retried or repeated run writes nothing
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -77,7 +78,11 @@ def _title(kind: ReportKind, name: str, period: Period) -> str:
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, date | datetime) else v for k, v in row.items()}
+    """A listed row as JSON: dates as ISO text, sums of fen (numeric in SQL) as integers."""
+    return {
+        k: v.isoformat() if isinstance(v, date | datetime) else int(v) if isinstance(v, Decimal) else v
+        for k, v in row.items()
+    }
 
 
 def section(f: dict[str, int]) -> dict[str, Any]:
