@@ -11,14 +11,13 @@ from zoneinfo import ZoneInfo
 
 from db.engine import Sessions
 from db.models import (
-    Asset,
     Contract,
     DividendPayment,
     DividendRound,
     Problem,
     Project,
-    ReceivedPayment,
     Receivable,
+    ReceivedPayment,
     Region,
     Task,
     User,
@@ -35,7 +34,7 @@ def at(day: date, hour: int = 12, minute: int = 0, second: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute, second), tzinfo=ZONE)
 
 
-def D(m: int, d: int) -> date:  # noqa: N802 - reads like a date literal
+def D(m: int, d: int) -> date:
     return date(2025, m, d)
 
 

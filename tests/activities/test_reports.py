@@ -63,10 +63,12 @@ async def test_weekly_figures_match_the_hand_count(world: World, sessions: Sessi
 
     townships = {s["code"]: s for s in f["townships"]}
     t0, t1 = world.townships
-    assert townships[t0]["projects"]["total"] == 3 and townships[t1]["projects"]["total"] == 2
+    assert townships[t0]["projects"]["total"] == 3
+    assert townships[t1]["projects"]["total"] == 2
     assert townships[t0]["payouts"] == {"paid_count": 1, "paid_fen": 100_000, "failed_count": 1, "failed_fen": 50_000}
     assert townships[t1]["payouts"]["paid_fen"] == 200_000
-    assert townships[t0]["reviews_overdue"] == 1 and townships[t1]["reviews_overdue"] == 1
+    assert townships[t0]["reviews_overdue"] == 1
+    assert townships[t1]["reviews_overdue"] == 1
     assert townships[t1]["arrears"]["outstanding_fen"] == 70_000
 
     assert [p["code"] for p in f["construction_behind"]] == [codes["p1"], codes["p2"]]
@@ -89,7 +91,8 @@ async def test_monthly_bulletin_ranks_the_counties(world: World, sessions: Sessi
     f = await _make(sessions, "monthly", world.city, MONTH)
     t = f["totals"]
     assert t["projects"]["total"] == 6
-    assert t["revenue"]["due_ytd_fen"] == 250_000 and t["revenue"]["received_ytd_fen"] == 140_000
+    assert t["revenue"]["due_ytd_fen"] == 250_000
+    assert t["revenue"]["received_ytd_fen"] == 140_000
     assert t["arrears"] == {"count": 2, "outstanding_fen": 110_000}  # r1's 40,000, r3's 70,000 at 1 April
     assert t["problems"] == {"opened": 2, "closed": 1, "open": 3, "overdue": 2}
     counties = {c["code"]: c for c in f["counties"]}
