@@ -179,15 +179,12 @@ async def seed_county(sessions: Sessions, world: World) -> dict[str, str]:
         )
         await s.flush()
         h0, h2 = world.households[v0], world.households[v2]
-        for n, (household, status, amount, settled) in enumerate(
-            [
-                (h0[0], "paid", 100_000, at(D(3, 5))),
-                (h2[0], "paid", 200_000, at(D(3, 7))),
-                (h0[1], "failed", 50_000, at(D(3, 6))),
-                (h0[2], "paid", 99, at(D(3, 10), 0, 0, 1)),  # after the week
-                (h0[3], "submitted", 77, None),
-            ],
-            start=1,
+        for household, status, amount, settled in (
+            (h0[0], "paid", 100_000, at(D(3, 5))),
+            (h2[0], "paid", 200_000, at(D(3, 7))),
+            (h0[1], "failed", 50_000, at(D(3, 6))),
+            (h0[2], "paid", 99, at(D(3, 10), 0, 0, 1)),  # after the week
+            (h0[3], "submitted", 77, None),
         ):
             s.add(
                 DividendPayment(
