@@ -9,6 +9,7 @@ import uuid
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from api.security import hash_password
 from db.engine import Sessions
 from db.models import (
     Contract,
@@ -22,7 +23,7 @@ from db.models import (
     Task,
     User,
 )
-from tests.conftest import World, asset_row
+from tests.conftest import PASSWORD, World, asset_row
 
 ZONE = ZoneInfo("Asia/Shanghai")
 WEEK = "2025-W10"
@@ -227,8 +228,8 @@ async def seed_county(sessions: Sessions, world: World) -> dict[str, str]:
     return codes
 
 
-async def add_county(sessions: Sessions, world: World) -> str:
-    """A second county in the world's city with one project on schedule and one registered asset in use."""
+async def add_county(sessions: Sessions, world: World) -> tuple[str, User]:
+    """A second county in the world's city with one project on schedule, one registered asset in use, a supervisor."""
     county = world.city[:4] + "02"
     township, village = county + "100", county + "100201"
     code = f"XM{county}-R{uuid.uuid4().hex[:6]}"
@@ -263,13 +264,12 @@ async def add_county(sessions: Sessions, world: World) -> str:
         )
         await s.flush()
         s.add(asset_row(f"{code}-A1", code, village, registration_status="registered"))
-        s.add(
-            User(
-                username=f"sup2_{uuid.uuid4().hex[:6]}",
-                full_name="第二县监督",
-                password_hash="x",
-                role="supervisor",
-                region_code=county,
-            )
+        supervisor = User(
+            username=f"sup2_{uuid.uuid4().hex[:6]}",
+            full_name="第二县监督",
+            password_hash=hash_password(PASSWORD),
+            role="supervisor",
+            region_code=county,
         )
-    return county
+        s.add(supervisor)
+    return county, supervisor

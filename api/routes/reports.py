@@ -88,11 +88,12 @@ async def _summaries(session: AsyncSession, rows: Sequence[Report]) -> list[Repo
             )
         )
     }
-    names = dict(
-        (await session.execute(select(Region.code, Region.name).where(Region.code.in_({r.region_code for r in rows}))))
-        .tuples()
-        .all()
-    )
+    names = {
+        code: name
+        for code, name in await session.execute(
+            select(Region.code, Region.name).where(Region.code.in_({r.region_code for r in rows}))
+        )
+    }
     return [
         _public(r, title=titles[r.id][0], region_name=names.get(r.region_code, ""), as_of=titles[r.id][1]) for r in rows
     ]

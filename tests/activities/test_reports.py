@@ -87,7 +87,7 @@ async def test_weekly_figures_match_the_hand_count(world: World, sessions: Sessi
 
 async def test_monthly_bulletin_ranks_the_counties(world: World, sessions: Sessions) -> None:
     await seed_county(sessions, world)
-    second = await add_county(sessions, world)
+    second, _ = await add_county(sessions, world)
     f = await _make(sessions, "monthly", world.city, MONTH)
     t = f["totals"]
     assert t["projects"]["total"] == 6
