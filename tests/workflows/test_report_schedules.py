@@ -5,6 +5,7 @@ report per county (a second trigger makes none); the daily check backfills every
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -20,7 +21,7 @@ from core.schedules import ensure_schedules, schedule_ids
 from core.settings import ReportSettings, Settings
 from db.engine import Sessions
 from db.models import Notification, Report
-from domain.reports import DueResult, ReportKind, ended_periods, report_workflow_id
+from domain.reports import DueResult, ReportInput, ReportKind, ended_periods, report_workflow_id
 from tests.conftest import World, eventually, local_today
 from tests.replay.test_replay import record_history
 from tests.report_data import add_county
@@ -40,10 +41,8 @@ async def scoped(settings: Settings, world: World, temporal_client: Client) -> A
     )
     yield scoped
     for schedule_id in schedule_ids(scoped).values():
-        try:
+        with contextlib.suppress(RPCError):  # never created
             await temporal_client.get_schedule_handle(schedule_id).delete()
-        except RPCError:
-            pass  # never created
 
 
 async def _reports(sessions: Sessions, world: World, kind: str) -> list[str]:
@@ -145,8 +144,6 @@ async def test_the_daily_check_backfills_missing_periods(
     weeks = [p.label for p in ended_periods(ReportKind.WEEKLY, local_today(), 3)]
     months = [p.label for p in ended_periods(ReportKind.MONTHLY, local_today(), 2)]
     made = report_workflow_id(ReportKind.WEEKLY, world.county, weeks[1])  # one period was reported, the rest missed
-    from domain.reports import ReportInput
-
     await temporal_client.execute_workflow(
         "WeeklyReportWorkflow",
         ReportInput("weekly", world.county, weeks[1]),
