@@ -16,9 +16,11 @@ from sqlalchemy import func, select
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
+from typer.testing import CliRunner
 
+from cli.main import app
 from core.schedules import ensure_schedules, schedule_ids
-from core.settings import ReportSettings, Settings
+from core.settings import ReportSettings, Settings, get_settings
 from db.engine import Sessions
 from db.models import Notification, Report
 from domain.reports import DueResult, ReportInput, ReportKind, ended_periods, report_workflow_id
@@ -170,3 +172,25 @@ async def test_the_daily_check_backfills_missing_periods(
         await record_history(
             temporal_client, report_workflow_id(ReportKind.MONTHLY, world.city, months[0]), "monthly_bulletin"
         )
+
+
+async def test_the_cli_ensures_them_at_deploy(
+    scoped: Settings, temporal_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`assetflow schedules ensure` (a deploy step): created the first time, brought up to date the next."""
+    for name, value in {
+        "DATABASE_URL": scoped.database_url,
+        "TEMPORAL_ADDRESS": scoped.temporal_address,
+        "TASK_QUEUE": scoped.task_queue,
+        "REPORTS__SCOPE": scoped.reports.scope,
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        outputs = [await asyncio.to_thread(CliRunner().invoke, app, ["schedules", "ensure"]) for _ in range(2)]
+    finally:
+        get_settings.cache_clear()
+    ids = sorted(schedule_ids(scoped).values())
+    assert [r.exit_code for r in outputs] == [0, 0]
+    assert sorted(outputs[0].output.split()) == sorted(["created"] * 3 + ids)
+    assert sorted(outputs[1].output.split()) == sorted(["updated"] * 3 + ids)
