@@ -110,18 +110,18 @@ SEED = [
     """INSERT INTO dividend_rounds (id, scope_kind, scope_code, fiscal_year, n, county_code, period_start, period_end,
            status, households_fen, paid_fen, opened_by, opened_at)
        SELECT 'dividend-' || c.code || '-' || y || '-1', 'county', c.code, y, 1, c.code, make_date(y, 1, 1),
-              make_date(y, 12, 31), 'closed', 100000 * 50000, 97000 * 50000, :pm,
+              make_date(y, 12, 31), 'closed', 5000000000::bigint, 4850000000::bigint, :pm,
               now() - make_interval(days => 40 + (extract(year from now())::int - 1 - y) * 180)
        FROM regions c, generate_series(extract(year from now())::int - 2, extract(year from now())::int - 1) y
        WHERE c.level = 'county' AND c.code LIKE '6301%'""",
     """INSERT INTO dividend_payments (reference, round_id, household_code, attempt, amount_fen, name, account, bank,
            batch_no, status, created_at, settled_at)
-       SELECT r.id || ':' || h.code || ':1', r.id, h.code, 1, 100000, '户主', h.bank_account, '一卡通',
-              r.id || '-' || lpad((n / 500)::text, 3, '0'),
-              CASE WHEN n % 33 = 0 THEN 'failed' ELSE 'paid' END, r.opened_at,
-              now() - make_interval(secs => (n * 613 % 31536000))
+       SELECT r.id || ':' || h.code || '\\:1', r.id, h.code, 1, 100000, '户主', h.bank_account, '一卡通',
+              r.id || '-' || lpad((h.rn / 500)::text, 3, '0'),
+              CASE WHEN h.rn % 33 = 0 THEN 'failed' ELSE 'paid' END, r.opened_at,
+              now() - make_interval(secs => (h.rn * 613 % 31536000))
        FROM dividend_rounds r
-       JOIN (SELECT code, village_code, bank_account, row_number() OVER (ORDER BY code) AS n FROM households
+       JOIN (SELECT code, village_code, bank_account, row_number() OVER (ORDER BY code) AS rn FROM households
              WHERE code LIKE 'HB6301%') h ON substr(h.village_code, 1, 6) = r.county_code
        WHERE r.id LIKE 'dividend-6301%'""",
 ]
