@@ -53,7 +53,7 @@ from domain.reports import (
 )
 
 log = structlog.get_logger(__name__)
-# a weekly report lists every project of its county (a county runs 100–300; more are cut and said so)
+# a report lists every project of its region (a county runs 100–300, a city 1,000–2,500; more are cut, and said so)
 PROJECT_ROWS = 5000
 COLOUR_LABELS = {
     "colour": "综合",
@@ -290,10 +290,11 @@ class ReportActivities:
             ],
             "truncated": truncated,
         }
-        if kind is ReportKind.WEEKLY:
-            rows = await list_report_projects(session, window=window, where="true", order=order, limit=PROJECT_ROWS)
-            figures["projects"] = [_jsonable(r) for r in rows]
-        else:
+        rows = await list_report_projects(session, window=window, where="true", order=order, limit=PROJECT_ROWS)
+        figures["projects"] = [_jsonable(r) for r in rows]
+        if len(rows) == PROJECT_ROWS:
+            truncated["projects"] = await count_report_projects(session, window=window, where="true")
+        if kind is ReportKind.MONTHLY:
             by_county = {code: section(agg.get(("county", code), {})) for code in window.counties}
             ranking = rank_counties(
                 {c: {k: v for k, v in s["rates_bp"].items() if k != "idle_asset_rate"} for c, s in by_county.items()},

@@ -223,6 +223,9 @@ def render_report(figures: dict[str, Any]) -> bytes:
     ws.write_string(1, 0, f"区域：{figures['region']['name']}（{figures['region']['code']}）")
     ws.write_string(2, 0, f"期间：{period['start']} 至 {period['last_day']}（{period['label']}）")
     ws.write_string(3, 0, f"数据截至：{figures['as_of']}；生成时间：{figures['generated_at']}")
+    if figures.get("truncated"):
+        cut = "，".join(f"{k} 共 {v} 条" for k, v in figures["truncated"].items())
+        ws.write_string(4, 0, f"名单已截断（完整数据见系统）：{cut}")
     ws.write_string(5, 0, "指标", b.head)
     ws.write_string(5, 1, "数值", b.head)
     for i, (label, value, kind) in enumerate(_summary_rows(t), start=6):
@@ -345,10 +348,7 @@ def render_report(figures: dict[str, Any]) -> bytes:
 
     ws = b.sheet("新增项目")
     b.table(ws, 0, project_headers, [_project_row(p, archives, names) for p in figures["new"]], project_formats)
-    if not monthly:
-        ws = b.sheet("项目清单")
-        b.table(
-            ws, 0, project_headers, [_project_row(p, archives, names) for p in figures["projects"]], project_formats
-        )
+    ws = b.sheet("项目清单")
+    b.table(ws, 0, project_headers, [_project_row(p, archives, names) for p in figures["projects"]], project_formats)
     b.book.close()
     return out.getvalue()
