@@ -176,9 +176,10 @@ class ReportActivities:
         self._zone = time_zone
 
     def _config(self) -> tuple[ReportSettings, ZoneInfo]:
-        settings = get_settings() if self._settings is None or self._zone is None else None
-        reports = self._settings or (settings.reports if settings else ReportSettings())
-        return reports, ZoneInfo(self._zone or (settings.time_zone if settings else "Asia/Shanghai"))
+        if self._settings is not None and self._zone is not None:
+            return self._settings, ZoneInfo(self._zone)
+        settings = get_settings()
+        return self._settings or settings.reports, ZoneInfo(self._zone or settings.time_zone)
 
     @activity.defn
     async def list_due_reports(self, inp: DueInput) -> list[DueReport]:
@@ -208,6 +209,8 @@ class ReportActivities:
         rid = report_id(kind, inp.region_code, inp.period)
         now = datetime.now(UTC)
         async with self._sessions.begin() as session:
+            # one snapshot for every statement: the figures of a report agree with each other
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             if await session.get(Report, rid) is not None:
                 return ReportMade(rid, created=False)
             region = await session.get(Region, inp.region_code)
