@@ -23,13 +23,15 @@ from activities.operation import OperationActivities
 from activities.platform import PlatformActivities
 from activities.problems import ProblemActivities
 from activities.projects import ProjectActivities
+from activities.reports import ReportActivities
 from activities.reviews import ReviewActivities
 from activities.rounds import RoundActivities
 from activities.rules import RuleActivities
 from core.logging import configure_logging
 from core.payments import EmbeddedBank, PaymentGateway, make_payments
 from core.platform import EmbeddedPlatform, ThreeAssetsPlatform, make_platform
-from core.settings import OperationSettings, Settings, get_settings
+from core.schedules import ensure_schedules
+from core.settings import OperationSettings, ReportSettings, Settings, get_settings
 from core.temporal import LoggingInterceptor, connect, make_runtime
 from db.engine import Sessions, make_engine, make_sessions
 from domain.monitoring import ProblemWatchInput, watch_id
@@ -68,6 +70,8 @@ def build_worker(
     max_cached_workflows: int = 1000,
     payments: PaymentGateway | None = None,
     problems: ProblemActivities | None = None,
+    reports: ReportSettings | None = None,
+    time_zone: str | None = None,
 ) -> Worker:
     """The worker with every workflow and activity of assetflow on one task queue (tests may run an earlier
     version of a workflow class under its registered name through `workflows`)."""
@@ -80,6 +84,7 @@ def build_worker(
     contracts = ContractActivities(sessions)
     rounds = RoundActivities(sessions, payments or EmbeddedBank(sessions))
     ledger = problems or ProblemActivities(sessions)
+    reporting = ReportActivities(sessions, reports, time_zone)
     return Worker(
         client,
         task_queue=task_queue,
@@ -122,6 +127,9 @@ def build_worker(
             rounds.check_correction,
             rounds.reconcile_round,
             ledger.check_problems,
+            reporting.list_due_reports,
+            reporting.make_report,
+            reporting.notify_report,
         ],
         interceptors=[LoggingInterceptor(), PermanentFailuresInterceptor(), HeartbeatInterceptor(), *interceptors],
         workflow_runner=workflow_runner(),
@@ -136,8 +144,9 @@ def build_worker(
     )
 
 
-async def run_worker(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM, then finish in-flight work and close the pool."""
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or `stop` is set, for a caller that owns the signals), then finish in-flight work and
+    close the pool. The report schedules are ensured first (created, or brought up to date)."""
     log = structlog.get_logger("worker")
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
     runtime = make_runtime(settings.worker_metrics_bind or None)
@@ -152,15 +161,21 @@ async def run_worker(settings: Settings) -> None:
         max_concurrent_activities=settings.db_pool_size + settings.db_max_overflow,
         operation=settings.operation,
         payments=make_payments(settings, sessions),
+        reports=settings.reports,
+        time_zone=settings.time_zone,
     )
-    if settings.problems.watch:
-        await start_problem_watch(client, settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
     try:
+        if settings.reports.schedules:
+            for ensured in await ensure_schedules(client, settings):
+                log.info("report schedule", schedule_id=ensured.schedule_id, outcome=ensured.outcome)
+        if settings.problems.watch:
+            await start_problem_watch(client, settings)
+        log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
         async with worker:
             await stop.wait()
             log.info("worker stopping")

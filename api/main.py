@@ -33,6 +33,7 @@ from api.routes import (
     problems,
     projects,
     regions,
+    reports,
     tasks,
     upkeep,
     users,
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         asset_use,
         imports,
         problems,
+        reports,
     ):
         api.include_router(module.router)
     api.include_router(dividends.households_router)

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.archives import ArchiveRules
 from domain.attachments import SIGNATURES
 from domain.operation import LEVELS as OPERATION_LEVELS
+from domain.reports import DEFAULT_WEIGHTS, weights_problem
 
 DEV_JWT_SECRET = "dev-only-secret-change-me-in-production-0123456789"  # noqa: S105 - refused in production
 
@@ -192,6 +193,40 @@ class DividendSettings(BaseModel):
         if own is not None:
             return own.notice_days, own.notice_days, own.working_days
         return self.notice_days, self.result_notice_days, self.notice_working_days
+
+
+class ReportSettings(BaseModel):
+    """The weekly scheduling report (周调度) and the monthly bulletin (月通报), DOMAIN.md §8; practice, not law."""
+
+    schedules: bool = Field(True, description="Create (or bring up to date) the report schedules when a worker starts")
+    scope: str = Field(
+        "",
+        pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})?$",
+        description="Region code prefix the schedules report on (a province's 2 digits, a city's 4, a county's 6); "
+        "empty = every county and city in the region table",
+    )
+    weekly_hour: int = Field(8, ge=0, le=23, description="Hour (local time) of the Monday run of the weekly reports")
+    monthly_hour: int = Field(8, ge=0, le=23, description="Hour (local time) of the 1st's run of the monthly bulletins")
+    backfill_hour: int = Field(9, ge=0, le=23, description="Hour (local time) of the daily check for missing reports")
+    backfill_weeks: int = Field(
+        4, ge=1, le=104, description="Ended weeks the daily check looks back over for a missing weekly report"
+    )
+    backfill_months: int = Field(
+        3, ge=1, le=36, description="Ended months the daily check looks back over for a missing monthly bulletin"
+    )
+    weights: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_WEIGHTS),
+        description="Weights of the monthly ranking's components (on_schedule, registration, revenue, dividends, "
+        "problems, idle); a county's score is the weighted mean of its rates",
+    )
+    list_rows: int = Field(500, ge=10, le=10_000, description="Most rows of each list in a report (red list, arrears…)")
+
+    @field_validator("weights")
+    @classmethod
+    def _known_weights(cls, value: dict[str, int]) -> dict[str, int]:
+        if (problem := weights_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
 
 
 class AttachmentSettings(BaseModel):
@@ -375,6 +410,7 @@ class Settings(BaseSettings):
     dividends: DividendSettings = DividendSettings()
     problems: ProblemSettings = ProblemSettings()
     archives: ArchiveSettings = ArchiveSettings()
+    reports: ReportSettings = ReportSettings()
     attachments: AttachmentSettings = AttachmentSettings()
     platform: PlatformSettings = PlatformSettings()
     payments: PaymentSettings = PaymentSettings()

@@ -840,7 +840,8 @@ class DividendPayment(Base):
     reason: Mapped[str] = mapped_column(String(32), default="", server_default="")
     replaces: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the reports count payouts made and failed in a period (migration 0017)
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class DividendCorrection(Base):
@@ -910,3 +911,26 @@ class DividendRecovery(Base):
     made_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     checked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# ---------------------------------------------------------------- reports (周调度, 月通报), DOMAIN.md §8
+
+
+class Report(Base):
+    """A weekly scheduling report (per county and ISO week) or a monthly bulletin (per city and month), stored as JSON.
+    The id is derived from kind, region and period (`weekly-370115-2026-W48`): a re-run writes nothing."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("kind", "region_code", "period", name="uq_reports_period"),
+        Index("ix_reports_region_period", "region_code", "period"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    region_code: Mapped[str] = mapped_column(String(12))
+    period: Mapped[str] = mapped_column(String(8))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)  # exclusive
+    figures: Mapped[dict[str, Any]] = mapped_column()
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: made by the schedule
+    generated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -5,7 +5,7 @@ their income together). `dividend_claims` holds which round distributes an asset
 year's income is paid out once, whichever scope (asset, village, county) a round has.
 
 Revision ID: 0019
-Revises: 0016
+Revises: 0017
 Create Date: 2026-11-29 23:20:00.000000
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0019"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
