@@ -108,6 +108,9 @@ def section(f: dict[str, int]) -> dict[str, Any]:
             "received_fen": g("received_fen", 0),
             "due_ytd_fen": due_ytd,
             "received_ytd_fen": received_ytd,
+            # self-operated and share-cooperation assets: profit reported for periods ending in it (no plan to meet)
+            "profit_fen": g("profit_fen", 0),
+            "profit_ytd_fen": g("profit_ytd_fen", 0),
         },
         "arrears": {"count": g("arrears_count", 0), "outstanding_fen": g("arrears_fen", 0)},
         "payouts": {

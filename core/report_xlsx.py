@@ -122,6 +122,8 @@ def _summary_rows(t: dict[str, Any]) -> list[tuple[str, Any, str]]:
         ("本年应收（元）", yuan(rv["due_ytd_fen"]), "m"),
         ("本年实收（元）", yuan(rv["received_ytd_fen"]), "m"),
         ("收益到账率", ratio(r["revenue"]), "p"),
+        ("本期申报经营收益（元）", yuan(rv.get("profit_fen", 0)), "m"),
+        ("本年申报经营收益（元）", yuan(rv.get("profit_ytd_fen", 0)), "m"),
         ("欠款笔数", ar["count"], "n"),
         ("欠款金额（元）", yuan(ar["outstanding_fen"]), "m"),
         ("本期分红发放笔数", po["paid_count"], "n"),

@@ -20,6 +20,7 @@ from db.models import (
     Receivable,
     ReceivedPayment,
     Region,
+    RevenueReport,
     Task,
     User,
 )
@@ -158,6 +159,20 @@ async def seed_county(sessions: Sessions, world: World) -> dict[str, str]:
                     received_on=day,
                     recorded_by=pm,
                     idempotency_key=f"rp-{tag}-{key}",
+                )
+            )
+        # profit reported by the asset's operator: in the week (counted), in February (the year only), the day after
+        for start, end, profit in ((D(3, 1), D(3, 5), 20_000), (D(2, 1), D(2, 28), 15_000), (D(3, 6), D(3, 10), 9_000)):
+            s.add(
+                RevenueReport(
+                    asset_id=a1,
+                    project_code=codes["p3"],
+                    period_start=start,
+                    period_end=end,
+                    revenue_fen=2 * profit,
+                    cost_fen=profit,
+                    profit_fen=profit,
+                    reported_by=pm,
                 )
             )
         rid = f"dividend-{world.county}-R{tag}"

@@ -113,6 +113,11 @@ def _queries() -> list[str]:
         "FROM received_payments rp JOIN projects p ON p.code = rp.project_code "
         "WHERE p.county_code = ANY(:counties) AND rp.received_on >= :year_start AND rp.received_on < :end"
     )
+    profits = (
+        "SELECT p.county_code AS county, p.township_code AS township, rr.profit_fen, rr.period_end "
+        "FROM revenue_reports rr JOIN projects p ON p.code = rr.project_code "
+        "WHERE p.county_code = ANY(:counties) AND rr.period_end >= :year_start AND rr.period_end < :end"
+    )
     payouts = (
         "SELECT r.county_code AS county, substr(h.village_code, 1, 9) AS township, dp.status, dp.amount_fen "
         "FROM dividend_payments dp JOIN dividend_rounds r ON r.id = dp.round_id "
@@ -149,6 +154,10 @@ def _queries() -> list[str]:
         _grouped(
             received,
             {"received_fen": _sum("amount_fen", "received_on >= :start"), "received_ytd_fen": _sum("amount_fen")},
+        ),
+        _grouped(
+            profits,
+            {"profit_fen": _sum("profit_fen", "period_end >= :start"), "profit_ytd_fen": _sum("profit_fen")},
         ),
         _grouped(
             payouts,

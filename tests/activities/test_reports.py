@@ -47,6 +47,8 @@ async def test_weekly_figures_match_the_hand_count(world: World, sessions: Sessi
         "received_fen": 60_000,
         "due_ytd_fen": 180_000,
         "received_ytd_fen": 110_000,
+        "profit_fen": 20_000,  # the report ending on 5 March; the one ending on the 10th is next week's
+        "profit_ytd_fen": 35_000,
     }
     assert t["arrears"] == {"count": 2, "outstanding_fen": 70_000}  # r1's 40,000 and r4's 30,000 (paid after)
     assert t["payouts"] == {"paid_count": 2, "paid_fen": 300_000, "failed_count": 1, "failed_fen": 50_000}

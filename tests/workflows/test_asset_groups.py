@@ -178,6 +178,8 @@ async def test_a_group_rule_pools_the_village_assets_and_an_asset_year_is_paid_o
             assert (r.status_code, r.json()["code"]) == (409, "already_distributed"), r.text
         async with sessions() as s:
             rounds = await s.scalar(
-                select(func.count()).select_from(DividendClaim).where(DividendClaim.round_id != rid)
+                select(func.count())
+                .select_from(DividendClaim)
+                .where(DividendClaim.asset_id.in_([a1, a2, a3]), DividendClaim.round_id != rid)
             )
         assert rounds == 0
