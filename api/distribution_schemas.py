@@ -61,7 +61,7 @@ class DistributionRuleIn(_In):
     village_resolution: Sha256 = Field(
         description=_d("村民（代表）会议决议（附件）", "the village meeting's resolution (an upload)")
     )
-    group_assets: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+    group_assets: list[Annotated[str, Field(min_length=1, max_length=64), STORABLE, TEXT_SCHEMA]] = Field(
         default_factory=list,
         max_length=200,
         description=_d(

@@ -118,6 +118,8 @@ async def test_a_group_rule_pools_the_village_assets_and_an_asset_year_is_paid_o
         assert await refused([a2, a2]) == {("group_assets[1]", "distinct")}
         assert await refused([a1]) == {("group_assets[0]", "distinct")}
         assert await refused([f"{code}-NOPE"]) == {("group_assets[0]", "same_project")}
+        nul = await refused([a2, "A\u0000"])  # a NUL never reaches the database
+        assert [field for field, _ in nul] == ["group_assets[1]"], nul
 
         r = await api.post(path, json=body, headers=pm)
         assert r.status_code == 201, r.text
