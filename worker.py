@@ -12,12 +12,14 @@ from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.construction import ConstructionActivities
 from activities.contracts import ContractActivities
 from activities.interceptors import HeartbeatInterceptor, PermanentFailuresInterceptor
+from activities.notifications import NotificationActivities
 from activities.operation import OperationActivities
 from activities.platform import PlatformActivities
 from activities.projects import ProjectActivities
@@ -27,9 +29,10 @@ from activities.rules import RuleActivities
 from core.logging import configure_logging
 from core.payments import EmbeddedBank, PaymentGateway, make_payments
 from core.platform import EmbeddedPlatform, ThreeAssetsPlatform, make_platform
-from core.settings import OperationSettings, Settings, get_settings
-from core.temporal import LoggingInterceptor, connect, make_runtime
+from core.settings import NotifySettings, OperationSettings, Settings, get_settings
+from core.temporal import LoggingInterceptor, connect, dispatcher_workflow_id, make_runtime
 from db.engine import Sessions, make_engine, make_sessions
+from domain.notifications import DispatcherInput
 from workflows import WORKFLOWS
 
 STICKY_SCHEDULE_TO_START = timedelta(seconds=5)
@@ -63,6 +66,7 @@ def build_worker(
     operation: OperationSettings | None = None,
     max_cached_workflows: int = 1000,
     payments: PaymentGateway | None = None,
+    notify: NotifySettings | None = None,
 ) -> Worker:
     """The worker with every workflow and activity of assetflow on one task queue (tests may run an earlier
     version of a workflow class under its registered name through `workflows`)."""
@@ -74,6 +78,7 @@ def build_worker(
     rules = RuleActivities(sessions)
     contracts = ContractActivities(sessions)
     rounds = RoundActivities(sessions, payments or EmbeddedBank(sessions))
+    notifications = NotificationActivities(sessions, notify)
     return Worker(
         client,
         task_queue=task_queue,
@@ -115,6 +120,7 @@ def build_worker(
             rounds.count_failures,
             rounds.check_correction,
             rounds.reconcile_round,
+            notifications.dispatch_notifications,
         ],
         interceptors=[LoggingInterceptor(), PermanentFailuresInterceptor(), HeartbeatInterceptor(), *interceptors],
         workflow_runner=workflow_runner(),
@@ -126,6 +132,17 @@ def build_worker(
         # no more activities at once than database connections: the rest wait in Temporal, where another
         # replica can take them, instead of inside this process for a pooled connection
         max_concurrent_activities=max_concurrent_activities,
+    )
+
+
+async def start_dispatcher(client: Client, settings: Settings) -> None:
+    """Start the notification dispatcher unless it runs already (every worker asks; one runs)."""
+    await client.start_workflow(
+        "NotificationDispatchWorkflow",
+        DispatcherInput(poll_seconds=settings.notify.poll_seconds, batch_size=settings.notify.batch_size),
+        id=dispatcher_workflow_id(settings.task_queue),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
 
 
@@ -145,7 +162,10 @@ async def run_worker(settings: Settings) -> None:
         max_concurrent_activities=settings.db_pool_size + settings.db_max_overflow,
         operation=settings.operation,
         payments=make_payments(settings, sessions),
+        notify=settings.notify,
     )
+    if settings.notify.dispatcher:
+        await start_dispatcher(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -14,6 +14,7 @@ def _registered() -> list[type]:
     from workflows.approval import ApprovalWorkflow
     from workflows.construction import ConstructionWorkflow
     from workflows.dividend_round import DividendRoundWorkflow
+    from workflows.notifications import NotificationDispatchWorkflow
     from workflows.operation import OperationWorkflow
     from workflows.project import ProjectWorkflow
     from workflows.project_lifecycle import ProjectLifecycleWorkflow
@@ -27,6 +28,7 @@ def _registered() -> list[type]:
         OperationWorkflow,
         DividendRoundWorkflow,
         ProjectLifecycleWorkflow,
+        NotificationDispatchWorkflow,
     ]
 
 
