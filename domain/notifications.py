@@ -112,51 +112,51 @@ class Template:
 
 TEMPLATES: Mapping[EventKind, Template] = {
     EventKind.TASK_OPENED: Template(
-        "新任务：{task_kind} {project_code}",
+        "新任务：{task_label} {project_code}",
         "New task: {task_kind} {project_code}",
-        "项目「{project_name}」有一项待办（{task_kind}），请于 {due} 前处理。",
+        "项目「{project_name}」有一项待办（{task_label}），请于 {due} 前处理。",
         "Project {project_name} has a task for you ({task_kind}), due {due}.",
     ),
     EventKind.TASK_REMINDED: Template(
-        "催办：{task_kind} {project_code}",
+        "催办：{task_label} {project_code}",
         "Reminder: {task_kind} {project_code}",
-        "项目「{project_name}」的待办（{task_kind}）已到期（{due}），请尽快处理。",
+        "项目「{project_name}」的待办（{task_label}）已到期（{due}），请尽快处理。",
         "The task {task_kind} of {project_name} was due {due}: please decide it.",
     ),
     EventKind.TASK_ESCALATED: Template(
-        "超期上报：{task_kind} {project_code}",
+        "超期上报：{task_label} {project_code}",
         "Escalation: {task_kind} {project_code}",
-        "项目「{project_name}」的待办（{task_kind}）已超过时限两倍（到期 {due}），项目标红。",
+        "项目「{project_name}」的待办（{task_label}）已超过时限两倍（到期 {due}），项目标红。",
         "The task {task_kind} of {project_name} is past twice its limit (due {due}); the project is red.",
     ),
     EventKind.TASK_REASSIGNED: Template(
-        "任务转办：{task_kind} {project_code}",
+        "任务转办：{task_label} {project_code}",
         "Task reassigned to you: {task_kind} {project_code}",
-        "一项待办（{task_kind}）已转给您办理，原因：{reason}",
+        "一项待办（{task_label}）已转给您办理，原因：{reason}",
         "A task ({task_kind}) was reassigned to you: {reason}",
     ),
     EventKind.DECISION_APPROVED: Template(
         "审核通过：{project_code}",
         "Approved: {project_code}",
-        "您的项目「{project_name}」已通过{level}。{opinion}",
+        "您的项目「{project_name}」已通过{level_label}。{opinion}",
         "Your project {project_name} was approved at {level}. {opinion}",
     ),
     EventKind.DECISION_RETURNED: Template(
         "退回修改：{project_code}",
         "Returned for revision: {project_code}",
-        "您的项目「{project_name}」在{level}被退回修改，意见：{opinion}",
+        "您的项目「{project_name}」在{level_label}被退回修改，意见：{opinion}",
         "Your project {project_name} was returned at {level} for revision: {opinion}",
     ),
     EventKind.DECISION_REJECTED: Template(
         "不予立项：{project_code}",
         "Rejected: {project_code}",
-        "您的项目「{project_name}」在{level}未获通过，意见：{opinion}",
+        "您的项目「{project_name}」在{level_label}未获通过，意见：{opinion}",
         "Your project {project_name} was rejected at {level}: {opinion}",
     ),
     EventKind.STAGE_CHANGED: Template(
         "阶段变更：{project_code}",
         "Stage changed: {project_code}",
-        "项目「{project_name}」由 {from_stage} 进入 {to_stage}。",
+        "项目「{project_name}」由{from_label}进入{to_label}。",
         "Project {project_name} moved from {from_stage} to {to_stage}.",
     ),
     EventKind.NOTICE_OPENED: Template(
@@ -275,6 +275,44 @@ TEMPLATES: Mapping[EventKind, Template] = {
     ),
 }
 
+LABELS_ZH: Mapping[str, str] = {
+    "township_review": "乡镇审核",
+    "expert_review": "专家论证",
+    "extend_expert_library": "补充专家库",
+    "county_approval": "县级审批",
+    "city_filing": "市级备案",
+    "revision": "修改申报",
+    "objection": "异议核查",
+    "progress_report": "进度填报",
+    "acceptance": "竣工验收",
+    "asset_registration": "资产登记",
+    "confirm_registration": "确权确认",
+    "platform_rejected": "三资平台退回",
+    "contract_review": "合同审核",
+    "contract_approval": "合同审批",
+    "renew_contract": "合同续签",
+    "arrears_reminder": "租金催缴",
+    "put_back_to_use": "闲置资产盘活",
+    "inspection": "管护巡查",
+    "rule_review": "分配方案审核",
+    "rule_approval": "分配方案审批",
+    "application": "申报",
+    "approval_notice": "立项公示",
+    "construction": "建设",
+    "operation": "运营管护",
+    "disposal": "处置",
+    "closed": "已关闭",
+    "returned": "退回修改",
+    "rejected": "不予立项",
+    "panel": "专家论证",
+}
+
+
+def label_zh(value: str) -> str:
+    """The Chinese name of a task kind or stage (the value itself when none is known)."""
+    return LABELS_ZH.get(value, value)
+
+
 # --- personal data: never in a message, a webhook or a digest -------------------------------------------------
 
 # an ID number (15 or 18 characters), a bank card (16–19 digits, more with a branch prefix): any run of 15+ digits;
@@ -330,16 +368,23 @@ class Rendered:
     markdown: str
 
 
+_LABELLED = {"task_kind": "task_label", "level": "level_label", "from_stage": "from_label", "to_stage": "to_label"}
+
+
 def _fill(pattern: str, params: Params) -> str:
     values = _Blank({k: str(v) for k, v in params.items()})
+    for name, label in _LABELLED.items():
+        if name in values and label not in values:
+            values[label] = label_zh(values[name])
     return string.Formatter().vformat(pattern, (), values).strip()
 
 
 def render(kind: EventKind, params: Params, *, link: str = "") -> Rendered:
     """The event's message in Chinese and English; a param that is missing renders empty."""
     t = TEMPLATES[kind]
-    title_zh, title_en = _fill(t.title_zh, params), _fill(t.title_en, params)
-    zh, en = _fill(t.text_zh, params), _fill(t.text_en, params)
+    # masked again here: a caller that skipped `clean_params` still sends no ID number, account or phone
+    title_zh, title_en = (mask_personal_data(_fill(x, params)) for x in (t.title_zh, t.title_en))
+    zh, en = (mask_personal_data(_fill(x, params)) for x in (t.text_zh, t.text_en))
     title = f"{title_zh} / {title_en}"
     text = f"{zh}\n{en}" + (f"\n{link}" if link else "")
     esc = html.escape
