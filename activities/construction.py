@@ -11,7 +11,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
-from activities.projects import audit, calling_workflow_id, locked_project, open_task_in, transaction
+from activities.projects import audit, calling_workflow_id, locked_project, open_task_in, project_params, transaction
 from db.engine import Sessions
 from db.models import Project
 from db.repositories.construction import (
@@ -24,6 +24,7 @@ from db.repositories.construction import (
     get_last_progress,
     get_progress_for_week,
 )
+from db.repositories.notifications import record_event
 from db.repositories.projects import update_project_colours, update_project_fields, update_project_stage
 from db.repositories.tasks import create_decision
 from domain.assets import AssetClass, AssetStatus, contract_end
@@ -35,6 +36,7 @@ from domain.construction import (
     week_start_of,
 )
 from domain.enums import Role, Stage, TaskKind
+from domain.notifications import EventKind
 from domain.payloads import (
     ConstructionCheckInput,
     ConstructionState,
@@ -80,6 +82,18 @@ async def _set_colour(session: AsyncSession, project: Project, colour: str, reas
         at=at,
     )
     await update_project_colours(session, code=project.code, construction_colour=colour)
+    if colour in ("yellow", "red"):
+        await record_event(
+            session,
+            kind=EventKind.WARNING_CONSTRUCTION,
+            key=f"colour:{project.code}:construction:{at.isoformat()}:{colour}",
+            params=project_params(project)
+            | {"colour": colour, "colour_zh": {"yellow": "黄色", "red": "红色"}[colour], "reason": reason},
+            user_ids=[project.applicant_id],
+            region_code=project.village_code,
+            project_code=project.code,
+            at=at,
+        )
 
 
 class ConstructionActivities:
