@@ -36,6 +36,7 @@ from api.routes import (
     tasks,
     upkeep,
     users,
+    webhooks,
 )
 from core.logging import configure_logging
 from core.settings import Environment, Settings, get_settings
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         asset_use,
         imports,
         problems,
+        webhooks,
     ):
         api.include_router(module.router)
     api.include_router(dividends.households_router)

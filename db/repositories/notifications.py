@@ -498,3 +498,115 @@ async def update_digest_outcome(
             .values([{"delivery_id": i, "n": n, "at": at, "ok": ok, "error": error[:1000]} for i, n in attempts])
             .on_conflict_do_nothing(constraint="uq_notification_attempt")
         )
+
+
+# --- preferences ------------------------------------------------------------------------------------------------
+
+
+async def list_preferences(session: AsyncSession, *, user_id: int) -> dict[str, str]:
+    """A user's own choices by kind (kinds without one take their default)."""
+    rows = await session.execute(
+        select(NotificationPreference.kind, NotificationPreference.delivery).where(
+            NotificationPreference.user_id == user_id
+        )
+    )
+    return {k: d for k, d in rows}
+
+
+async def update_preference(session: AsyncSession, *, user_id: int, kind: str, delivery: str, at: datetime) -> None:
+    """Set a user's choice for a kind (insert or replace)."""
+    stmt = insert(NotificationPreference).values(user_id=user_id, kind=kind, delivery=delivery, updated_at=at)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[NotificationPreference.user_id, NotificationPreference.kind],
+            set_={"delivery": stmt.excluded.delivery, "updated_at": stmt.excluded.updated_at},
+        )
+    )
+
+
+# --- endpoints and the delivery log -----------------------------------------------------------------------------
+
+
+async def create_endpoint(session: AsyncSession, *, values: dict[str, Any]) -> NotificationEndpoint:
+    """A new webhook or robot."""
+    endpoint = NotificationEndpoint(**values)
+    session.add(endpoint)
+    await session.flush()
+    return endpoint
+
+
+async def get_endpoint(
+    session: AsyncSession, *, endpoint_id: int, for_update: bool = False
+) -> NotificationEndpoint | None:
+    """One endpoint by id."""
+    return await session.get(NotificationEndpoint, endpoint_id, with_for_update=for_update)
+
+
+async def list_endpoints(session: AsyncSession, *, region_prefix: str) -> Sequence[NotificationEndpoint]:
+    """The endpoints of regions inside a region (by code prefix), oldest first."""
+    stmt = select(NotificationEndpoint).where(NotificationEndpoint.region_code.startswith(region_prefix))
+    return (await session.scalars(stmt.order_by(NotificationEndpoint.id))).all()
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    *,
+    endpoint_id: int | None = None,
+    region_prefix: str | None = None,
+    status: str | None = None,
+    channel: str | None = None,
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[NotificationDelivery, NotificationEvent]], int]:
+    """Deliveries, newest first, of one endpoint, or of a region (its endpoints' and its users' e-mails)."""
+    stmt = select(NotificationDelivery, NotificationEvent).join(
+        NotificationEvent, NotificationEvent.id == NotificationDelivery.event_id
+    )
+    if endpoint_id is not None:
+        stmt = stmt.where(NotificationDelivery.endpoint_id == endpoint_id)
+    if region_prefix is not None:
+        stmt = (
+            stmt.outerjoin(User, User.id == NotificationDelivery.user_id)
+            .outerjoin(NotificationEndpoint, NotificationEndpoint.id == NotificationDelivery.endpoint_id)
+            .where(
+                or_(
+                    User.region_code.startswith(region_prefix),
+                    NotificationEndpoint.region_code.startswith(region_prefix),
+                )
+            )
+        )
+    if status:
+        stmt = stmt.where(NotificationDelivery.status == status)
+    if channel:
+        stmt = stmt.where(NotificationDelivery.channel == channel)
+    total = int(await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    rows = await session.execute(stmt.order_by(NotificationDelivery.id.desc()).limit(limit).offset(offset))
+    return [(d, e) for d, e in rows], total
+
+
+async def list_attempts(session: AsyncSession, *, delivery_ids: Sequence[int]) -> dict[int, list[NotificationAttempt]]:
+    """The attempts of deliveries, in order, by delivery."""
+    out: dict[int, list[NotificationAttempt]] = {i: [] for i in delivery_ids}
+    if delivery_ids:
+        rows = await session.scalars(
+            select(NotificationAttempt)
+            .where(NotificationAttempt.delivery_id.in_(list(delivery_ids)))
+            .order_by(NotificationAttempt.delivery_id, NotificationAttempt.n)
+        )
+        for a in rows:
+            out[a.delivery_id].append(a)
+    return out
+
+
+async def update_delivery_retry(
+    session: AsyncSession, *, delivery_id: int, at: datetime
+) -> NotificationDelivery | None:
+    """A failed delivery is tried again now (one more attempt past the limit); None unless it had failed."""
+    return (
+        await session.execute(
+            update(NotificationDelivery)
+            .where(NotificationDelivery.id == delivery_id, NotificationDelivery.status == DeliveryStatus.FAILED.value)
+            .values(status=DeliveryStatus.PENDING.value, due_at=at)
+            .returning(NotificationDelivery)
+        )
+    ).scalar_one_or_none()
