@@ -89,26 +89,27 @@ class NotificationActivities:
         )
 
     async def _deliver(self, http: httpx.AsyncClient, c: Claimed, claim: str, gate: asyncio.Semaphore) -> str | None:
+        # a slot is held until the outcome is committed: killed at any moment, only the deliveries in flight at that
+        # moment (at most `parallel`) can have reached their receiver unrecorded and be sent again (at least once)
         async with gate:
             started = time.monotonic()
             outcome = await self._send(http, c)
             took = int((time.monotonic() - started) * 1000)
-        at = datetime.now(UTC)
-        attempts = c.attempts + 1
-        retry_at = self._retry_at(attempts, outcome, at)
-        # each outcome commits on its own: a worker killed after this row was sent does not send it again
-        async with self._sessions.begin() as session:
-            status = await update_delivery_outcome(
-                session,
-                delivery_id=c.id,
-                claim=claim,
-                ok=outcome.ok,
-                at=at,
-                status_code=outcome.status_code,
-                error=outcome.error,
-                duration_ms=took,
-                retry_at=retry_at,
-            )
+            at = datetime.now(UTC)
+            attempts = c.attempts + 1
+            retry_at = self._retry_at(attempts, outcome, at)
+            async with self._sessions.begin() as session:
+                status = await update_delivery_outcome(
+                    session,
+                    delivery_id=c.id,
+                    claim=claim,
+                    ok=outcome.ok,
+                    at=at,
+                    status_code=outcome.status_code,
+                    error=outcome.error,
+                    duration_ms=took,
+                    retry_at=retry_at,
+                )
         log.info(
             "notification delivery",
             delivery_id=c.id,

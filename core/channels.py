@@ -7,7 +7,7 @@ import json
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 
 import aiosmtplib
 import httpx
@@ -57,7 +57,8 @@ def build_message(mail: Mail, sender: str) -> EmailMessage:
     msg["Subject"] = mail.subject
     msg["Date"] = formatdate(localtime=False)
     domain = sender.rpartition("@")[2].strip(" >") or "assetflow.local"
-    msg["Message-ID"] = make_msgid(idstring=_msgid_safe(mail.message_id), domain=domain)
+    # the same delivery keeps the same Message-ID on every attempt: a mail client shows a repeat once
+    msg["Message-ID"] = f"<{_msgid_safe(mail.message_id)}@{domain}>"
     msg.set_content(mail.text)
     msg.add_alternative(
         f'<!doctype html><html><body style="font-family:sans-serif">{mail.html}</body></html>', subtype="html"
