@@ -47,7 +47,8 @@ def notify_settings(smtp_port: int, **overrides: Any) -> NotifySettings:
         "sender": "assetflow <noreply@assetflow.test>",
         "backoff_seconds": 0.05,
         "backoff_max_seconds": 0.2,
-        "http_timeout_seconds": 5,
+        "http_timeout_seconds": 60,  # a loaded machine is slow, not down: no attempt may time out here
+        "smtp_timeout_seconds": 60,
         "poll_seconds": 0.2,
     }
     values.update(overrides)
