@@ -21,7 +21,15 @@ from zoneinfo import ZoneInfo
 import httpx
 import structlog
 
-from cli.demo import DEMO_PASSWORD, USERS, load_demo_operation, load_demo_projects, load_demo_reference
+from cli.demo import (
+    DEMO_PASSWORD,
+    DEMO_WEBHOOK_SECRET,
+    USERS,
+    load_demo_notifications,
+    load_demo_operation,
+    load_demo_projects,
+    load_demo_reference,
+)
 from core.devstack import (
     EmbeddedPostgres,
     PortInUse,
@@ -40,6 +48,8 @@ log = structlog.get_logger("dev")
 
 
 DEMO_NOTICE_DAYS = "0.002"  # about three minutes
+SINK_SMTP_PORT = int(os.environ.get("DEV_SMTP_PORT", "1025"))  # the local SMTP sink (cli/sinks.py)
+SINK_WEBHOOK_PORT = int(os.environ.get("DEV_WEBHOOK_PORT", "8025"))  # the demo webhook receiver
 
 
 class _Stop(Exception):
@@ -186,6 +196,8 @@ def run_dev_stack() -> int:
         (settings.api_host, settings.api_port, "API_PORT"),
         (t_host, int(t_port), "TEMPORAL_ADDRESS"),
         (t_host, settings.temporal_ui_port, "TEMPORAL_UI_PORT"),
+        ("127.0.0.1", SINK_SMTP_PORT, "DEV_SMTP_PORT"),
+        ("127.0.0.1", SINK_WEBHOOK_PORT, "DEV_WEBHOOK_PORT"),
     ]
     for bind, name in (
         (settings.worker_metrics_bind, "WORKER_METRICS_BIND"),
@@ -238,7 +250,31 @@ def run_dev_stack() -> int:
         env.setdefault("DIVIDENDS__NOTICE_DAYS", DEMO_NOTICE_DAYS)
         env.setdefault("DIVIDENDS__RESULT_NOTICE_DAYS", DEMO_NOTICE_DAYS)
         env.setdefault("DIVIDENDS__POLL_SECONDS", "5")
+        # notifications leave by the local sink: mails kept as .eml files under .data/mail (an explicit
+        # NOTIFY__SMTP_HOST wins), looked for every second so the demo's mails arrive at once
+        env.setdefault("NOTIFY__SMTP_HOST", "127.0.0.1")
+        env.setdefault("NOTIFY__SMTP_PORT", str(SINK_SMTP_PORT))
+        env.setdefault("NOTIFY__SMTP_SECURITY", "none")
+        env.setdefault("NOTIFY__POLL_SECONDS", "1")
         os.environ["DATABASE_URL"] = db_url
+        supervisor.start(
+            "sinks",
+            [
+                sys.executable,
+                "-m",
+                "cli.sinks",
+                "--dir",
+                str(data),
+                "--smtp-port",
+                str(SINK_SMTP_PORT),
+                "--webhook-port",
+                str(SINK_WEBHOOK_PORT),
+                "--webhook-secret",
+                DEMO_WEBHOOK_SECRET,
+            ],
+            env=env,
+            log_file=data / "sinks.log",
+        )
 
         async def reference() -> dict[str, int]:
             engine = make_engine(db_url, pool_size=2)
@@ -248,6 +284,16 @@ def run_dev_stack() -> int:
                 await engine.dispose()
 
         log.info("demo reference data", **asyncio.run(reference()))
+
+        async def notifications() -> dict[str, int]:
+            engine = make_engine(db_url, pool_size=2)
+            try:
+                hook = f"http://127.0.0.1:{SINK_WEBHOOK_PORT}/assetflow"
+                return await load_demo_notifications(make_sessions(engine), webhook_url=hook)
+            finally:
+                await engine.dispose()
+
+        log.info("demo notifications", **asyncio.run(notifications()))
         wait_for_port(t_host, int(t_port), timeout=60, what="Temporal dev server", proc=temporal)
         supervisor.start(
             "worker",
@@ -293,6 +339,10 @@ def _banner(api_url: str, ui_port: int, host: str, demo: list[str], seconds: flo
         f"  API         {api_url}/api/v1      OpenAPI {api_url}/docs",
         f"  Temporal UI http://{host}:{ui_port}",
         f"  logs        {get_settings().data_dir}/*.log",
+        f"  e-mails     {get_settings().data_dir}/mail/*.eml  (local SMTP sink 127.0.0.1:{SINK_SMTP_PORT}; demo users"
+        " have addresses like pm_jiyang@demo.assetflow.local)",
+        f"  webhooks    {get_settings().data_dir}/webhooks.jsonl  (demo receiver http://127.0.0.1:{SINK_WEBHOOK_PORT},"
+        " each signature checked)",
         f"  demo logins (password: {DEMO_PASSWORD})",
         *[f"    {u.username:<18} {u.role:<18} {u.region_code}" for u in USERS],
         "  demo projects",
