@@ -141,7 +141,7 @@ async def test_webhooks_are_for_admins_of_their_region_and_checked(
         "region_code": world.county,
         "name": "钉钉工作群",
         "kind": "dingtalk",
-        "url": "https://oapi.dingtalk.com/robot/send?access_token=0123456789",
+        "url": "http://127.0.0.1:9/robot/send?access_token=0123456789",
         "secret": "SEC0123456789abcdef",
     }
     r = await api.post("/api/v1/webhooks", json=good, headers=pm)
