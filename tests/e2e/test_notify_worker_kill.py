@@ -4,10 +4,8 @@ the SMTP server at that moment), and a new worker started: every mail arrives ex
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,9 +23,9 @@ from db.models import NotificationDelivery
 from db.repositories.notifications import record_event
 from domain.notifications import EventKind
 from tests.conftest import World, eventually
+from tests.e2e.test_worker_kill import _start_worker as start_worker
 from tests.notify_helpers import give_email
 
-ROOT = Path(__file__).resolve().parents[2]
 MAILS = 60
 HOLD_AT = 25  # the mail the server holds open when the worker is killed: in the second batch of 20
 
@@ -52,23 +50,20 @@ class HoldingMailbox(Mailbox):
 
 
 def _start_worker(settings: Settings, smtp_port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = os.environ | {
-        "DATABASE_URL": settings.database_url,
-        "TEMPORAL_ADDRESS": settings.temporal_address,
-        "TASK_QUEUE": settings.task_queue,
-        "WORKER_METRICS_BIND": "",
-        "LOG_FORMAT": "json",
-        "NOTIFY__SMTP_HOST": "127.0.0.1",
-        "NOTIFY__SMTP_PORT": str(smtp_port),
-        "NOTIFY__SMTP_SECURITY": "none",
-        "NOTIFY__BATCH_SIZE": "20",
-        "NOTIFY__PARALLEL": "1",
-        "NOTIFY__POLL_SECONDS": "0.5",
-        # a dead dispatcher's rows are not waited out: its retried activity takes them up by its claim
-        "NOTIFY__LEASE_SECONDS": "3600",
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return start_worker(
+        settings,
+        log,
+        {
+            "NOTIFY__SMTP_HOST": "127.0.0.1",
+            "NOTIFY__SMTP_PORT": str(smtp_port),
+            "NOTIFY__SMTP_SECURITY": "none",
+            "NOTIFY__BATCH_SIZE": "20",
+            "NOTIFY__PARALLEL": "1",
+            "NOTIFY__POLL_SECONDS": "0.5",
+            # a dead dispatcher's rows are not waited out: its retried activity takes them up by its claim
+            "NOTIFY__LEASE_SECONDS": "3600",
+        },
+    )
 
 
 async def test_a_dispatcher_killed_mid_batch_loses_and_duplicates_no_mail(
