@@ -48,8 +48,11 @@ log = structlog.get_logger("dev")
 
 
 DEMO_NOTICE_DAYS = "0.002"  # about three minutes
-SINK_SMTP_PORT = int(os.environ.get("DEV_SMTP_PORT", "1025"))  # the local SMTP sink (cli/sinks.py)
-SINK_WEBHOOK_PORT = int(os.environ.get("DEV_WEBHOOK_PORT", "8025"))  # the demo webhook receiver
+
+
+def _sink_ports() -> tuple[int, int]:
+    """The local SMTP sink's and the demo webhook receiver's ports (cli/sinks.py): DEV_SMTP_PORT, DEV_WEBHOOK_PORT."""
+    return int(os.environ.get("DEV_SMTP_PORT", "1025")), int(os.environ.get("DEV_WEBHOOK_PORT", "8025"))
 
 
 class _Stop(Exception):
@@ -192,12 +195,13 @@ def run_dev_stack() -> int:
     data = Path(settings.data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     t_host, _, t_port = settings.temporal_address.rpartition(":")
+    smtp_port, webhook_port = _sink_ports()
     ports: list[tuple[str, int, str]] = [
         (settings.api_host, settings.api_port, "API_PORT"),
         (t_host, int(t_port), "TEMPORAL_ADDRESS"),
         (t_host, settings.temporal_ui_port, "TEMPORAL_UI_PORT"),
-        ("127.0.0.1", SINK_SMTP_PORT, "DEV_SMTP_PORT"),
-        ("127.0.0.1", SINK_WEBHOOK_PORT, "DEV_WEBHOOK_PORT"),
+        ("127.0.0.1", smtp_port, "DEV_SMTP_PORT"),
+        ("127.0.0.1", webhook_port, "DEV_WEBHOOK_PORT"),
     ]
     for bind, name in (
         (settings.worker_metrics_bind, "WORKER_METRICS_BIND"),
@@ -253,7 +257,7 @@ def run_dev_stack() -> int:
         # notifications leave by the local sink: mails kept as .eml files under .data/mail (an explicit
         # NOTIFY__SMTP_HOST wins), looked for every second so the demo's mails arrive at once
         env.setdefault("NOTIFY__SMTP_HOST", "127.0.0.1")
-        env.setdefault("NOTIFY__SMTP_PORT", str(SINK_SMTP_PORT))
+        env.setdefault("NOTIFY__SMTP_PORT", str(smtp_port))
         env.setdefault("NOTIFY__SMTP_SECURITY", "none")
         env.setdefault("NOTIFY__POLL_SECONDS", "1")
         os.environ["DATABASE_URL"] = db_url
@@ -266,9 +270,9 @@ def run_dev_stack() -> int:
                 "--dir",
                 str(data),
                 "--smtp-port",
-                str(SINK_SMTP_PORT),
+                str(smtp_port),
                 "--webhook-port",
-                str(SINK_WEBHOOK_PORT),
+                str(webhook_port),
                 "--webhook-secret",
                 DEMO_WEBHOOK_SECRET,
             ],
@@ -288,7 +292,7 @@ def run_dev_stack() -> int:
         async def notifications() -> dict[str, int]:
             engine = make_engine(db_url, pool_size=2)
             try:
-                hook = f"http://127.0.0.1:{SINK_WEBHOOK_PORT}/assetflow"
+                hook = f"http://127.0.0.1:{webhook_port}/assetflow"
                 return await load_demo_notifications(make_sessions(engine), webhook_url=hook)
             finally:
                 await engine.dispose()
@@ -333,15 +337,16 @@ def run_dev_stack() -> int:
 
 
 def _banner(api_url: str, ui_port: int, host: str, demo: list[str], seconds: float) -> None:
+    smtp_port, webhook_port = _sink_ports()
     lines = [
         "",
         f"assetflow is ready ({seconds:.1f} s)",
         f"  API         {api_url}/api/v1      OpenAPI {api_url}/docs",
         f"  Temporal UI http://{host}:{ui_port}",
         f"  logs        {get_settings().data_dir}/*.log",
-        f"  e-mails     {get_settings().data_dir}/mail/*.eml  (local SMTP sink 127.0.0.1:{SINK_SMTP_PORT}; demo users"
+        f"  e-mails     {get_settings().data_dir}/mail/*.eml  (local SMTP sink 127.0.0.1:{smtp_port}; demo users"
         " have addresses like pm_jiyang@demo.assetflow.local)",
-        f"  webhooks    {get_settings().data_dir}/webhooks.jsonl  (demo receiver http://127.0.0.1:{SINK_WEBHOOK_PORT},"
+        f"  webhooks    {get_settings().data_dir}/webhooks.jsonl  (demo receiver http://127.0.0.1:{webhook_port},"
         " each signature checked)",
         f"  demo logins (password: {DEMO_PASSWORD})",
         *[f"    {u.username:<18} {u.role:<18} {u.region_code}" for u in USERS],
