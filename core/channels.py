@@ -4,6 +4,7 @@ robots (httpx). Each send answers an `Outcome`: delivered, worth another attempt
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -26,6 +27,12 @@ from domain.notifications import (
 
 # statuses that say "not now": the same request may succeed later
 RETRY_STATUSES = frozenset({408, 425, 429})
+# a mail server's answer may quote the address: errors are logged and shown to admins with it masked
+_ADDRESS = re.compile(r"[^\s<>@\"']+@([^\s<>@\"']+)")
+
+
+def _scrub(text: str) -> str:
+    return _ADDRESS.sub(lambda m: "***@" + m.group(1), text)[:200]
 
 
 @dataclass(frozen=True)
@@ -90,9 +97,9 @@ async def send_mail(settings: NotifySettings, mail: Mail) -> Outcome:
         codes = [r.code for r in err.recipients]
         return Outcome(False, codes[0] if codes else None, "recipient refused", permanent=all(c >= 500 for c in codes))
     except aiosmtplib.SMTPResponseException as err:
-        return Outcome(False, err.code, f"SMTP {err.code}: {err.message[:200]}", permanent=err.code >= 500)
+        return Outcome(False, err.code, f"SMTP {err.code}: {_scrub(err.message)}", permanent=err.code >= 500)
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
-        return Outcome(False, None, f"SMTP unreachable: {type(err).__name__}: {str(err)[:200]}")
+        return Outcome(False, None, f"SMTP unreachable: {type(err).__name__}: {_scrub(str(err))}")
     return Outcome(True, 250)
 
 

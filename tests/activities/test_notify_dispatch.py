@@ -8,10 +8,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import NotificationActivities
+from cli.sinks import Mailbox, start_smtp
 from core.devstack import free_port
 from core.settings import NotifySettings
 from db.engine import Sessions
@@ -291,3 +293,30 @@ async def test_without_smtp_settings_mails_fail_visibly(sessions: Sessions, worl
     [row] = await _rows(sessions, key)
     assert row.status == "failed"
     assert "NOTIFY__SMTP_HOST" in row.last_error
+
+
+class _Refusing(Mailbox):
+    """A mail server that refuses every mail for good, quoting the address."""
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Refuse."""
+        return f"554 5.7.1 <{envelope.rcpt_tos[0]}>: refused by policy"
+
+
+async def test_a_mail_refused_for_good_fails_at_once_with_the_address_masked(sessions: Sessions, world: World) -> None:
+    pm = world.users["pm"]
+    address = f"refused-{uuid.uuid4().hex[:8]}@county.test"
+    await give_email(sessions, pm, address)
+    port = free_port()
+    server = await start_smtp(_Refusing(), "127.0.0.1", port)
+    try:
+        key, _ = await _record(sessions, world, EventKind.PROBLEM_ASSIGNED, [pm.id])
+        await _dispatch(sessions, notify_settings(port))
+    finally:
+        server.close()
+        await server.wait_closed()
+    [row] = await _rows(sessions, key)
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert "554" in row.last_error
+    assert "***@county.test" in row.last_error
+    assert address not in row.last_error
