@@ -87,7 +87,9 @@ class EndpointUpdate(_In):
     """Change a webhook or robot: its name, URL, events, whether it is active, or a new secret."""
 
     name: Text | None = Field(None, min_length=1, max_length=100, description=_d("名称", "name"))
-    url: str | None = Field(None, min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$", description="URL")
+    url: str | None = Field(
+        None, min_length=8, max_length=2000, pattern=r"^https?://[^\s]+$", description=_d("地址", "URL")
+    )
     events: list[EventKind] | None = Field(None, max_length=50, description=_d("订阅的事件", "events taken"))
     active: bool | None = Field(None, description=_d("是否启用", "active"))
     rotate_secret: bool = Field(False, description=_d("生成新密钥（仅返回一次）", "generate a new secret, shown once"))
