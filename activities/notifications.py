@@ -68,6 +68,8 @@ class NotificationActivities:
             return await send_mail(self._settings, mail)
         if c.url is None:
             return Outcome(False, error="the endpoint is gone", permanent=True)
+        if not c.endpoint_active:
+            return Outcome(False, error="the webhook or robot was deactivated", permanent=True)
         if c.channel == Channel.WEBHOOK:
             payload: dict[str, object] = {
                 "id": c.idempotency_key,

@@ -296,6 +296,7 @@ class Claimed:
     email: str | None
     url: str | None
     secret: str
+    endpoint_active: bool = True
 
 
 def _due(now: datetime, claim: str) -> Any:
@@ -336,7 +337,12 @@ async def claim_deliveries(
         return []
     rows = await session.execute(
         select(
-            NotificationDelivery, NotificationEvent, User.email, NotificationEndpoint.url, NotificationEndpoint.secret
+            NotificationDelivery,
+            NotificationEvent,
+            User.email,
+            NotificationEndpoint.url,
+            NotificationEndpoint.secret,
+            NotificationEndpoint.active,
         )
         .join(NotificationEvent, NotificationEvent.id == NotificationDelivery.event_id)
         .outerjoin(User, User.id == NotificationDelivery.user_id)
@@ -360,8 +366,9 @@ async def claim_deliveries(
             email=email,
             url=url,
             secret=secret or "",
+            endpoint_active=active is not False,
         )
-        for d, e, email, url, secret in rows
+        for d, e, email, url, secret, active in rows
     ]
 
 

@@ -17,7 +17,13 @@ from cli.sinks import Mailbox, start_smtp
 from core.devstack import free_port
 from core.settings import NotifySettings
 from db.engine import Sessions
-from db.models import Notification, NotificationAttempt, NotificationDelivery, NotificationPreference
+from db.models import (
+    Notification,
+    NotificationAttempt,
+    NotificationDelivery,
+    NotificationEndpoint,
+    NotificationPreference,
+)
 from db.repositories.notifications import Recorded, record_event
 from domain.notifications import DispatchInput, DispatchResult, EventKind, has_personal_data, next_digest_at
 from tests.conftest import World, eventually
@@ -320,3 +326,30 @@ async def test_a_mail_refused_for_good_fails_at_once_with_the_address_masked(ses
     assert "554" in row.last_error
     assert "***@county.test" in row.last_error
     assert address not in row.last_error
+
+
+async def test_a_webhook_deactivated_before_sending_gets_nothing(sessions: Sessions, world: World) -> None:
+    secret = uuid.uuid4().hex * 2
+    hook = ScriptedWebhook(free_port(), secret)
+    await hook.start()
+    try:
+        endpoint = await add_endpoint(
+            sessions,
+            kind="webhook",
+            region=world.county,
+            url=f"http://127.0.0.1:{hook.port}/",
+            secret=secret,
+            by=world.users["admin"].id,
+        )
+        key, recorded = await _record(sessions, world, EventKind.NOTICE_OPENED, [])
+        assert recorded.outbox == 1
+        async with sessions.begin() as s:
+            row = await s.get(NotificationEndpoint, endpoint)
+            assert row is not None
+            row.active = False
+        await _dispatch(sessions, notify_settings(free_port()))
+    finally:
+        await hook.stop()
+    [row] = await _rows(sessions, key)
+    assert (row.status, row.last_error) == ("failed", "the webhook or robot was deactivated")
+    assert hook.requests == []
