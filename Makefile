@@ -26,8 +26,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# two processes, each with its own embedded PostgreSQL and Temporal dev server (tests/conftest.py): the suite's
+# waits overlap on two cores; TEST_WORKERS=0 runs it in one process
+TEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -22,18 +22,23 @@ from activities.interceptors import HeartbeatInterceptor, PermanentFailuresInter
 from activities.notifications import NotificationActivities
 from activities.operation import OperationActivities
 from activities.platform import PlatformActivities
+from activities.problems import ProblemActivities
 from activities.projects import ProjectActivities
+from activities.reports import ReportActivities
 from activities.reviews import ReviewActivities
 from activities.rounds import RoundActivities
 from activities.rules import RuleActivities
 from core.logging import configure_logging
 from core.payments import EmbeddedBank, PaymentGateway, make_payments
 from core.platform import EmbeddedPlatform, ThreeAssetsPlatform, make_platform
-from core.settings import NotifySettings, OperationSettings, Settings, get_settings
+from core.schedules import ensure_schedules
+from core.settings import NotifySettings, OperationSettings, ReportSettings, Settings, get_settings
 from core.temporal import LoggingInterceptor, connect, dispatcher_workflow_id, make_runtime
 from db.engine import Sessions, make_engine, make_sessions
+from domain.monitoring import ProblemWatchInput, watch_id
 from domain.notifications import DispatcherInput
 from workflows import WORKFLOWS
+from workflows.problem_watch import ProblemWatchWorkflow
 
 STICKY_SCHEDULE_TO_START = timedelta(seconds=5)
 """How long a workflow task waits on this worker's own (sticky) queue before the server hands it to any worker.
@@ -67,6 +72,9 @@ def build_worker(
     max_cached_workflows: int = 1000,
     payments: PaymentGateway | None = None,
     notify: NotifySettings | None = None,
+    problems: ProblemActivities | None = None,
+    reports: ReportSettings | None = None,
+    time_zone: str | None = None,
 ) -> Worker:
     """The worker with every workflow and activity of assetflow on one task queue (tests may run an earlier
     version of a workflow class under its registered name through `workflows`)."""
@@ -79,6 +87,8 @@ def build_worker(
     contracts = ContractActivities(sessions)
     rounds = RoundActivities(sessions, payments or EmbeddedBank(sessions))
     notifications = NotificationActivities(sessions, notify)
+    ledger = problems or ProblemActivities(sessions)
+    reporting = ReportActivities(sessions, reports, time_zone)
     return Worker(
         client,
         task_queue=task_queue,
@@ -121,6 +131,10 @@ def build_worker(
             rounds.check_correction,
             rounds.reconcile_round,
             notifications.dispatch_notifications,
+            ledger.check_problems,
+            reporting.list_due_reports,
+            reporting.make_report,
+            reporting.notify_report,
         ],
         interceptors=[LoggingInterceptor(), PermanentFailuresInterceptor(), HeartbeatInterceptor(), *interceptors],
         workflow_runner=workflow_runner(),
@@ -146,8 +160,9 @@ async def start_dispatcher(client: Client, settings: Settings) -> None:
     )
 
 
-async def run_worker(settings: Settings) -> None:
-    """Run until SIGINT/SIGTERM, then finish in-flight work and close the pool."""
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or `stop` is set, for a caller that owns the signals), then finish in-flight work and
+    close the pool. The report schedules are ensured first (created, or brought up to date)."""
     log = structlog.get_logger("worker")
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
     runtime = make_runtime(settings.worker_metrics_bind or None)
@@ -162,21 +177,41 @@ async def run_worker(settings: Settings) -> None:
         max_concurrent_activities=settings.db_pool_size + settings.db_max_overflow,
         operation=settings.operation,
         payments=make_payments(settings, sessions),
+        reports=settings.reports,
+        time_zone=settings.time_zone,
         notify=settings.notify,
     )
-    if settings.notify.dispatcher:
-        await start_dispatcher(client, settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
     try:
+        if settings.reports.schedules:
+            for ensured in await ensure_schedules(client, settings):
+                log.info("report schedule", schedule_id=ensured.schedule_id, outcome=ensured.outcome)
+        if settings.problems.watch:
+            await start_problem_watch(client, settings)
+        if settings.notify.dispatcher:
+            await start_dispatcher(client, settings)
+        log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
         async with worker:
             await stop.wait()
             log.info("worker stopping")
     finally:
         await engine.dispose()
+
+
+async def start_problem_watch(client: Client, settings: Settings) -> None:
+    """Start the daily problem check (`problem-watch`) unless it runs already: every worker start asks, one runs."""
+    handle = await client.start_workflow(
+        ProblemWatchWorkflow.run,
+        ProblemWatchInput(check_hour=settings.problems.check_hour),
+        id=watch_id(""),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    structlog.get_logger("worker").info("problem watch running", workflow_id=handle.id)
 
 
 def main() -> None:

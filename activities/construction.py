@@ -11,7 +11,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
+from activities.archives import refresh_project
 from activities.projects import audit, calling_workflow_id, locked_project, open_task_in, project_params, transaction
+from core.settings import get_settings
 from db.engine import Sessions
 from db.models import Project
 from db.repositories.construction import (
@@ -81,7 +83,10 @@ async def _set_colour(session: AsyncSession, project: Project, colour: str, reas
         },
         at=at,
     )
-    await update_project_colours(session, code=project.code, construction_colour=colour)
+    red_since = at.astimezone(ZoneInfo(get_settings().time_zone)).date() if colour == "red" else None
+    await update_project_colours(
+        session, code=project.code, construction_colour=colour, construction_red_since=red_since
+    )
     if colour in ("yellow", "red"):
         await record_event(
             session,
@@ -302,6 +307,7 @@ class ConstructionActivities:
                 actor=inp.actor,
                 at=inp.at,
             )
+            await refresh_project(session, project.code, inp.at)
 
 
 def _asset_values(asset_id: str, project: Project, a: dict[str, Any]) -> dict[str, Any]:

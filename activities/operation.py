@@ -15,7 +15,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
+from activities.archives import refresh_project
 from activities.contracts import terms_of
+from activities.problems import register_rule_problems, rule_problem
 from activities.projects import (
     audit,
     calling_workflow_id,
@@ -35,7 +37,6 @@ from db.repositories.operation_checks import (
     count_open_repairs,
     create_contracts,
     create_inspections,
-    create_problems,
     create_receivables,
     initial_contract,
     inspection_facts,
@@ -74,7 +75,7 @@ from domain.operation_payloads import (
     OperationCheckResult,
 )
 from domain.payloads import OpenedTask, OpenTaskInput
-from domain.problems import ProblemSource, ProblemStatus, RuleKind, rule_key
+from domain.problems import RuleKind, rule_key
 
 log = structlog.get_logger(__name__)
 CHECK_HOUR = time(9, 0)  # checks wake at 09:00 local time, when the people who act on them are at work
@@ -158,6 +159,7 @@ class OperationActivities:
                     at=inp.at,
                 )
                 await update_project_colours(session, code=project.code, operation_colour=archive)
+            await refresh_project(session, project.code, inp.at)
         wake = next_check(facts, today, rules, year_end=year_end)
         at = datetime.combine(wake, CHECK_HOUR, zone) if wake < year_end else datetime.combine(year_end, time(), zone)
         log.info(
@@ -457,41 +459,29 @@ class OperationActivities:
         """A problem in the ledger for each red warning a rule turns into one, once per fact (its key is unique, so
         a retried check, the next check, or a warning raised before this rule existed registers nothing twice)."""
         rules = self._problem_rules()
+        base = get_settings()
         rows = [
-            self._problem(project, a, w, rules[w.kind], villages.get(a.asset_id, project.village_code), at)
+            rule_problem(
+                rules[w.kind],
+                self._problem_key(a, w, rules[w.kind]),
+                region_code=villages.get(a.asset_id, project.village_code),
+                description=w.message,
+                at=at,
+                settings=base.problems,
+                time_zone=base.time_zone,
+                project_code=project.code,
+                asset_id=a.asset_id,
+                responsible_unit=project.implementing_entity,
+            )
             for a, w in found.values()
             if w.kind in rules
         ]
-        for problem_id, key in await create_problems(session, rows=rows):
-            await audit(
-                session,
-                project.code,
-                action="problem_registered",
-                event_key=f"problem_registered:{key}",
-                payload={"problem_id": problem_id, "key": key, "source": ProblemSource.RULE.value},
-                at=at,
-            )
+        await register_rule_problems(session, rows, at)
 
     @staticmethod
-    def _problem(
-        project: Project, a: AssetOperation, w: Warning, rule: RuleKind, village: str, at: datetime
-    ) -> dict[str, Any]:
+    def _problem_key(a: AssetOperation, w: Warning, rule: RuleKind) -> str:
         if rule is RuleKind.ARREARS:
-            key = rule_key(rule, w.ref)
-        elif rule is RuleKind.IDLE:
-            key = rule_key(rule, a.asset_id, a.idle_since.isoformat() if a.idle_since else "")
-        else:
-            key = rule_key(rule, a.asset_id, a.inspection_due.isoformat() if a.inspection_due else "")
-        return {
-            "key": key,
-            "project_code": project.code,
-            "asset_id": a.asset_id,
-            "region_code": village,
-            "county_code": village[:6],
-            "township_code": village[:9],
-            "source": ProblemSource.RULE.value,
-            "description": w.message,
-            "responsible_unit": project.implementing_entity,
-            "status": ProblemStatus.REGISTERED.value,
-            "opened_at": at,
-        }
+            return rule_key(rule, w.ref)
+        if rule is RuleKind.IDLE:
+            return rule_key(rule, a.asset_id, a.idle_since.isoformat() if a.idle_since else "")
+        return rule_key(rule, a.asset_id, a.inspection_due.isoformat() if a.inspection_due else "")

@@ -9,6 +9,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.archives import refresh_project
 from activities.projects import transaction
 from core.platform import PlatformRejected, PlatformUnavailable, ThreeAssetsPlatform
 from db.engine import Sessions
@@ -91,6 +92,8 @@ class PlatformActivities:
                     at=now,
                 )
             await update_project_platform_wait(session, project_code=inp.project_code, waiting=False)
+        async with transaction(self._sessions) as session:
+            await refresh_project(session, inp.project_code, now)  # its own transaction: the project locked alone
         log.info("asset registered", asset_id=asset.id, card_no=stored, project_code=inp.project_code)
         return RegisterAssetResult(asset_id=asset.id, card_no=stored)
 

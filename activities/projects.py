@@ -9,26 +9,36 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.archives import refresh_project
 from core.calendar import is_china_workday
 from db.engine import Sessions
-from db.models import Project, Task
+from db.models import AuditHead, Project, Task
 from db.repositories.attachments import create_attachment_links
-from db.repositories.audit import NewEntry, append_audit_entries, project_chain
+from db.repositories.audit import (
+    AUDIT_BATCH,
+    NewEntry,
+    append_audit_entries,
+    append_or_batch,
+    project_chain,
+    remember_locked_head,
+)
 from db.repositories.construction import get_last_progress, update_completion, update_project_assets
-from db.repositories.notifications import list_users_covering, record_event
+from db.repositories.notifications import list_users_covering, record_event, resolve_task_notifications
 from db.repositories.projects import (
     clear_project_waiting,
-    refresh_project_overdue,
+    decide_and_move,
     update_project_fields,
     update_project_stage,
 )
 from db.repositories.reviews import update_objection
-from db.repositories.tasks import create_decision, create_task, update_tasks_owner
+from db.repositories.tasks import create_task, decision_cte, update_tasks_owner
 from domain.application import yield_is_unusual
+from domain.archives import stage_recolours
 from domain.enums import Stage, TaskKind, TaskStatus
 from domain.notifications import EventKind
 from domain.payloads import (
@@ -57,7 +67,27 @@ DECISION_EVENTS = {
 
 
 async def locked_project(session: AsyncSession, code: str) -> Project:
-    """The project row, locked for this transaction (one writer per project at a time); unknown is permanent."""
+    """The project row, locked for this transaction (one writer per project at a time); unknown is permanent.
+
+    In an activity's first attempt the project's audit head is locked in the same statement (the head's lock is
+    what serialises the chain's writers, and every activity that locks a project appends to its chain), so the
+    audit entries are appended at the end in one statement. A retry locks the head when it appends, after looking
+    up which of its entries an earlier attempt stored."""
+    chain = project_chain(code)
+    if activity.in_activity() and activity.info().attempt == 1:
+        row = (
+            await session.execute(
+                select(Project, AuditHead.seq, AuditHead.hash)
+                .join(AuditHead, AuditHead.chain == chain)
+                .where(Project.code == code)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).first()
+        if row is not None:
+            remember_locked_head(session, chain, int(row.seq), str(row.hash))
+            locked: Project = row[0]
+            return locked
     project = await session.get(Project, code, with_for_update=True)
     if project is None:
         raise ApplicationError(f"project {code} not found", type="NotFound", non_retryable=True)
@@ -72,10 +102,6 @@ def calling_workflow_id() -> str:
             "this activity records a workflow's step: run it from a workflow", type="NoWorkflow", non_retryable=True
         )
     return workflow_id
-
-
-AUDIT_BATCH = "assetflow.audit_batch"
-"""session.info key of the audit entries a `transaction` writes at its end, in one batch per chain."""
 
 
 @asynccontextmanager
@@ -113,11 +139,7 @@ async def audit(
         actor_name=actor.username if actor else "system",
         at=at,
     )
-    batch: list[tuple[str, NewEntry]] | None = session.info.get(AUDIT_BATCH)
-    if batch is not None:
-        batch.append((project_chain(code), entry))
-    else:
-        await append_audit_entries(session, chain=project_chain(code), entries=[entry])
+    await append_or_batch(session, chain=project_chain(code), entry=entry)
 
 
 class ProjectActivities:
@@ -139,19 +161,29 @@ class ProjectActivities:
         """Store the decision, close the task, move the stage and audit it: one transaction, once per task."""
         async with transaction(self._sessions) as session:
             project = await locked_project(session, inp.project_code)
-            first = await create_decision(
+            # the decision, the task closed, the stage moved with the overdue flag and colour: one statement
+            stage: dict[str, Any] = {"stage": inp.to_stage}
+            if inp.to_stage in TERMINAL_STATUS:
+                stage["status"] = TERMINAL_STATUS[inp.to_stage]
+            first = await decide_and_move(
                 session,
+                code=inp.project_code,
                 task_id=inp.task_id,
-                project_code=inp.project_code,
-                decision=inp.decision,
-                opinion=inp.opinion,
-                decided_by=inp.actor.user_id,
-                from_stage=inp.from_stage,
-                to_stage=inp.to_stage,
-                decided_at=inp.decided_at,
-                details=inp.details,
+                decision=decision_cte(
+                    task_id=inp.task_id,
+                    project_code=inp.project_code,
+                    decision=inp.decision,
+                    opinion=inp.opinion,
+                    decided_by=inp.actor.user_id,
+                    from_stage=inp.from_stage,
+                    to_stage=inp.to_stage,
+                    decided_at=inp.decided_at,
+                    details=inp.details,
+                ),
+                values=stage,
             )
             if first:
+                await resolve_task_notifications(session, task_ids=[inp.task_id], at=inp.decided_at)
                 await create_attachment_links(session, task_id=inp.task_id, shas=inp.details.get("attachments", []))
                 if inp.kind == TaskKind.OBJECTION and inp.details.get("objection_id"):
                     await update_objection(
@@ -189,11 +221,6 @@ class ProjectActivities:
                     await update_project_assets(
                         session, project_code=inp.project_code, values={"registration_status": status}
                     )
-                # the stage moves, and the overdue flag and colour follow what is still open: one statement
-                stage: dict[str, Any] = {"stage": inp.to_stage}
-                if inp.to_stage in TERMINAL_STATUS:
-                    stage["status"] = TERMINAL_STATUS[inp.to_stage]
-                await refresh_project_overdue(session, code=inp.project_code, values=stage)
                 await audit(
                     session,
                     inp.project_code,
@@ -320,6 +347,8 @@ async def move_stage(session: AsyncSession, change: StageChange) -> None:
     await update_project_stage(
         session, code=change.project_code, stage=change.to_stage, status=TERMINAL_STATUS.get(change.to_stage)
     )
+    if stage_recolours(change.from_stage, change.to_stage):
+        await refresh_project(session, change.project_code, change.at)
     await notify_stage(session, change.project_code, change.from_stage, change.to_stage, change.at)
 
 
@@ -404,6 +433,9 @@ async def open_task_in(session: AsyncSession, inp: OpenTaskInput, *, workflow_id
         )
         await notify_stage(session, inp.project_code, project.stage, inp.stage, inp.opened_at)
         await update_project_stage(session, code=inp.project_code, stage=inp.stage)
+    moved = project.stage != inp.stage and stage_recolours(project.stage, inp.stage)
+    if moved or inp.kind == TaskKind.PLATFORM_REJECTED:
+        await refresh_project(session, inp.project_code, inp.opened_at)  # a stage, or a refused record, recolours
     await audit(
         session,
         inp.project_code,

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.archives import recolour_round
 from core.calendar import is_china_workday
 from core.payments import PaymentError, PaymentGateway, PaymentRejected
 from db.engine import Sessions
@@ -24,11 +25,14 @@ from db.models import DividendCorrection, DividendObjection, DividendPayment, Di
 from db.repositories.audit import NewEntry, append_audit_entries
 from db.repositories.notifications import list_users_covering, record_event
 from db.repositories.rounds import (
+    ClaimRaced,
     approved_rules,
     batch_payments,
     batch_totals,
+    claim_assets,
     count_unresolved,
     create_lines,
+    group_of,
     list_beneficiaries,
     list_scope_assets,
     payment_totals,
@@ -38,7 +42,14 @@ from db.repositories.rounds import (
     settle_payments,
 )
 from domain.allocation import Allocation, AssetPart, HouseholdTotal, combine_lines
-from domain.distribution import Beneficiary, distribute, explain_line, income_pool, rule_from_json
+from domain.distribution import (
+    Beneficiary,
+    distribute,
+    explain_line,
+    income_pool,
+    pooled_households,
+    rule_from_json,
+)
 from domain.enums import Role
 from domain.notifications import EventKind
 from domain.payloads import Actor
@@ -158,17 +169,29 @@ class RoundActivities:
             if rnd.plan_version >= inp.version:
                 return PlanResult(rnd.plan_version, rnd.pool_fen, rnd.households_fen, rnd.lines)
             assets = await list_scope_assets(session, kind=rnd.scope_kind, code=rnd.scope_code)
-            rules = await approved_rules(session, asset_ids=[a.id for a in assets], fiscal_year=rnd.fiscal_year)
-            ids = sorted(rules)
+            in_force = await approved_rules(session, asset_ids=[a.id for a in assets], fiscal_year=rnd.fiscal_year)
+            # one pool per rule: an asset alone, or a group of one village's assets pooled whole (even when the
+            # round's scope names only one of them)
+            rules = {r.asset_id: r for r in in_force.values()}
+            groups = {lead: group_of(r) for lead, r in sorted(rules.items())}
+            try:
+                kept, elsewhere = await claim_assets(
+                    session, round_id=rnd.id, fiscal_year=rnd.fiscal_year, groups=list(groups.values())
+                )
+            except ClaimRaced as err:
+                raise ApplicationError(f"assets {err} claimed by another round at the same moment") from err
+            ids = [lead for i, lead in enumerate(groups) if i in kept]
             if not ids:
                 raise ApplicationError(
-                    f"no asset of {rnd.scope_code} has an approved distribution rule for {rnd.fiscal_year}",
+                    f"no asset of {rnd.scope_code} has an approved distribution rule for {rnd.fiscal_year} "
+                    f"that another round has not distributed ({sorted(set(elsewhere.values()))})",
                     type="NoRule",
                     non_retryable=True,
                 )
             start, end = period_of(rnd.fiscal_year)
-            money = await period_money(session, asset_ids=ids, start=start, end=end, fiscal_year=rnd.fiscal_year)
-            people = await list_beneficiaries(session, asset_ids=ids)
+            every = [a for lead in ids for a in groups[lead]]
+            money = await period_money(session, asset_ids=every, start=start, end=end, fiscal_year=rnd.fiscal_year)
+            people = await list_beneficiaries(session, asset_ids=every)
             heads = {b.code: b for b in people}
             by_asset: dict[str, Allocation] = {}
             explained: dict[tuple[str, str], str] = {}
@@ -176,31 +199,35 @@ class RoundActivities:
             project = {a.id: a.project_code for a in assets}
             for asset_id in ids:
                 stored = rules[asset_id]
+                group = set(groups[asset_id])
                 rule = rule_from_json(stored.rule)
-                m = money[asset_id]
-                pool = income_pool(m.income_fen, m.upkeep_fen, rule)
+                income = sum(money[a].income_fen for a in group)
+                upkeep = sum(money[a].upkeep_fen for a in group)
+                pool = income_pool(income, upkeep, rule)
                 excluded = dict(stored.excluded)
                 members = [
                     Beneficiary(b.code, b.shares, b.members, b.categories, excluded.get(b.code))
                     for b in people
-                    if b.asset_id == asset_id
+                    if b.asset_id in group
                 ]
-                split = distribute(pool, rule, members)
+                split = distribute(pool, rule, members if len(group) == 1 else pooled_households(members))
                 by_asset[asset_id] = split.households
+                pooled = f"资产组（{len(group)} 项资产合并分配）：" if len(group) > 1 else ""
                 for line in split.households.lines:
-                    explained[(asset_id, line.key)] = explain_line(line, rule)
+                    explained[(asset_id, line.key)] = pooled + explain_line(line, rule)
                 pools.append(
                     {
                         "round_id": rnd.id,
                         "plan_version": inp.version,
                         "asset_id": asset_id,
-                        "project_code": project[asset_id],
+                        "project_code": project.get(asset_id, stored.project_code),
                         "rule_id": stored.id,
-                        "income_fen": m.income_fen,
-                        "upkeep_fen": m.upkeep_fen,
+                        "income_fen": income,
+                        "upkeep_fen": upkeep,
                         "pool_fen": pool,
                         "final": {str(k): v for k, v in split.final.items()},
                         "households_fen": sum(line.amount_fen for line in split.households.lines),
+                        "members": groups[asset_id][1:],
                     }
                 )
             # one asset: its lines are the households' totals (combining is for rounds over several assets)
@@ -243,8 +270,11 @@ class RoundActivities:
                     "pool_fen": result.pool_fen,
                     "households_fen": result.households_fen,
                     "lines": result.lines,
-                    "pools": [{k: p[k] for k in ("asset_id", "rule_id", "pool_fen", "final")} for p in pools],
-                    "without_rule": sorted(a.id for a in assets if a.id not in rules),
+                    "pools": [
+                        {k: p[k] for k in ("asset_id", "members", "rule_id", "pool_fen", "final")} for p in pools
+                    ],
+                    "without_rule": sorted(a.id for a in assets if a.id not in in_force),
+                    "distributed_elsewhere": dict(sorted(elsewhere.items())),
                 },
                 inp.at,
             )
@@ -286,6 +316,7 @@ class RoundActivities:
                 },
                 inp.at,
             )
+            await recolour_round(session, rnd.id, inp.at)  # the distribution archives of the projects it pays
 
     @activity.defn
     async def record_round_objection(self, inp: ObjectionRecord) -> None:
@@ -392,6 +423,8 @@ class RoundActivities:
                     },
                     inp.at,
                 )
+                if totals.get("failed", (0, 0))[0]:
+                    await recolour_round(session, inp.round_id, inp.at)  # a failure owed a correction
         else:
             async with self._sessions() as session:
                 totals = await batch_totals(session, batch_no=inp.batch_no)
@@ -470,6 +503,7 @@ class RoundActivities:
                 inp.at,
                 inp.actor,
             )
+            await recolour_round(session, rnd.id, inp.at)  # the failure is being corrected
         return batch_no
 
     @activity.defn

@@ -9,11 +9,12 @@ from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.archives import refresh_project
 from activities.projects import audit, calling_workflow_id, locked_project, open_task_in, opened_task, transaction
 from db.engine import Sessions
 from db.models import Asset
 from db.models import DistributionRule as DistributionRuleRow
-from db.repositories.operation_checks import get_approved_rule, next_rule_version
+from db.repositories.operation_checks import get_approved_rule, next_rule_version, rules_covering
 from domain.failures import DecisionRefused
 from domain.operation import RuleStatus
 from domain.operation_payloads import RecordRuleInput, SettleProposalInput
@@ -41,6 +42,17 @@ class RuleActivities:
             current = await get_approved_rule(session, asset_id=asset.id, fiscal_year=t.fiscal_year)
             review = inp.review
             if await session.get(DistributionRuleRow, inp.rule_id) is None:
+                group = [asset.id, *t.members]
+                # the project is locked: no other proposal covering the group's assets can be written meanwhile
+                if pending := await rules_covering(
+                    session, asset_ids=group, fiscal_year=t.fiscal_year, statuses=[RuleStatus.PROPOSED.value]
+                ):
+                    raise ApplicationError(
+                        f"a distribution rule for {t.fiscal_year} covering {', '.join(group)} is under review "
+                        f"({pending[0].id})",
+                        type=DecisionRefused.WRONG_STAGE,
+                        non_retryable=True,
+                    )
                 version = await next_rule_version(session, asset_id=asset.id, fiscal_year=t.fiscal_year)
                 try:
                     async with session.begin_nested():
@@ -55,6 +67,7 @@ class RuleActivities:
                                 rule={**t.rule, "version": f"{asset.id}/{t.fiscal_year}/v{version}"},
                                 excluded=dict(t.excluded),
                                 attachments=[t.resolution],
+                                members=list(t.members),
                                 note=t.note,
                                 proposed_by=inp.actor.user_id,
                                 proposed_at=inp.at,
@@ -78,6 +91,7 @@ class RuleActivities:
                         "version": version,
                         "rule": t.rule,
                         "excluded": sorted(t.excluded),
+                        "group_assets": list(t.members),
                         "replaces": current.id if current else None,
                     },
                     at=inp.at,
@@ -109,11 +123,18 @@ class RuleActivities:
                 raise ApplicationError(f"rule {inp.proposal_id} not found", type="NotFound", non_retryable=True)
             if proposal.status != RuleStatus.PROPOSED:
                 return proposal.status
+            superseded: list[str] = []
             if inp.status == RuleStatus.APPROVED:
-                current = await get_approved_rule(session, asset_id=proposal.asset_id, fiscal_year=proposal.fiscal_year)
-                if current is not None:
+                # every version in force for any of its assets gives way (a group's, or an asset's own)
+                for current in await rules_covering(
+                    session,
+                    asset_ids=[proposal.asset_id, *proposal.members],
+                    fiscal_year=proposal.fiscal_year,
+                    statuses=[RuleStatus.APPROVED.value],
+                ):
                     current.status = RuleStatus.SUPERSEDED.value
-                    await session.flush()
+                    superseded.append(current.id)
+                await session.flush()
             proposal.status = inp.status
             proposal.decided_at = inp.at
             await audit(
@@ -126,8 +147,12 @@ class RuleActivities:
                     "asset_id": proposal.asset_id,
                     "fiscal_year": proposal.fiscal_year,
                     "version": proposal.version,
+                    "group_assets": list(proposal.members),
+                    "superseded": sorted(superseded),
                     "task_id": inp.task_id,
                 },
                 at=inp.at,
             )
+            if inp.status == RuleStatus.APPROVED:
+                await refresh_project(session, inp.project_code, inp.at)  # a year's distribution now expected
         return inp.status

@@ -61,6 +61,14 @@ class DistributionRuleIn(_In):
     village_resolution: Sha256 = Field(
         description=_d("村民（代表）会议决议（附件）", "the village meeting's resolution (an upload)")
     )
+    group_assets: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list,
+        max_length=200,
+        description=_d(
+            "合并分配的同村其他经营性资产（同一项目；收益合并为一个收益池）",
+            "other operating assets of the same village and project pooled under this rule (one income pool)",
+        ),
+    )
     note: Text = Field("", max_length=2000, description=_d("说明", "note"))
 
 
@@ -74,6 +82,8 @@ class DistributionRulePublic(BaseModel):
     rule: dict[str, Any] = Field(description=_d("方案内容", "the rule"))
     excluded: dict[str, str] = Field(description=_d("不参与户及原因", "excluded households and why"))
     attachments: list[str] = Field(description=_d("附件", "attachments"))
+    asset_id: str = Field(description=_d("方案所属资产（资产组牵头）", "the asset it is for (leads a group)"))
+    group_assets: list[str] = Field(description=_d("资产组的其他资产", "the group's other assets, if a group"))
     note: str = Field(description=_d("说明", "note"))
     proposed_at: datetime = Field(description=_d("提出时间", "proposed at"))
     decided_at: datetime | None = Field(None, description=_d("审批时间", "decided at"))

@@ -55,6 +55,9 @@ class PoolPublic(BaseModel):
     pool_fen: int
     final: dict[str, int] = Field(description=_d("各部分金额（分）", "bucket → fen"))
     households_fen: int
+    members: list[str] = Field(
+        default_factory=list, description=_d("资产组的其他资产（合并为一个收益池）", "a group's other assets, pooled")
+    )
 
 
 class ObjectionPublic(BaseModel):

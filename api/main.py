@@ -33,6 +33,7 @@ from api.routes import (
     problems,
     projects,
     regions,
+    reports,
     tasks,
     upkeep,
     users,
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         asset_use,
         imports,
         problems,
+        reports,
         webhooks,
     ):
         api.include_router(module.router)

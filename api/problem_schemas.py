@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from api.edge import INT32_MAX, Text
 from api.schemas import Sha256, TimelineEntry, _d, _In
+from domain.archives import Archive
 from domain.problems import ReportedSource
 
 UserId = Field(None, ge=1, le=INT32_MAX, description=_d("责任人（用户编号）", "the responsible person, a user id"))
@@ -42,6 +43,14 @@ class ProblemCreate(_In):
     measures: Text = Field("", max_length=2000, description=_d("整改措施", "rectification measures"))
     attachments: list[Sha256] = Field(
         default_factory=list, max_length=20, description=_d("附件（本人上传）", "attachments you uploaded")
+    )
+    archive: Archive | None = Field(
+        None,
+        description=_d(
+            "所涉档案：construction 施工、registration 确权登记、operation 运营、distribution 收益分配；"
+            "默认按项目所处阶段；超期未销号时该档案显示红色",
+            "the archive it concerns (default: by the project's stage); overdue, it turns that archive red",
+        ),
     )
 
 
@@ -99,7 +108,12 @@ class ProblemPublic(BaseModel):
     id: int = Field(description=_d("问题编号", "problem id"))
     key: str | None = Field(None, description=_d("规则问题的业务键", "business key of a rule-raised problem"))
     rule: str | None = Field(
-        None, description=_d("触发规则：arrears 欠租、idle 闲置超期、inspection 巡查超期", "the rule that raised it")
+        None,
+        description=_d(
+            "触发规则：arrears 欠租、idle 闲置超期、inspection 巡查超期、construction_red 施工持续红色、"
+            "dividend_failure 分红发放失败未更正",
+            "the rule that raised it: arrears, idle, inspection, construction_red, dividend_failure",
+        ),
     )
     project_code: str | None = Field(None, description=_d("项目编号", "project code"))
     asset_id: str | None = Field(None, description=_d("资产编号", "asset id"))
@@ -132,6 +146,16 @@ class ProblemPublic(BaseModel):
     closed_by: int | None = Field(None, description=_d("销号人", "closed by"))
     closed_at: datetime | None = Field(None, description=_d("销号时间", "closed at"))
     reopened_count: int = Field(description=_d("重开次数", "times reopened"))
+    archive: str | None = Field(None, description=_d("所涉档案", "the archive it concerns"))
+    reminded_at: datetime | None = Field(
+        None, description=_d("超期催办时间（本次整改时限）", "reminded past its current deadline at")
+    )
+    escalated: bool = Field(
+        False,
+        description=_d("超期已上报上一级（本次整改时限）", "escalated to the next level past its current deadline"),
+    )
+    escalated_at: datetime | None = Field(None, description=_d("上报时间", "escalated at"))
+    escalated_to: str | None = Field(None, description=_d("上报至区划", "escalated to (region code)"))
 
 
 class ProblemDetail(ProblemPublic):

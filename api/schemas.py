@@ -321,8 +321,9 @@ class ProjectSummary(BaseModel):
     colour: str = Field(
         "blue",
         description=_d(
-            "颜色预警：审核超期为红，否则取档案颜色（施工档案），尚无则为蓝",
-            "colour warning: red while a review is overdue, else its archives' colour (construction), blue before",
+            "颜色预警：审核超期为红，否则取四类档案（施工、确权登记、运营、收益分配）中最差的颜色，尚无则为蓝",
+            "colour warning: red while a review is overdue, else the worst of its four archives' colours "
+            "(construction, registration, operation, distribution), blue before any",
         ),
     )
 
@@ -360,8 +361,32 @@ class ProjectDetail(ProjectSummary):
     open_tasks: list[TaskPublic] = Field(description=_d("待办任务", "open tasks"))
     timeline: list[TimelineEntry] = Field(description=_d("时间线", "timeline"))
     revision_round: int = Field(1, description=_d("申报轮次", "application round"))
-    construction_colour: str = Field("", description=_d("施工档案颜色", "construction archive colour"))
+    construction_colour: str = Field(
+        "", description=_d("施工档案颜色（绿、黄、红；未开工为空）", "construction archive colour (green, yellow, red)")
+    )
+    registration_colour: str = Field(
+        "",
+        description=_d(
+            "确权登记档案颜色：绿 已全部登记、蓝 登记中或待发卡、红 超期/平台退回/缺卡；未到登记为空",
+            "registration archive: green all carded, blue registering or awaiting cards, red overdue, refused or "
+            "a card missing too long; empty before registration",
+        ),
+    )
     operation_colour: str = Field("", description=_d("运营档案颜色", "operation archive colour"))
+    distribution_colour: str = Field(
+        "",
+        description=_d(
+            "收益分配档案颜色：绿 已分配完毕、蓝 分配进行中或待分配、红 发放失败久未更正或年度未分配；尚无为空",
+            "income-distribution archive: green every round closed, blue a round under way or due, red a failed "
+            "payment uncorrected too long or a year's rule never paid out; empty before any",
+        ),
+    )
+    overdue_problem_archives: list[str] = Field(
+        default_factory=list,
+        description=_d(
+            "有超期未销号问题的档案（显示为红色）", "archives with an open problem past its deadline (shown red)"
+        ),
+    )
     progress_percent: int = Field(0, description=_d("施工完成百分比", "percent complete"))
     funds_paid_fen: int = Field(0, description=_d("累计支付资金（分）", "funds paid to date, fen"))
     final_cost_fen: int | None = Field(None, description=_d("竣工决算（分）", "accepted final cost, fen"))

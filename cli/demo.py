@@ -581,3 +581,33 @@ async def load_demo_notifications(sessions: Sessions, *, webhook_url: str, count
         else:
             endpoint.url = webhook_url
     return {"addresses": len(users), "webhooks": created}
+
+
+async def load_demo_reports(
+    api_url: str,
+    *,
+    today: date,
+    password: str = DEMO_PASSWORD,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> list[str]:
+    """This week's scheduling report of the demo county (the week just ended, as Monday's run makes it) and this
+    month's bulletin of the city (the month just ended), made on demand through the API — the supervisor orders the
+    county's, the city's admin the city's — so both can be downloaded at once. A rerun finds them made."""
+    from domain.reports import ReportKind, previous_period
+
+    lines: list[str] = []
+    async with httpx.AsyncClient(base_url=api_url, timeout=60, transport=transport) as client:
+        for username, kind, region in (
+            ("supervisor", ReportKind.WEEKLY, "370115"),
+            ("admin", ReportKind.MONTHLY, "370100"),
+        ):
+            r = await client.post("/api/v1/auth/token", data={"username": username, "password": password})
+            r.raise_for_status()
+            auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            body = {"kind": kind.value, "region_code": region, "period": previous_period(kind, today).label}
+            r = await client.post("/api/v1/reports", json=body, headers=auth)
+            if r.status_code >= 400:
+                raise RuntimeError(f"making the demo {kind.value} report failed: {r.status_code} {r.text}")
+            report = r.json()
+            lines.append(f"{report['id']}  {report['title']} → {report['xlsx']}")
+    return lines

@@ -29,6 +29,7 @@ from cli.demo import (
     load_demo_operation,
     load_demo_projects,
     load_demo_reference,
+    load_demo_reports,
 )
 from core.devstack import (
     EmbeddedPostgres,
@@ -311,7 +312,9 @@ def run_dev_stack() -> int:
         api_url = f"http://{settings.api_host}:{settings.api_port}"
         _wait_ready(api_url, api, timeout=90, log_file=data / "api.log")
         demo = asyncio.run(load_demo_projects(api_url))
-        demo += asyncio.run(load_demo_operation(api_url, today=datetime.now(ZoneInfo(settings.time_zone)).date()))
+        today = datetime.now(ZoneInfo(settings.time_zone)).date()
+        demo += asyncio.run(load_demo_operation(api_url, today=today))
+        demo += asyncio.run(load_demo_reports(api_url, today=today))
         _banner(api_url, settings.temporal_ui_port, t_host, demo, time.monotonic() - started)
         while True:
             # the Temporal server keeps the state of every workflow: if it dies the stack stops, not restarts

@@ -39,8 +39,10 @@ db_app = typer.Typer(help="the database", no_args_is_help=True)
 dev_app = typer.Typer(help="the embedded development stack", no_args_is_help=True)
 workflows_app = typer.Typer(help="the projects' workflows", no_args_is_help=True)
 notify_app = typer.Typer(help="notifications: check the mail settings", no_args_is_help=True)
+schedules_app = typer.Typer(help="the report schedules (周调度, 月通报)", no_args_is_help=True)
 for sub, name in (
     (notify_app, "notify"),
+    (schedules_app, "schedules"),
     (workflows_app, "workflows"),
     (user_app, "user"),
     (demo_app, "demo"),
@@ -392,6 +394,28 @@ def _report_executions(
     console.print(f"{done} of {len(results)} running execution(s) {what}")
     if done < len(results):
         raise typer.Exit(1)
+
+
+@schedules_app.command("ensure")
+def schedules_ensure() -> None:
+    """Create the report schedules (weekly Monday 08:00, monthly the 1st 08:00, a daily backfill check) or bring them up
+    to date: what every worker does when it starts, for a deploy step."""
+    from core.schedules import ensure_schedules
+    from core.temporal import connect
+
+    settings = get_settings()
+    configure_logging(fmt=settings.log_format, level="WARNING")
+
+    async def main() -> None:
+        try:
+            client = await connect(settings)
+        except RuntimeError as err:  # the SDK's connection error
+            err_console.print(f"cannot reach Temporal at {settings.temporal_address}: {err}")
+            raise typer.Exit(2) from err
+        for ensured in await ensure_schedules(client, settings):
+            console.print(f"{ensured.outcome:8} {ensured.schedule_id}")
+
+    asyncio.run(main())
 
 
 @dev_app.command("run")

@@ -11,8 +11,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.archives import ArchiveRules
 from domain.attachments import SIGNATURES
 from domain.operation import LEVELS as OPERATION_LEVELS
+from domain.reports import DEFAULT_WEIGHTS, weights_problem
 
 DEV_JWT_SECRET = "dev-only-secret-change-me-in-production-0123456789"  # noqa: S105 - refused in production
 
@@ -109,6 +111,50 @@ class OperationSettings(BaseModel):
         return self
 
 
+class ProblemSettings(BaseModel):
+    """The problem ledger's daily check (问题台账): overdue problems reminded, then escalated to the next level, and
+    the rules that raise problems by themselves besides the operation check's (DOMAIN.md §8); county practice."""
+
+    watch: bool = Field(True, description="The worker starts the daily problem check (problem-watch) when it starts")
+    check_hour: int = Field(9, ge=0, le=23, description="Local hour of the daily check (Asia/Shanghai)")
+    escalate_after_working_days: int = Field(
+        5, ge=1, le=60, description="Working days past the deadline, once reminded, at which the next level is told"
+    )
+    rule_deadline_working_days: int = Field(
+        10, ge=1, le=120, description="Working days a rule-raised problem gets for its rectification"
+    )
+    construction_red_problems: bool = Field(True, description="A construction archive red for weeks raises a problem")
+    construction_red_weeks: int = Field(
+        4, ge=1, le=52, description="Weeks a construction archive stays red before it raises a problem"
+    )
+    dividend_failure_problems: bool = Field(True, description="A failed dividend payment left uncorrected raises one")
+    dividend_failure_days: int = Field(
+        30, ge=1, le=365, description="Days a failed dividend payment may wait for its correction before a problem"
+    )
+
+
+class ArchiveSettings(BaseModel):
+    """Three-colour archives (红绿蓝三色档案, DOMAIN.md §9): the limits past which an archive is red."""
+
+    registration_days: int = Field(
+        30, ge=1, le=365, description="Days registration may take, and an asset may wait for its platform card"
+    )
+    distribution_failure_days: int = Field(
+        30, ge=1, le=365, description="Days a failed dividend payment may wait for its correction before red"
+    )
+    distribution_due_days: int = Field(
+        180, ge=1, le=730, description="Days after a fiscal year's end by which its approved rule is paid out"
+    )
+
+    def rules(self) -> ArchiveRules:
+        """As the pure rules take them."""
+        return ArchiveRules(
+            registration_days=self.registration_days,
+            distribution_failure_days=self.distribution_failure_days,
+            distribution_due_days=self.distribution_due_days,
+        )
+
+
 class CountyNotice(BaseModel):
     """How one county notices its rounds' plans and results."""
 
@@ -147,6 +193,40 @@ class DividendSettings(BaseModel):
         if own is not None:
             return own.notice_days, own.notice_days, own.working_days
         return self.notice_days, self.result_notice_days, self.notice_working_days
+
+
+class ReportSettings(BaseModel):
+    """The weekly scheduling report (周调度) and the monthly bulletin (月通报), DOMAIN.md §8; practice, not law."""
+
+    schedules: bool = Field(True, description="Create (or bring up to date) the report schedules when a worker starts")
+    scope: str = Field(
+        "",
+        pattern=r"^([0-9]{2}|[0-9]{4}|[0-9]{6})?$",
+        description="Region code prefix the schedules report on (a province's 2 digits, a city's 4, a county's 6); "
+        "empty = every county and city in the region table",
+    )
+    weekly_hour: int = Field(8, ge=0, le=23, description="Hour (local time) of the Monday run of the weekly reports")
+    monthly_hour: int = Field(8, ge=0, le=23, description="Hour (local time) of the 1st's run of the monthly bulletins")
+    backfill_hour: int = Field(9, ge=0, le=23, description="Hour (local time) of the daily check for missing reports")
+    backfill_weeks: int = Field(
+        4, ge=1, le=104, description="Ended weeks the daily check looks back over for a missing weekly report"
+    )
+    backfill_months: int = Field(
+        3, ge=1, le=36, description="Ended months the daily check looks back over for a missing monthly bulletin"
+    )
+    weights: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_WEIGHTS),
+        description="Weights of the monthly ranking's components (on_schedule, registration, revenue, dividends, "
+        "problems, idle); a county's score is the weighted mean of its rates",
+    )
+    list_rows: int = Field(500, ge=10, le=10_000, description="Most rows of each list in a report (red list, arrears…)")
+
+    @field_validator("weights")
+    @classmethod
+    def _known_weights(cls, value: dict[str, int]) -> dict[str, int]:
+        if (problem := weights_problem(value)) is not None:
+            raise ValueError(problem)
+        return value
 
 
 class AttachmentSettings(BaseModel):
@@ -367,6 +447,9 @@ class Settings(BaseSettings):
     construction: ConstructionSettings = ConstructionSettings()
     operation: OperationSettings = OperationSettings()
     dividends: DividendSettings = DividendSettings()
+    problems: ProblemSettings = ProblemSettings()
+    archives: ArchiveSettings = ArchiveSettings()
+    reports: ReportSettings = ReportSettings()
     attachments: AttachmentSettings = AttachmentSettings()
     platform: PlatformSettings = PlatformSettings()
     payments: PaymentSettings = PaymentSettings()

@@ -120,6 +120,12 @@ class Project(Base):
     final_cost_fen: Mapped[int | None] = mapped_column(BigInteger)
     completion_date: Mapped[date | None] = mapped_column(Date)
     operation_colour: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    # the other two archives of the three-colour archive (domain.archives), and the archives with an open problem
+    # past its deadline (each shown red while it lasts); the day the construction archive last turned red
+    registration_colour: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    distribution_colour: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    problem_archives: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    construction_red_since: Mapped[date | None] = mapped_column(Date)
     # set when the project was brought in by `assetflow import projects` (存量资产纳管): the file's SHA-256
     imported_from: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -723,6 +729,12 @@ class Problem(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     verifier_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # who last closed or sent it back
     reopened_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the archive it concerns (domain.archives: construction, registration, operation, distribution), if any
+    archive: Mapped[str | None] = mapped_column(String(16), index=True)
+    # the overdue steps of its current deadline (a new deadline starts them again): reminded, escalated and where to
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    escalated_to: Mapped[str | None] = mapped_column(String(12))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -761,6 +773,8 @@ class DistributionRule(Base):
     rule: Mapped[dict[str, Any]] = mapped_column()
     excluded: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")  # household code → reason
     attachments: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    # a group of assets of one village pooled under this rule: the group's other assets (`asset_id` leads it)
+    members: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
     proposed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -840,6 +854,18 @@ class DividendPool(Base):
     pool_fen: Mapped[int] = mapped_column(BigInteger)
     final: Mapped[dict[str, Any]] = mapped_column()  # bucket → fen after the households' residue
     households_fen: Mapped[int] = mapped_column(BigInteger)
+    members: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")  # a group's other assets
+
+
+class DividendClaim(Base):
+    """Which round distributes an asset's income of a fiscal year: once, whatever the scope of the round (an asset,
+    a village, a county). Written with the round's first plan; a later round of an overlapping scope leaves the
+    asset out (and is refused if nothing is left)."""
+
+    __tablename__ = "dividend_claims"
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    fiscal_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[str] = mapped_column(ForeignKey("dividend_rounds.id"), index=True)
 
 
 class DividendLine(Base):
@@ -894,7 +920,8 @@ class DividendPayment(Base):
     reason: Mapped[str] = mapped_column(String(32), default="", server_default="")
     replaces: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the reports count payouts made and failed in a period (migration 0017)
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class DividendCorrection(Base):
@@ -964,3 +991,26 @@ class DividendRecovery(Base):
     made_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     checked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# ---------------------------------------------------------------- reports (周调度, 月通报), DOMAIN.md §8
+
+
+class Report(Base):
+    """A weekly scheduling report (per county and ISO week) or a monthly bulletin (per city and month), stored as JSON.
+    The id is derived from kind, region and period (`weekly-370115-2026-W48`): a re-run writes nothing."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("kind", "region_code", "period", name="uq_reports_period"),
+        Index("ix_reports_region_period", "region_code", "period"),
+    )
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    region_code: Mapped[str] = mapped_column(String(12))
+    period: Mapped[str] = mapped_column(String(8))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)  # exclusive
+    figures: Mapped[dict[str, Any]] = mapped_column()
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: made by the schedule
+    generated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -169,6 +169,27 @@ class Beneficiary:
     excluded: str | None = None
 
 
+def pooled_households(households: Iterable[Beneficiary]) -> list[Beneficiary]:
+    """The households of a group of assets pooled under one rule, one per household (by code): its shares summed
+    over the group's assets, its members and categories as the household has them (the same on every asset), and
+    excluded if the rule excludes it. Sorted by code, so the split does not depend on the order of assets."""
+    merged: dict[str, Beneficiary] = {}
+    for h in households:
+        seen = merged.get(h.code)
+        merged[h.code] = (
+            h
+            if seen is None
+            else Beneficiary(
+                h.code,
+                seen.shares + h.shares,
+                max(seen.members, h.members),
+                tuple(sorted(set(seen.categories) | set(h.categories))),
+                seen.excluded if seen.excluded is not None else h.excluded,
+            )
+        )
+    return [merged[code] for code in sorted(merged)]
+
+
 def household_claims(rule: DistributionRule, households: Sequence[Beneficiary]) -> list[Claim]:
     """Each household's claim: weight = basis (shares or members) × coefficient, over the rule's common scale."""
     scale = weight_scale(rule)

@@ -47,6 +47,7 @@ class EventKind(StrEnum):
     PROBLEM_SENT_BACK = "problem_sent_back"
     PROBLEM_REOPENED = "problem_reopened"
     PROBLEM_OVERDUE = "problem_overdue"
+    PROBLEM_ESCALATED = "problem_escalated"
     PROBLEM_CLOSED = "problem_closed"
 
 
@@ -82,8 +83,10 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
 
 
-MANDATORY = frozenset({EventKind.TASK_ESCALATED, EventKind.PROBLEM_OVERDUE, EventKind.ROUND_FAILED_LINES})
-"""Kinds nobody may turn off: an escalation, an overdue problem, households whose dividend did not arrive."""
+MANDATORY = frozenset(
+    {EventKind.TASK_ESCALATED, EventKind.PROBLEM_OVERDUE, EventKind.PROBLEM_ESCALATED, EventKind.ROUND_FAILED_LINES}
+)
+"""Kinds nobody may turn off: escalations, an overdue problem, households whose dividend did not arrive."""
 
 DEFAULT_DELIVERY: Mapping[EventKind, Delivery] = {
     **{k: Delivery.IMMEDIATE for k in EventKind},
@@ -234,8 +237,8 @@ TEMPLATES: Mapping[EventKind, Template] = {
     EventKind.REPORT_READY: Template(
         "报表已生成：{report_title}",
         "Report ready: {report_title}",
-        "{region_name}{period}的{report_title}已生成，可在系统中查看和下载。",
-        "The {report_title} of {region_name} for {period} is ready to read and download.",
+        "{report_title}已生成，可在 /api/v1/reports/{report_id} 查看，下载 /api/v1/reports/{report_id}.xlsx。",
+        "The report {report_title} is ready: /api/v1/reports/{report_id} (download: .xlsx).",
     ),
     EventKind.PROBLEM_ASSIGNED: Template(
         "问题待整改：#{problem_id}",
@@ -266,6 +269,12 @@ TEMPLATES: Mapping[EventKind, Template] = {
         "Problem overdue: #{problem_id}",
         "问题 #{problem_id}（{source}）已超过整改期限 {deadline}。",
         "Problem #{problem_id} ({source}) is past its deadline {deadline}.",
+    ),
+    EventKind.PROBLEM_ESCALATED: Template(
+        "问题超期上报：#{problem_id}",
+        "Problem escalated: #{problem_id}",
+        "问题 #{problem_id}（{source}）超过整改期限 {deadline} 仍未销号，已上报 {escalated_to}。",
+        "Problem #{problem_id} ({source}) is still open past its deadline {deadline}: escalated to {escalated_to}.",
     ),
     EventKind.PROBLEM_CLOSED: Template(
         "问题已销号：#{problem_id}",

@@ -108,6 +108,7 @@ class RuleTerms:
     resolution: str
     excluded: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    members: tuple[str, ...] = ()  # a group of one village's assets pooled under the rule: the others
 
 
 @dataclass(frozen=True)

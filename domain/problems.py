@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from domain.archives import Archive
 from domain.enums import RegionLevel, Role
-from domain.regions import covers
+from domain.regions import covers, region_prefix
+from domain.workdays import IsWorkday, add_working_days
 
 
 class ProblemStatus(StrEnum):
@@ -51,6 +53,18 @@ class RuleKind(StrEnum):
     ARREARS = "arrears"
     IDLE = "idle"
     INSPECTION = "inspection"
+    CONSTRUCTION_RED = "construction_red"
+    DIVIDEND_FAILURE = "dividend_failure"
+
+
+# the archive each rule's problem concerns (its overdue problem turns that archive red)
+ARCHIVE_OF_RULE: dict[RuleKind, Archive] = {
+    RuleKind.ARREARS: Archive.OPERATION,
+    RuleKind.IDLE: Archive.OPERATION,
+    RuleKind.INSPECTION: Archive.OPERATION,
+    RuleKind.CONSTRUCTION_RED: Archive.CONSTRUCTION,
+    RuleKind.DIVIDEND_FAILURE: Archive.DISTRIBUTION,
+}
 
 
 def rule_of(key: str | None) -> RuleKind | None:
@@ -60,8 +74,9 @@ def rule_of(key: str | None) -> RuleKind | None:
 
 
 def rule_key(kind: RuleKind, *parts: str) -> str:
-    """The business key of a rule-raised problem: one open problem per fact (`arrears:{receivable}`,
-    `idle:{asset}:{idle_since}`, `inspection:{asset}:{due}`)."""
+    """The business key of a rule-raised problem: one problem per fact (`arrears:{receivable}`,
+    `idle:{asset}:{idle_since}`, `inspection:{asset}:{due}`, `construction_red:{project}:{red_since}`,
+    `dividend_failure:{round}:{oldest failed reference}`)."""
     return ":".join([kind.value, *parts])
 
 
@@ -233,3 +248,73 @@ def overdue(deadline: date | None, status: str, today: date) -> bool:
 def problem_chain(project_code: str | None, county_code: str) -> str:
     """The audit chain a problem's changes go on: its project's, or its county's problem chain."""
     return f"project:{project_code}" if project_code else f"problems:{county_code}"
+
+
+def rule_deadline(today: date, working_days: int, is_workday: IsWorkday) -> date:
+    """The rectification deadline a rule gives the problem it raises: `working_days` working days from today."""
+    return add_working_days(today, working_days, is_workday)
+
+
+class OverdueStep(StrEnum):
+    """What an overdue problem's daily check does: remind those who rectify it, then tell the next level up."""
+
+    REMIND = "remind"
+    ESCALATE = "escalate"
+
+
+@dataclass(frozen=True)
+class OverdueFacts:
+    """What the overdue check reads of one problem."""
+
+    deadline: date | None
+    status: str
+    reminded: bool  # reminded for its current deadline
+    escalated: bool  # escalated for its current deadline
+
+
+def overdue_step(p: OverdueFacts, today: date, is_workday: IsWorkday, escalate_after: int) -> OverdueStep | None:
+    """The step due today, if any (checked on working days only, as tasks are): the first working day past the
+    deadline a reminder; `escalate_after` working days past it, once reminded, the escalation. One step per check,
+    so a problem found long overdue is reminded first and escalated at the next check, never both at once."""
+    if not overdue(p.deadline, p.status, today) or not is_workday(today):
+        return None
+    if not p.reminded:
+        return OverdueStep.REMIND
+    assert p.deadline is not None
+    if not p.escalated and today >= add_working_days(p.deadline, escalate_after, is_workday):
+        return OverdueStep.ESCALATE
+    return None
+
+
+NEXT_LEVEL: dict[RegionLevel, RegionLevel] = {
+    RegionLevel.VILLAGE: RegionLevel.TOWNSHIP,
+    RegionLevel.TOWNSHIP: RegionLevel.COUNTY,
+    RegionLevel.COUNTY: RegionLevel.CITY,
+    RegionLevel.CITY: RegionLevel.PROVINCE,
+    RegionLevel.PROVINCE: RegionLevel.PROVINCE,
+}
+# who an escalation tells at each level: its supervisors and the reviewers who lead there
+ESCALATION_ROLES: dict[RegionLevel, tuple[Role, ...]] = {
+    RegionLevel.TOWNSHIP: (Role.TOWNSHIP_REVIEWER,),
+    RegionLevel.COUNTY: (Role.SUPERVISOR, Role.COUNTY_REVIEWER),
+    RegionLevel.CITY: (Role.SUPERVISOR, Role.CITY_REVIEWER),
+    RegionLevel.PROVINCE: (Role.SUPERVISOR, Role.ADMIN),
+}
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """Where an overdue problem goes: the level above the one that registered it, its region code and roles."""
+
+    level: RegionLevel
+    region_code: str
+    roles: tuple[Role, ...]
+
+
+def escalation_of(region_code: str, raised_level: RegionLevel) -> Escalation:
+    """The next level up from the level that registered the problem (a rule's problem, registered for the county,
+    goes to the city), as the region of that level that contains the problem."""
+    level = NEXT_LEVEL[raised_level]
+    prefix = region_prefix(region_code, level)
+    code = prefix if level in (RegionLevel.TOWNSHIP, RegionLevel.COUNTY) else prefix.ljust(6, "0")
+    return Escalation(level, code, ESCALATION_ROLES[level])

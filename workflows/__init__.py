@@ -14,11 +14,15 @@ def _registered() -> list[type]:
     from workflows.approval import ApprovalWorkflow
     from workflows.construction import ConstructionWorkflow
     from workflows.dividend_round import DividendRoundWorkflow
+    from workflows.monthly_bulletin import MonthlyBulletinWorkflow
     from workflows.notifications import NotificationDispatchWorkflow
     from workflows.operation import OperationWorkflow
+    from workflows.problem_watch import ProblemWatchWorkflow
     from workflows.project import ProjectWorkflow
     from workflows.project_lifecycle import ProjectLifecycleWorkflow
     from workflows.registration import RegistrationWorkflow
+    from workflows.reports_due import ReportsDueWorkflow
+    from workflows.weekly_report import WeeklyReportWorkflow
 
     return [
         ProjectWorkflow,
@@ -27,6 +31,10 @@ def _registered() -> list[type]:
         RegistrationWorkflow,
         OperationWorkflow,
         DividendRoundWorkflow,
+        ProblemWatchWorkflow,
+        WeeklyReportWorkflow,
+        MonthlyBulletinWorkflow,
+        ReportsDueWorkflow,
         ProjectLifecycleWorkflow,
         NotificationDispatchWorkflow,
     ]

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.asset_records import readable_asset
 from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep
@@ -20,10 +21,11 @@ from api.distribution_schemas import (
 from api.edge import CodePath, EdgeRoute
 from api.errors import conflict, invalid
 from api.updates import actor_for, body_digest, execute_update, phase_owner
-from db.models import DistributionRule, Project
+from db.models import Asset, DistributionRule, Project
 from db.repositories.assets import list_asset_beneficiaries
 from db.repositories.attachments import list_uploaded_by
-from domain.assets import AssetClass
+from db.repositories.operation_checks import covering, rules_covering
+from domain.assets import AssetClass, AssetStatus
 from domain.distribution import Bucket, Buckets, Combine, WeightBasis, rule_as_json, rule_problems
 from domain.distribution import DistributionRule as Rule
 from domain.enums import Role, Stage, UpdateName
@@ -41,10 +43,36 @@ def _public(r: DistributionRule) -> DistributionRulePublic:
         rule=r.rule,
         excluded=dict(r.excluded),
         attachments=list(r.attachments),
+        asset_id=r.asset_id,
+        group_assets=[str(m) for m in r.members],
         note=r.note,
         proposed_at=r.proposed_at,
         decided_at=r.decided_at,
     )
+
+
+async def _group(session: AsyncSession, asset: Asset, group: list[str]) -> tuple[list[str], list[dict[str, str]]]:
+    """The group's other assets, each checked: an operating asset of the same project and village, not disposed,
+    named once and not the rule's own asset."""
+    problems: list[dict[str, str]] = []
+    found = {a.id: a for a in await session.scalars(select(Asset).where(Asset.id.in_(group)))} if group else {}
+    seen: set[str] = set()
+    for i, asset_id in enumerate(group):
+        field, other = f"group_assets[{i}]", found.get(asset_id)
+        if asset_id == asset.id or asset_id in seen:
+            problems.append({"field": field, "rule": "distinct", "message": f"{asset_id} is named twice"})
+        elif other is None or other.project_code != asset.project_code:
+            problems.append(
+                {"field": field, "rule": "same_project", "message": f"{asset_id}: no such asset of this project"}
+            )
+        elif other.village_code != asset.village_code:
+            problems.append({"field": field, "rule": "same_village", "message": f"{asset_id} is of another village"})
+        elif other.asset_class != AssetClass.OPERATING or other.status == AssetStatus.DISPOSED:
+            problems.append(
+                {"field": field, "rule": "operating", "message": f"{asset_id} is not an operating asset in use"}
+            )
+        seen.add(asset_id)
+    return sorted(seen - {asset.id}), problems
 
 
 @router.get("/{asset_id}/distribution-rules", response_model=DistributionRulesPublic)
@@ -53,8 +81,8 @@ async def list_rules(asset_id: CodePath, user: CurrentUser, session: SessionDep)
     asset = await readable_asset(session, user, asset_id)
     rows = await session.scalars(
         select(DistributionRule)
-        .where(DistributionRule.asset_id == asset.id)
-        .order_by(DistributionRule.fiscal_year.desc(), DistributionRule.version.desc())
+        .where(covering([asset.id]))
+        .order_by(DistributionRule.fiscal_year.desc(), DistributionRule.version.desc(), DistributionRule.id)
     )
     return DistributionRulesPublic(items=[_public(r) for r in rows])
 
@@ -78,15 +106,17 @@ async def propose_rule(
         raise conflict("wrong_stage", f"project {project.code} is at {project.stage}, not in operation")
     if asset.asset_class != AssetClass.OPERATING:
         raise conflict("not_operating", "only an operating asset's income is distributed by a rule")
-    pending = await session.scalar(
-        select(DistributionRule.id).where(
-            DistributionRule.asset_id == asset.id,
-            DistributionRule.fiscal_year == body.fiscal_year,
-            DistributionRule.status == "proposed",
-        )
+    members, problems = await _group(session, asset, body.group_assets)
+    if problems:
+        raise invalid(problems)
+    pending = await rules_covering(
+        session, asset_ids=[asset.id, *members], fiscal_year=body.fiscal_year, statuses=["proposed"]
     )
-    if pending is not None:
-        raise conflict("proposal_pending", f"a distribution rule for {body.fiscal_year} is under review")
+    if pending:
+        raise conflict(
+            "proposal_pending",
+            f"a distribution rule for {body.fiscal_year} covering these assets is under review ({pending[0].id})",
+        )
     today = datetime.now(UTC).astimezone(ZoneInfo(settings.time_zone)).date()
     rule = Rule(
         buckets=Buckets(**body.buckets.model_dump()),
@@ -101,9 +131,15 @@ async def propose_rule(
     problems = [{"field": p.field, "rule": p.rule, "message": p.message} for p in rule_problems(rule)]
     if body.fiscal_year > today.year + 1:
         problems.append({"field": "fiscal_year", "rule": "not_beyond_next", "message": "this year or the next"})
-    beneficiaries = {b.household_code for b in await list_asset_beneficiaries(session, asset_id=asset.id)}
+    beneficiaries = {
+        b.household_code for a in (asset.id, *members) for b in await list_asset_beneficiaries(session, asset_id=a)
+    }
     problems += [
-        {"field": f"excluded[{i}].household_code", "rule": "beneficiary", "message": "not a beneficiary of this asset"}
+        {
+            "field": f"excluded[{i}].household_code",
+            "rule": "beneficiary",
+            "message": "not a beneficiary of these assets",
+        }
         for i, e in enumerate(body.excluded)
         if e.household_code not in beneficiaries
     ]
@@ -128,6 +164,7 @@ async def propose_rule(
                 resolution=body.village_resolution,
                 excluded={e.household_code: e.reason for e in body.excluded},
                 note=body.note,
+                members=tuple(members),
             ),
         ),
         update_id=f"rule-{asset.id}-{body_digest(body.model_dump(mode='json'))}",

@@ -59,7 +59,15 @@ from db.models import (
     Household,
     Region,
 )
-from db.repositories.rounds import approved_rules, batch_payments, list_scope_assets, record_correction, round_audit
+from db.repositories.rounds import (
+    approved_rules,
+    batch_payments,
+    claims_elsewhere,
+    group_of,
+    list_scope_assets,
+    record_correction,
+    round_audit,
+)
 from domain.attachments import content_disposition
 from domain.enums import RegionLevel, Role, SignalName, UpdateName
 from domain.households import mask
@@ -149,6 +157,16 @@ async def open_round(
                     "message": f"no operating asset here has a distribution rule approved for {body.fiscal_year}",
                 }
             ]
+        )
+    groups = {r.id: group_of(r) for r in rules.values()}
+    held = await claims_elsewhere(
+        session, asset_ids=sorted({a for g in groups.values() for a in g}), fiscal_year=body.fiscal_year
+    )
+    if all(any(a in held for a in g) for g in groups.values()):
+        by = ", ".join(sorted(set(held.values())))
+        raise conflict(
+            "already_distributed",
+            f"the {body.fiscal_year} income of every asset here is distributed by another round already ({by})",
         )
     existing = (
         await session.scalars(
@@ -261,6 +279,7 @@ async def get_round(rid: CodePath, user: CurrentUser, session: SessionDep) -> Ro
                 pool_fen=p.pool_fen,
                 final={k: int(v) for k, v in p.final.items()},
                 households_fen=p.households_fen,
+                members=[str(m) for m in p.members],
             )
             for p in pools
         ],

@@ -34,6 +34,7 @@ from api.problem_schemas import (
 from api.schemas import TimelineEntry, _d
 from core.settings import Settings
 from db.models import Asset, Problem, Region, User
+from db.repositories.archives import refresh_archives
 from db.repositories.attachments import list_uploaded_by
 from db.repositories.audit import create_audit_entry
 from db.repositories.notifications import list_users_covering, record_event
@@ -47,6 +48,7 @@ from db.repositories.problems import (
     update_problem,
 )
 from db.repositories.projects import get_project
+from domain.archives import ARCHIVE_OF_STAGE, Archive
 from domain.attachments import content_disposition
 from domain.enums import RegionLevel, Role
 from domain.notifications import EventKind
@@ -98,6 +100,8 @@ HEADERS = [
     "提交时间",
     "销号时间",
     "重开次数",
+    "超期催办时间",
+    "超期上报时间",
 ]
 PROBLEM_REGION_LEVELS = (RegionLevel.COUNTY.value, RegionLevel.TOWNSHIP.value, RegionLevel.VILLAGE.value)
 
@@ -137,6 +141,11 @@ def _public(p: Problem, today: date) -> ProblemPublic:
         closed_by=p.closed_by,
         closed_at=p.closed_at,
         reopened_count=p.reopened_count,
+        archive=p.archive,
+        reminded_at=p.reminded_at,
+        escalated=p.escalated_at is not None,
+        escalated_at=p.escalated_at,
+        escalated_to=p.escalated_to,
     )
 
 
@@ -280,6 +289,11 @@ async def _filters(
     ] = None,
     project: Annotated[str | None, Query(max_length=32, description="项目编号 / project code")] = None,
     text: Annotated[str | None, Query(max_length=100, description="描述、措施或键包含 / text contains")] = None,
+    escalated: Annotated[
+        bool | None,
+        Query(description="超期已上报上一级 / escalated to the next level past its current deadline"),
+    ] = None,
+    archive: Annotated[Archive | None, Query(description="所涉档案 / the archive it concerns")] = None,
 ) -> ProblemFilter:
     """The list's filters, inside the caller's region."""
     user.require_role(*READERS)
@@ -297,6 +311,8 @@ async def _filters(
         responsible=responsible,
         project_code=project,
         text=text,
+        escalated=escalated,
+        archive=archive.value if archive else None,
     )
 
 
@@ -348,6 +364,8 @@ def _workbook(rows: list[Problem], today: date, zone: ZoneInfo) -> bytes:
                 _local(p.submitted_at, zone),
                 _local(p.closed_at, zone),
                 p.reopened_count,
+                _local(p.reminded_at, zone),
+                _local(p.escalated_at, zone),
             ]
         )
         for cell in sheet[sheet.max_row]:
@@ -426,6 +444,9 @@ async def create(body: ProblemCreate, user: CurrentUser, session: SessionDep, se
     if not body.responsible_unit and body.responsible_user_id is None:
         message = "name the responsible unit or the responsible user"
         problems.append({"field": "responsible_unit", "rule": "responsible_required", "message": message})
+    if body.archive is not None and project_code is None:
+        message = "an archive is a project's: name the project or the asset"
+        problems.append({"field": "archive", "rule": "project_required", "message": message})
     today = _today(settings)
     problems += _deadline_problems(body.deadline, today)
     problems += await _upload_problems(session, user, list(body.attachments))
@@ -436,6 +457,11 @@ async def create(body: ProblemCreate, user: CurrentUser, session: SessionDep, se
     assert region_code is not None
     if (refused := may_register(actor, region_code)) is not None:
         _refuse(refused)
+    archive = body.archive.value if body.archive else None
+    if archive is None and project_code is not None:
+        owner = await get_project(session, code=project_code)
+        stage_archive = ARCHIVE_OF_STAGE.get(owner.stage) if owner is not None else None
+        archive = stage_archive.value if stage_archive else None
     now = datetime.now(UTC)
     p = await create_problem(
         session,
@@ -457,6 +483,7 @@ async def create(body: ProblemCreate, user: CurrentUser, session: SessionDep, se
             "raised_by": user.id,
             "raised_level": user.region_level.value,
             "attachments": _added(list(body.attachments), user, "registration", now),
+            "archive": archive,
         },
     )
     await _audit(
@@ -474,10 +501,12 @@ async def create(body: ProblemCreate, user: CurrentUser, session: SessionDep, se
             "responsible_user_id": p.responsible_user_id,
             "deadline": p.deadline.isoformat() if p.deadline else None,
             "attachments": list(body.attachments),
+            "archive": archive,
         },
         now,
     )
     await _notify(session, p, {p.responsible_user_id}, kind=EventKind.PROBLEM_ASSIGNED, at=now)
+    await _recolour(session, settings, user, p, now)
     await session.commit()
     log.info("problem registered", problem_id=p.id, project_code=p.project_code)
     return await _detail(session, p, settings)
@@ -513,10 +542,27 @@ async def _move(
     after = next_status(action, ProblemStatus(p.status)).value
     await update_problem(session, problem_id=p.id, values={"status": after, "updated_at": at, **values})
     await _audit(session, user, p, f"problem_{action.value}", {"from": before, "to": after, **payload}, at)
+    await _recolour(session, settings, user, p, at)
     await session.commit()
     fresh = await get_problem(session, problem_id=p.id)
     assert fresh is not None
     return await _detail(session, fresh, settings)
+
+
+async def _recolour(session: AsyncSession, settings: Settings, user: Principal, p: Problem, at: datetime) -> None:
+    """A problem's change may change whether its archive has an open overdue problem: recolour its project's
+    archives in the same transaction (the change audited with the caller as its actor)."""
+    if p.project_code:
+        await refresh_archives(
+            session,
+            project_code=p.project_code,
+            today=_today(settings),
+            at=at,
+            rules=settings.archives.rules(),
+            time_zone=settings.time_zone,
+            actor_id=user.id,
+            actor_name=user.username,
+        )
 
 
 def _changed(value: Any) -> Any:
@@ -549,10 +595,16 @@ async def update(
     changes = {k: {"from": _changed(getattr(p, k)), "to": _changed(v)} for k, v in given.items() if getattr(p, k) != v}
     now = datetime.now(UTC)
     if changes:
-        await update_problem(session, problem_id=p.id, values={**given, "updated_at": now})
+        values = {**given, "updated_at": now}
+        if "deadline" in changes:
+            # a new deadline is a new limit: its reminder and escalation are still to come
+            values.update(reminded_at=None, escalated_at=None, escalated_to=None)
+        await update_problem(session, problem_id=p.id, values=values)
         await _audit(session, user, p, "problem_updated", {"changes": changes}, now)
         if "responsible_user_id" in changes:
             await _notify(session, p, {responsible}, kind=EventKind.PROBLEM_ASSIGNED, at=now)
+        if "deadline" in changes:
+            await _recolour(session, settings, user, p, now)
     await session.commit()
     fresh = await get_problem(session, problem_id=p.id)
     assert fresh is not None

@@ -64,11 +64,13 @@ from db.repositories.projects import (
     get_project,
     list_projects,
     next_project_code,
+    own_archives,
     update_project_stage,
 )
 from db.repositories.reviews import list_draws, list_notices, list_objections, list_revisions
 from db.repositories.tasks import list_project_tasks, list_seat_rounds
 from domain.application import ApplicationFacts, FundLine, validate_application
+from domain.archives import Archive, shown
 from domain.audit import canonical_json
 from domain.enums import RegionLevel, Role, Stage, TaskKind, TaskStatus, UpdateName
 from domain.lifecycle import may_intervene
@@ -92,6 +94,9 @@ READERS = tuple(r for r in Role if r is not Role.EXPERT)
 
 class _ConcurrentDuplicate(Exception):
     """Another request with the same Idempotency-Key committed first."""
+
+
+COLOURS = "^(red|yellow|blue|green)$"
 
 
 def _summary(p: Project) -> ProjectSummary:
@@ -359,6 +364,18 @@ async def list_(
     text: Annotated[str | None, Query(max_length=100, description="名称或编号 / name or code contains")] = None,
     overdue: Annotated[bool | None, Query(description="审核超期 / a review past twice its limit")] = None,
     colour: Annotated[str | None, Query(pattern="^(red|yellow|blue|green)$", description="颜色 / colour")] = None,
+    construction_colour: Annotated[
+        str | None, Query(pattern=COLOURS, description="施工档案颜色 / construction archive colour")
+    ] = None,
+    registration_colour: Annotated[
+        str | None, Query(pattern=COLOURS, description="确权登记档案颜色 / registration archive colour")
+    ] = None,
+    operation_colour: Annotated[
+        str | None, Query(pattern=COLOURS, description="运营档案颜色 / operation archive colour")
+    ] = None,
+    distribution_colour: Annotated[
+        str | None, Query(pattern=COLOURS, description="收益分配档案颜色 / income-distribution archive colour")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Offset = 0,
 ) -> ProjectsPublic:
@@ -378,6 +395,16 @@ async def list_(
             text=text,
             overdue=overdue,
             colour=colour,
+            archive_colours=tuple(
+                (archive, c)
+                for archive, c in (
+                    (Archive.CONSTRUCTION, construction_colour),
+                    (Archive.REGISTRATION, registration_colour),
+                    (Archive.OPERATION, operation_colour),
+                    (Archive.DISTRIBUTION, distribution_colour),
+                )
+                if c is not None
+            ),
         ),
         limit=limit,
         offset=offset,
@@ -464,8 +491,8 @@ async def detail(code: CodePath, user: CurrentUser, session: SessionDep) -> Proj
         ),
         revision_round=project.revision_round,
         waiting_for=project.waiting_for,
-        construction_colour=project.construction_colour,
-        operation_colour=project.operation_colour,
+        **{f"{a.value}_colour": c for a, c in shown(own_archives(project), project.problem_archives or []).items()},
+        overdue_problem_archives=list(project.problem_archives or []),
         progress_percent=project.progress_percent,
         funds_paid_fen=project.funds_paid_fen,
         final_cost_fen=project.final_cost_fen,

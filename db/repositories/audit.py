@@ -99,15 +99,79 @@ def _chain_rows(
     return rows, seq, prev
 
 
+LOCKED_HEADS = "assetflow.locked_audit_heads"
+"""session.info key: (the transaction, {chain: (seq, hash)}) of heads this transaction locked while taking another
+lock (a project's row with its chain's head: `lock_with_head`), so appending needs no statement of its own to lock."""
+
+
+def remember_locked_head(session: AsyncSession, chain: str, seq: int, hash_: str) -> None:
+    """Note a head this transaction holds locked (read `FOR UPDATE` with its project): the next append to the chain
+    in this transaction starts from it. Only for a first attempt of the work: a retry may find its entries stored."""
+    tx = session.get_transaction()
+    held: tuple[Any, dict[str, tuple[int, str]]] | None = session.info.get(LOCKED_HEADS)
+    if held is None or held[0] is not tx:
+        held = (tx, {})
+        session.info[LOCKED_HEADS] = held
+    held[1][chain] = (seq, hash_)
+
+
+def _locked_head(session: AsyncSession, chain: str) -> tuple[int, str] | None:
+    held = session.info.get(LOCKED_HEADS)
+    if held is None or held[0] is not session.get_transaction():
+        return None
+    found: tuple[int, str] | None = held[1].get(chain)
+    return found
+
+
+class AuditKeysPartlyStored(Exception):
+    """Some, not all, of a batch's event keys were stored already when it was appended from a head held locked:
+    the transaction is rolled back and the work retried, whose append then looks the stored keys up first."""
+
+
+def _append_from_locked_head(chain: str, seq: int, hash_: str, count: int, rows: list[dict[str, Any]]) -> Any:
+    """One statement: insert the entries (an event key stored already is skipped) and move the head only if every
+    entry went in; answers how many went in."""
+    appended = (
+        pg_insert(AuditEntry)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[AuditEntry.event_key])
+        .returning(AuditEntry.seq)
+        .cte("appended")
+    )
+    n_appended = select(func.count()).select_from(appended).scalar_subquery()
+    moved = (
+        update(AuditHead)
+        .where(AuditHead.chain == chain, n_appended == count)
+        .values(seq=seq, hash=hash_)
+        .returning(AuditHead.seq)
+        .cte("moved")
+    )
+    return select(n_appended.label("appended"), select(func.count()).select_from(moved).scalar_subquery())
+
+
 async def append_audit_entries(session: AsyncSession, *, chain: str, entries: Sequence[NewEntry]) -> int:
     """Append entries to a chain, each once by its event key; how many were new.
 
     The head row's lock serialises a chain's writers (no advisory lock): one statement locks it and finds the
     keys stored already, the hashes are computed here, and one statement inserts every entry and moves the head.
     A chain's first writer creates its head (`ON CONFLICT DO NOTHING`: a concurrent first writer waits on it).
+    When the transaction locked the head already (with its project, `remember_locked_head`), the one statement is
+    all: an entry whose key is stored is skipped there, and a batch stored in part (never seen: a batch is one
+    transaction's) raises AuditKeysPartlyStored so that nothing is half-written.
     """
     if not entries:
         return 0
+    if (held := _locked_head(session, chain)) is not None:
+        rows, seq, prev = _chain_rows(chain, held[0], held[1], entries, set(), datetime.now(UTC))
+        if not rows:
+            return 0
+        result = (await session.execute(_append_from_locked_head(chain, seq, prev, len(rows), rows))).one()
+        if result[0] == 0:
+            return 0  # the whole batch was stored by an earlier run of the same work
+        if result[0] != len(rows) or result[1] != 1:
+            raise AuditKeysPartlyStored(f"chain {chain}: {result[0]} of {len(rows)} entries were new")
+        remember_locked_head(session, chain, seq, prev)
+        return len(rows)
     params = {"chain": chain, "keys": [e.event_key for e in entries]}
     row = (await session.execute(_HEAD, params)).first()
     if row is None:
@@ -142,6 +206,10 @@ async def append_audit_entries_to_chains(session: AsyncSession, *, entries: Mapp
     chains = sorted(c for c, es in entries.items() if es)
     if not chains:
         return 0
+    held = session.info.get(LOCKED_HEADS)
+    if held is not None:
+        for chain in chains:  # their heads move here: a later append reads them again
+            held[1].pop(chain, None)
     await session.execute(
         pg_insert(AuditHead).values([{"chain": c, "seq": 0, "hash": GENESIS} for c in chains]).on_conflict_do_nothing()
     )
@@ -168,6 +236,20 @@ async def append_audit_entries_to_chains(session: AsyncSession, *, entries: Mapp
             },
         )
     return len(rows)
+
+
+AUDIT_BATCH = "assetflow.audit_batch"
+"""session.info key of the audit entries a transaction writes at its end, in one batch per chain
+(activities.projects.transaction sets it)."""
+
+
+async def append_or_batch(session: AsyncSession, *, chain: str, entry: NewEntry) -> None:
+    """Append an entry, or add it to the transaction's batch when one is collected (written when it ends)."""
+    batch: list[tuple[str, NewEntry]] | None = session.info.get(AUDIT_BATCH)
+    if batch is not None:
+        batch.append((chain, entry))
+    else:
+        await append_audit_entries(session, chain=chain, entries=[entry])
 
 
 async def create_audit_entry(

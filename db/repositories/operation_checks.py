@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Executable, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, Executable, Text, cast, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
@@ -303,11 +303,30 @@ async def next_rule_version(session: AsyncSession, *, asset_id: str, fiscal_year
     return int(last or 0) + 1
 
 
-async def get_approved_rule(session: AsyncSession, *, asset_id: str, fiscal_year: int) -> DistributionRule | None:
-    return await session.scalar(
-        select(DistributionRule).where(
-            DistributionRule.asset_id == asset_id,
-            DistributionRule.fiscal_year == fiscal_year,
-            DistributionRule.status == "approved",
+def covering(asset_ids: Sequence[str]) -> ColumnElement[bool]:
+    """Rules that cover any of these assets: as the asset they are written for, or as a member of its group."""
+    ids = list(asset_ids)
+    return or_(DistributionRule.asset_id.in_(ids), DistributionRule.members.has_any(cast(ids, ARRAY(Text))))
+
+
+async def rules_covering(
+    session: AsyncSession, *, asset_ids: Sequence[str], fiscal_year: int, statuses: Sequence[str]
+) -> Sequence[DistributionRule]:
+    """The year's rule versions in these statuses that cover any of the assets (alone or in a group)."""
+    if not asset_ids:
+        return []
+    return (
+        await session.scalars(
+            select(DistributionRule).where(
+                covering(asset_ids),
+                DistributionRule.fiscal_year == fiscal_year,
+                DistributionRule.status.in_(list(statuses)),
+            )
         )
-    )
+    ).all()
+
+
+async def get_approved_rule(session: AsyncSession, *, asset_id: str, fiscal_year: int) -> DistributionRule | None:
+    """The rule version in force for an asset's year: its own, or its group's."""
+    rows = await rules_covering(session, asset_ids=[asset_id], fiscal_year=fiscal_year, statuses=["approved"])
+    return rows[0] if rows else None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import AuditEntry, Problem, Project
@@ -28,6 +28,8 @@ class ProblemFilter:
     responsible: str | None = None
     project_code: str | None = None
     text: str | None = None
+    escalated: bool | None = None
+    archive: str | None = None
 
 
 def _like(text: str) -> str:
@@ -57,6 +59,10 @@ def _filtered(stmt: Select[Any], f: ProblemFilter) -> Select[Any]:
         stmt = stmt.where(or_(Problem.responsible_unit.ilike(pattern), Problem.responsible_person.ilike(pattern)))
     if f.project_code:
         stmt = stmt.where(Problem.project_code == f.project_code)
+    if f.escalated is not None:
+        stmt = stmt.where(Problem.escalated_at.is_not(None) if f.escalated else Problem.escalated_at.is_(None))
+    if f.archive:
+        stmt = stmt.where(Problem.archive == f.archive)
     if f.text:
         pattern = _like(f.text)
         stmt = stmt.where(
@@ -120,3 +126,148 @@ async def list_problems_with_attachment(session: AsyncSession, *, sha256: str) -
     """The problems an attachment was added to (registration or evidence)."""
     stmt = select(Problem).where(Problem.attachments.contains([{"sha256": sha256}])).order_by(Problem.id)
     return (await session.scalars(stmt)).all()
+
+
+# ---------------------------------------------------------------- the daily check (ProblemWatchWorkflow)
+
+
+async def list_overdue_candidates(session: AsyncSession, *, scope: str, today: date) -> Sequence[Problem]:
+    """Open problems past their deadline with a step still to take (not yet reminded or not yet escalated)."""
+    stmt = (
+        select(Problem)
+        .where(
+            Problem.region_code.startswith(scope),
+            _overdue(today),
+            or_(Problem.reminded_at.is_(None), Problem.escalated_at.is_(None)),
+        )
+        .order_by(Problem.id)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def mark_reminded(session: AsyncSession, *, problem_id: int, at: datetime) -> bool:
+    """Record the reminder of a problem's current deadline; False if it was recorded already (never twice)."""
+    stmt = (
+        update(Problem)
+        .where(Problem.id == problem_id, Problem.reminded_at.is_(None))
+        .values(reminded_at=at)
+        .returning(Problem.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def mark_escalated(session: AsyncSession, *, problem_id: int, at: datetime, to: str) -> bool:
+    """Record the escalation of a problem's current deadline (once reminded); False if recorded already."""
+    stmt = (
+        update(Problem)
+        .where(Problem.id == problem_id, Problem.reminded_at.is_not(None), Problem.escalated_at.is_(None))
+        .values(escalated_at=at, escalated_to=to)
+        .returning(Problem.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+@dataclass(frozen=True)
+class RedConstruction:
+    """A project under construction whose archive has been red since `since`."""
+
+    code: str
+    village_code: str
+    implementing_entity: str
+    since: date
+
+
+async def list_red_construction(
+    session: AsyncSession, *, scope: str, red_since_on_or_before: date
+) -> list[RedConstruction]:
+    """Projects under construction whose construction archive turned red on or before the day given."""
+    rows = await session.execute(
+        select(Project.code, Project.village_code, Project.implementing_entity, Project.construction_red_since).where(
+            Project.village_code.startswith(scope),
+            Project.stage.in_(("construction", "acceptance")),
+            Project.construction_colour == "red",
+            Project.construction_red_since <= red_since_on_or_before,
+        )
+    )
+    return [RedConstruction(r.code, r.village_code, r.implementing_entity, r.construction_red_since) for r in rows]
+
+
+@dataclass(frozen=True)
+class RoundFailures:
+    """A round's failed payments still owed a correction, settled before the limit: how many, the amount, the
+    oldest attempt's id, who opened the round, and where it lies."""
+
+    round_id: str
+    scope_kind: str
+    scope_code: str
+    county_code: str
+    opened_by: int
+    households: int
+    amount_fen: int
+    oldest_payment_id: int
+
+
+_ROUND_FAILURES = text(
+    """
+    SELECT r.id AS round_id, r.scope_kind, r.scope_code, r.county_code, r.opened_by,
+           count(*) AS households, sum(p.amount_fen) AS amount_fen,
+           (array_agg(p.id ORDER BY p.settled_at, p.id))[1] AS oldest_payment_id
+    FROM dividend_payments p
+    JOIN dividend_rounds r ON r.id = p.round_id
+    WHERE p.status = 'failed' AND p.settled_at < :before AND r.county_code LIKE :scope
+      AND NOT EXISTS (
+        SELECT 1 FROM dividend_payments later
+        WHERE later.round_id = p.round_id AND later.household_code = p.household_code AND later.attempt > p.attempt
+      )
+    GROUP BY r.id, r.scope_kind, r.scope_code, r.county_code, r.opened_by
+    ORDER BY r.id
+    """
+)
+
+
+async def list_round_failures(session: AsyncSession, *, scope: str, settled_before: datetime) -> list[RoundFailures]:
+    """Per round in the scope, the households whose latest attempt failed before `settled_before` (uncorrected)."""
+    rows = await session.execute(_ROUND_FAILURES, {"scope": f"{scope[:6]}%", "before": settled_before})
+    return [
+        RoundFailures(
+            r.round_id,
+            r.scope_kind,
+            r.scope_code,
+            r.county_code,
+            int(r.opened_by),
+            int(r.households),
+            int(r.amount_fen),
+            int(r.oldest_payment_id),
+        )
+        for r in rows
+    ]
+
+
+async def open_problem_with_key_prefix(session: AsyncSession, *, prefix: str) -> int | None:
+    """An open problem whose key starts with `prefix` (a fact's earlier problem, still being rectified)."""
+    return await session.scalar(
+        select(Problem.id)
+        .where(Problem.key.startswith(prefix, autoescape=True), Problem.status != ProblemStatus.CLOSED.value)
+        .limit(1)
+    )
+
+
+async def list_archive_candidates(session: AsyncSession, *, scope: str, today: date) -> list[str]:
+    """The projects whose archives the passing of time can recolour: with an open problem past its deadline or an
+    archive flagged by one, registering, or with a registration or distribution archive not yet green."""
+    overdue = select(Problem.project_code).where(
+        Problem.project_code.is_not(None), Problem.archive.is_not(None), _overdue(today)
+    )
+    rows = await session.scalars(
+        select(Project.code).where(
+            Project.village_code.startswith(scope),
+            or_(
+                Project.code.in_(overdue),
+                func.jsonb_array_length(Project.problem_archives) > 0,
+                Project.stage == "asset_registration",
+                Project.registration_colour.in_(("blue", "red")),
+                Project.distribution_colour.in_(("blue", "red")),
+            ),
+        )
+    )
+    return sorted(rows)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import CTE, Select, and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import IdempotencyKey, Project, ProjectCodeCounter, Task
+from domain.archives import Archive, shown
 from domain.colours import project_colour
 from domain.enums import TaskStatus
 
@@ -91,6 +92,29 @@ class ProjectFilter:
     text: str | None = None
     overdue: bool | None = None
     colour: str | None = None
+    # (archive, colour) pairs: the archive's shown colour (red also while a problem of it is overdue)
+    archive_colours: tuple[tuple[Archive, str], ...] = ()
+
+
+ARCHIVE_COLUMNS = {
+    Archive.CONSTRUCTION: Project.construction_colour,
+    Archive.REGISTRATION: Project.registration_colour,
+    Archive.OPERATION: Project.operation_colour,
+    Archive.DISTRIBUTION: Project.distribution_colour,
+}
+
+
+def own_archives(p: Any) -> dict[Archive, str]:
+    """The archives' own colours of a project (or a row of its colour columns), before an overdue problem is laid
+    over them."""
+    return {archive: str(getattr(p, column.key)) for archive, column in ARCHIVE_COLUMNS.items()}
+
+
+def _archive_is(archive: Archive, colour: str) -> Any:
+    """The archive shows `colour` (domain.archives.shown, in SQL)."""
+    flagged = Project.problem_archives.contains([archive.value])
+    own = ARCHIVE_COLUMNS[archive] == colour
+    return or_(own, flagged) if colour == "red" else and_(own, ~flagged)
 
 
 def _filtered(stmt: Select[Any], f: ProjectFilter) -> Select[Any]:
@@ -110,6 +134,8 @@ def _filtered(stmt: Select[Any], f: ProjectFilter) -> Select[Any]:
         stmt = stmt.where(Project.overdue.is_(f.overdue))
     if f.colour:
         stmt = stmt.where(Project.colour == f.colour)
+    for archive, colour in f.archive_colours:
+        stmt = stmt.where(_archive_is(archive, colour))
     return stmt
 
 
@@ -153,19 +179,38 @@ async def create_idempotency_key(
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
-async def _recolour(session: AsyncSession, code: str, values: dict[str, Any]) -> tuple[bool, str]:
-    """Set `values`, and recompute the colour lists show from the overdue flag and the archives' colours
-    (domain.colours.project_colour: the one source, so the list and the archive never disagree). The UPDATE locks
-    the row, so the colour is computed from what this transaction wrote; a second statement only if it changed."""
-    row = (
+async def _recolour(
+    session: AsyncSession, code: str, values: dict[str, Any], *, after: CTE | None = None
+) -> tuple[bool, str]:
+    """Set `values`, and recompute the colour lists show from the overdue flag and the four archives' shown colours
+    (domain.colours.project_colour over domain.archives.shown: the one source, so the list and the archives never
+    disagree). The UPDATE locks the row, so the colour is computed from what this transaction wrote; a second
+    statement only if it changed. With `after` (a data-modifying CTE), the CTE runs in the same statement and the
+    row is set only if it returned a row; else nothing changes and NotAfter is raised."""
+    stmt = update(Project).where(Project.code == code)
+    if after is not None:
+        stmt = stmt.where(exists(select(after.c[0]))).add_cte(after)
+    found = (
         await session.execute(
-            update(Project)
-            .where(Project.code == code)
-            .values(**values)
-            .returning(Project.overdue, Project.construction_colour, Project.operation_colour, Project.colour)
+            stmt.values(**values).returning(
+                Project.overdue,
+                Project.construction_colour,
+                Project.registration_colour,
+                Project.operation_colour,
+                Project.distribution_colour,
+                Project.problem_archives,
+                Project.colour,
+            ),
+            execution_options={"synchronize_session": False},
         )
-    ).one()
-    colour = project_colour(overdue=row.overdue, archives=[row.construction_colour, row.operation_colour])
+    ).first()
+    if found is None:
+        if after is not None:
+            raise NotAfter(code)
+        raise LookupError(f"project {code} not found")
+    row = found
+    archives = shown(own_archives(row), row.problem_archives or [])
+    colour = project_colour(overdue=row.overdue, archives=archives.values())
     if colour != row.colour:
         await session.execute(update(Project).where(Project.code == code).values(colour=colour))
     return bool(row.overdue), colour
@@ -183,6 +228,34 @@ async def refresh_project_overdue(session: AsyncSession, *, code: str, values: d
     return overdue
 
 
+class NotAfter(Exception):
+    """The statement's CTE returned no row (`_recolour(after=…)`): nothing was set."""
+
+
+async def decide_and_move(
+    session: AsyncSession, *, code: str, task_id: str, decision: CTE, values: dict[str, Any]
+) -> bool:
+    """In one statement: record a decision and close its task (`decision`, the CTE of
+    db.repositories.tasks.decision_cte), and only if that was new, set `values` (the stage) on the project with the
+    overdue flag (still-open escalated tasks other than this one: the CTE's close is not visible to the statement)
+    and the colour. False when the task had its decision already (a retry: nothing changes)."""
+    escalated = (
+        select(Task.id)
+        .where(
+            Task.project_code == code,
+            Task.status == TaskStatus.OPEN.value,
+            Task.escalated_at.is_not(None),
+            Task.id != task_id,
+        )
+        .exists()
+    )
+    try:
+        await _recolour(session, code, {**values, "overdue": escalated}, after=decision)
+    except NotAfter:
+        return False
+    return True
+
+
 async def update_project_colours(
     session: AsyncSession,
     *,
@@ -190,15 +263,27 @@ async def update_project_colours(
     overdue: bool | None = None,
     construction_colour: str | None = None,
     operation_colour: str | None = None,
+    registration_colour: str | None = None,
+    distribution_colour: str | None = None,
+    problem_archives: list[str] | None = None,
+    construction_red_since: date | Literal["keep"] | None = "keep",
 ) -> str:
-    """Change the overdue flag and/or an archive's colour, and the colour lists show with them."""
-    values: dict[str, Any] = {}
-    if overdue is not None:
-        values["overdue"] = overdue
-    if construction_colour is not None:
-        values["construction_colour"] = construction_colour
-    if operation_colour is not None:
-        values["operation_colour"] = operation_colour
+    """Change the overdue flag and/or an archive's colour (or the archives with an overdue problem), and the colour
+    lists show with them."""
+    values: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "overdue": overdue,
+            "construction_colour": construction_colour,
+            "operation_colour": operation_colour,
+            "registration_colour": registration_colour,
+            "distribution_colour": distribution_colour,
+            "problem_archives": problem_archives,
+        }.items()
+        if v is not None
+    }
+    if construction_red_since != "keep":
+        values["construction_red_since"] = construction_red_since
     if not values:
         raise ValueError("update_project_colours changes the overdue flag or an archive's colour")
     _, colour = await _recolour(session, code, values)

@@ -10,12 +10,14 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Executable, Text, cast, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
     Asset,
     AssetIncomeShare,
     DistributionRule,
+    DividendClaim,
     DividendCorrection,
     DividendPayment,
     DividendRound,
@@ -25,11 +27,10 @@ from db.models import (
     UpkeepCost,
 )
 from db.repositories.audit import NewEntry, append_audit_entries
+from db.repositories.operation_checks import rules_covering
 from domain.assets import AssetClass, AssetStatus
 from domain.payloads import Actor
 from domain.rounds import ScopeKind
-
-LINE_CHUNK = 5000  # rows per multi-row INSERT (parameters stay far below PostgreSQL's 65,535)
 
 
 async def list_scope_assets(session: AsyncSession, *, kind: str, code: str) -> Sequence[Asset]:
@@ -47,15 +48,65 @@ async def list_scope_assets(session: AsyncSession, *, kind: str, code: str) -> S
 async def approved_rules(
     session: AsyncSession, *, asset_ids: Sequence[str], fiscal_year: int
 ) -> dict[str, DistributionRule]:
-    """The approved rule version of each asset for the year (the one a round pins)."""
-    rows = await session.scalars(
-        select(DistributionRule).where(
-            DistributionRule.asset_id.in_(list(asset_ids)),
-            DistributionRule.fiscal_year == fiscal_year,
-            DistributionRule.status == "approved",
-        )
+    """The approved rule version in force for each asset's year (the one a round pins): the asset's own, or the one
+    of the group of assets it belongs to (then several assets map to one rule)."""
+    wanted = set(asset_ids)
+    rows = await rules_covering(session, asset_ids=list(asset_ids), fiscal_year=fiscal_year, statuses=["approved"])
+    return {a: r for r in rows for a in group_of(r) if a in wanted}
+
+
+def group_of(rule: DistributionRule) -> list[str]:
+    """The assets a rule pools: the one it is written for, then its group's other assets."""
+    return [rule.asset_id, *(str(m) for m in rule.members)]
+
+
+async def claim_assets(
+    session: AsyncSession, *, round_id: str, fiscal_year: int, groups: Sequence[Sequence[str]]
+) -> tuple[list[int], dict[str, str]]:
+    """Claim each group's assets for the round's fiscal year, a group whole or not at all: (the indexes of the
+    groups this round holds, {asset: round} for the assets another round holds). An asset's year is paid out once.
+    A concurrent claim of the same assets makes the insert wait for it and then find it (the caller retries)."""
+    ids = sorted({a for g in groups for a in g})
+    held = dict(
+        (
+            await session.execute(
+                select(DividendClaim.asset_id, DividendClaim.round_id).where(
+                    DividendClaim.fiscal_year == fiscal_year, DividendClaim.asset_id.in_(ids)
+                )
+            )
+        ).all()
     )
-    return {r.asset_id: r for r in rows}
+    elsewhere = {a: r for a, r in held.items() if r != round_id}
+    kept = [i for i, g in enumerate(groups) if not any(a in elsewhere for a in g)]
+    new = sorted({a for i in kept for a in groups[i] if a not in held})
+    if new:
+        stmt = (
+            pg_insert(DividendClaim)
+            .values([{"asset_id": a, "fiscal_year": fiscal_year, "round_id": round_id} for a in new])
+            .on_conflict_do_nothing()
+            .returning(DividendClaim.asset_id)
+        )
+        written = set((await session.scalars(stmt)).all())
+        if written != set(new):
+            raise ClaimRaced(sorted(set(new) - written))
+    return kept, elsewhere
+
+
+class ClaimRaced(Exception):
+    """Another round claimed some of the same assets at the same moment (the plan is computed again)."""
+
+
+async def claims_elsewhere(session: AsyncSession, *, asset_ids: Sequence[str], fiscal_year: int) -> dict[str, str]:
+    """{asset: round} for the assets whose year a round has claimed already."""
+    return dict(
+        (
+            await session.execute(
+                select(DividendClaim.asset_id, DividendClaim.round_id).where(
+                    DividendClaim.fiscal_year == fiscal_year, DividendClaim.asset_id.in_(list(asset_ids))
+                )
+            )
+        ).all()
+    )
 
 
 async def _sums(session: AsyncSession, stmt: Executable) -> dict[str, int]:
@@ -128,34 +179,28 @@ async def list_beneficiaries(session: AsyncSession, *, asset_ids: Sequence[str])
     ]
 
 
-_LINES = text(
-    """
-    INSERT INTO dividend_lines (round_id, plan_version, household_code, village_code, head_name, amount_fen, parts)
-    SELECT :round_id, :version, v.household_code, v.village_code, v.head_name, v.amount_fen, v.parts
-    FROM unnest(CAST(:codes AS text[]), CAST(:villages AS text[]), CAST(:heads AS text[]),
-                CAST(:amounts AS bigint[]), CAST(:parts AS jsonb[]))
-         AS v(household_code, village_code, head_name, amount_fen, parts)
-    """
-)
+LINE_COLUMNS = ("round_id", "plan_version", "household_code", "village_code", "head_name", "amount_fen", "parts")
 
 
 async def create_lines(session: AsyncSession, *, round_id: str, version: int, rows: list[dict[str, Any]]) -> None:
-    """Insert a plan's lines in chunks of one statement each (an array per column: a county's 100,000 households in
-    twenty statements of six parameters)."""
-    for i in range(0, len(rows), LINE_CHUNK):
-        chunk = rows[i : i + LINE_CHUNK]
-        await session.execute(
-            _LINES,
-            {
-                "round_id": round_id,
-                "version": version,
-                "codes": [r["household_code"] for r in chunk],
-                "villages": [r["village_code"] for r in chunk],
-                "heads": [r["head_name"] for r in chunk],
-                "amounts": [r["amount_fen"] for r in chunk],
-                "parts": [json.dumps(r["parts"], ensure_ascii=False) for r in chunk],
-            },
-        )
+    """Write a plan's lines with COPY on the session's own connection, inside its transaction (a county's 100,000
+    households in one stream: the bench's baseline is the same COPY)."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    async with driver.cursor() as cur, cur.copy(f"COPY dividend_lines ({', '.join(LINE_COLUMNS)}) FROM STDIN") as copy:
+        for r in rows:
+            await copy.write_row(
+                (
+                    round_id,
+                    version,
+                    r["household_code"],
+                    r["village_code"],
+                    r["head_name"],
+                    r["amount_fen"],
+                    json.dumps(r["parts"], ensure_ascii=False),
+                )
+            )
 
 
 _PREPARE = text(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import CTE, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,6 +84,46 @@ async def list_seat_rounds(session: AsyncSession, *, project_code: str) -> dict[
     """The review round of each expert seat (expert_review task) of a project, by task id."""
     stmt = select(Task.id, Task.round).where(Task.project_code == project_code, Task.kind == "expert_review")
     return {task_id: round_ for task_id, round_ in await session.execute(stmt)}
+
+
+def decision_cte(
+    *,
+    task_id: str,
+    project_code: str,
+    decision: str,
+    opinion: str,
+    decided_by: int,
+    from_stage: str,
+    to_stage: str,
+    decided_at: datetime,
+    details: dict[str, Any] | None = None,
+) -> CTE:
+    """A CTE that records a decision and closes its task, returning the task's id only when the decision is new
+    (for a statement that must change more only then: db.repositories.projects.decide_and_move)."""
+    recorded = (
+        insert(DecisionRecord)
+        .values(
+            task_id=task_id,
+            project_code=project_code,
+            decision=decision,
+            opinion=opinion,
+            decided_by=decided_by,
+            from_stage=from_stage,
+            to_stage=to_stage,
+            decided_at=decided_at,
+            details=details or {},
+        )
+        .on_conflict_do_nothing(index_elements=[DecisionRecord.task_id])
+        .returning(DecisionRecord.task_id)
+        .cte("recorded")
+    )
+    return (
+        update(Task)
+        .where(Task.id.in_(select(recorded.c.task_id)))
+        .values(status=TaskStatus.DECIDED.value, decided_by=decided_by, decided_at=decided_at, decision=decision)
+        .returning(Task.id)
+        .cte("closed")
+    )
 
 
 async def create_decision(

@@ -254,6 +254,14 @@ async def test_construction_to_operation(
     actions = [e["action"] for e in detail["timeline"]]
     for action in ("progress_reported", "completion_reported", "assets_registered", "platform_registered"):
         assert action in actions
+    # the registration archive: blue while registering, green once every card is issued and operation begins
+    registration = [
+        (e["payload"]["from"], e["payload"]["to"])
+        for e in detail["timeline"]
+        if e["action"] == "archive_colour_changed" and e["payload"]["archive"] == "registration"
+    ]
+    assert registration == [(None, "blue"), ("blue", "green")]
+    assert (detail["registration_colour"], detail["distribution_colour"]) == ("green", "")
     history = (await drive.api.get(f"{path}/history", headers=await drive.headers(u["supervisor"]))).json()
     assert history["verified"] is True
 

@@ -144,3 +144,31 @@ async def test_the_demo_operation_imports_records_and_warns_once(
     async with sessions() as s:
         rules = list(await s.scalars(select(DistributionRule.status).where(DistributionRule.asset_id == shops)))
     assert rules == ["approved"]
+
+
+async def test_the_demo_reports_show_the_demo_projects(
+    transport: httpx.AsyncBaseTransport, worker: Worker, sessions: Sessions
+) -> None:
+    """`make run`'s reports: this week's report of 济阳区 and this month's bulletin of 济南市, made through the API; the
+    supervisor downloads both and finds the demo's projects in them; a rerun makes nothing new."""
+    import io
+
+    from openpyxl import load_workbook
+
+    from cli.demo import load_demo_reports
+
+    await load_demo_reference(sessions)
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    await load_demo_operation("http://test", today=today, transport=transport, timeout=30)
+    first = await load_demo_reports("http://test", today=today, transport=transport)
+    assert [line.split()[0].split("-")[0] for line in first] == ["weekly", "monthly"]
+    assert await load_demo_reports("http://test", today=today, transport=transport) == first
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        r = await client.post("/api/v1/auth/token", data={"username": "supervisor", "password": "demo-Pass-2026"})
+        auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        for line in first:
+            x = await client.get(line.rsplit("→", 1)[1].strip(), headers=auth)
+            assert x.status_code == 200, x.text
+            listed = load_workbook(io.BytesIO(x.content))["项目清单"]
+            codes = {row[0] for row in listed.iter_rows(values_only=True)}
+            assert {"XM370115-2019-9001", "XM370115-2021-9002"} <= codes

@@ -37,6 +37,8 @@ def _start_worker(settings: Settings, log: Path, extra: dict[str, str] | None = 
             "TASK_QUEUE": settings.task_queue,
             "WORKER_METRICS_BIND": "",
             "LOG_FORMAT": "json",
+            # the daily problem check runs over every region: it stays out of a suite that shares one database
+            "PROBLEMS__WATCH": "false",
         }
         | (extra or {})
     )

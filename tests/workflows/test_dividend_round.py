@@ -22,7 +22,16 @@ from temporalio.testing import WorkflowEnvironment
 from api.security import hash_password
 from core.payments import EmbeddedBank
 from db.engine import Sessions
-from db.models import AssetIncomeShare, AuditEntry, DistributionRule, DividendPayment, Household, ReceivedPayment, User
+from db.models import (
+    AssetIncomeShare,
+    AuditEntry,
+    DistributionRule,
+    DividendPayment,
+    Household,
+    Project,
+    ReceivedPayment,
+    User,
+)
 from domain.distribution import Bucket, Buckets, rule_as_json
 from domain.distribution import DistributionRule as Rule
 from domain.payments import FailureReason
@@ -280,6 +289,21 @@ async def test_a_round_is_planned_noticed_amended_confirmed_paid_corrected_and_c
             ).all()
         )
     assert paid == {h: 1 for h in households}
+    # the project's distribution archive: blue from its approved rule through the round, green once it closed
+    async with sessions() as s:
+        project = await s.get(Project, code)
+        moves = [
+            (e.payload["from"], e.payload["to"])
+            for e in await s.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.chain == f"project:{code}", AuditEntry.action == "archive_colour_changed")
+                .order_by(AuditEntry.seq)
+            )
+            if e.payload["archive"] == "distribution"
+        ]
+    assert project is not None
+    assert project.distribution_colour == "green"
+    assert moves == [(None, "blue"), ("blue", "green")]
     # the notices as Excel: the plan's lines sum to the households' bucket, the result masks every card
     r = await api.get(f"/api/v1/dividend-rounds/{rid}/plan.xlsx", headers=finance)
     assert r.status_code == 200, r.text

@@ -2,7 +2,7 @@
 users' e-mail addresses, and in-app items resolved when their task closes
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0019
 Create Date: 2026-11-29 23:30:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "0018"
-down_revision: str | None = "0015"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
