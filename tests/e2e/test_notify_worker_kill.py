@@ -54,6 +54,7 @@ def _start_worker(settings: Settings, smtp_port: int, log: Path) -> subprocess.P
         settings,
         log,
         {
+            "NOTIFY__DISPATCHER": "true",
             "NOTIFY__SMTP_HOST": "127.0.0.1",
             "NOTIFY__SMTP_PORT": str(smtp_port),
             "NOTIFY__SMTP_SECURITY": "none",

@@ -39,6 +39,8 @@ def _start_worker(settings: Settings, log: Path, extra: dict[str, str] | None = 
             "LOG_FORMAT": "json",
             # the daily problem check runs over every region: it stays out of a suite that shares one database
             "PROBLEMS__WATCH": "false",
+            # and so does the notification dispatcher (its own test turns it on)
+            "NOTIFY__DISPATCHER": "false",
         }
         | (extra or {})
     )
