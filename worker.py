@@ -19,6 +19,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.construction import ConstructionActivities
 from activities.contracts import ContractActivities
 from activities.interceptors import HeartbeatInterceptor, PermanentFailuresInterceptor
+from activities.notifications import NotificationActivities
 from activities.operation import OperationActivities
 from activities.platform import PlatformActivities
 from activities.problems import ProblemActivities
@@ -31,10 +32,11 @@ from core.logging import configure_logging
 from core.payments import EmbeddedBank, PaymentGateway, make_payments
 from core.platform import EmbeddedPlatform, ThreeAssetsPlatform, make_platform
 from core.schedules import ensure_schedules
-from core.settings import OperationSettings, ReportSettings, Settings, get_settings
-from core.temporal import LoggingInterceptor, connect, make_runtime
+from core.settings import NotifySettings, OperationSettings, ReportSettings, Settings, get_settings
+from core.temporal import LoggingInterceptor, connect, dispatcher_workflow_id, make_runtime
 from db.engine import Sessions, make_engine, make_sessions
 from domain.monitoring import ProblemWatchInput, watch_id
+from domain.notifications import DispatcherInput
 from workflows import WORKFLOWS
 from workflows.problem_watch import ProblemWatchWorkflow
 
@@ -69,6 +71,7 @@ def build_worker(
     operation: OperationSettings | None = None,
     max_cached_workflows: int = 1000,
     payments: PaymentGateway | None = None,
+    notify: NotifySettings | None = None,
     problems: ProblemActivities | None = None,
     reports: ReportSettings | None = None,
     time_zone: str | None = None,
@@ -83,6 +86,7 @@ def build_worker(
     rules = RuleActivities(sessions)
     contracts = ContractActivities(sessions)
     rounds = RoundActivities(sessions, payments or EmbeddedBank(sessions))
+    notifications = NotificationActivities(sessions, notify)
     ledger = problems or ProblemActivities(sessions)
     reporting = ReportActivities(sessions, reports, time_zone)
     return Worker(
@@ -126,6 +130,7 @@ def build_worker(
             rounds.count_failures,
             rounds.check_correction,
             rounds.reconcile_round,
+            notifications.dispatch_notifications,
             ledger.check_problems,
             reporting.list_due_reports,
             reporting.make_report,
@@ -141,6 +146,17 @@ def build_worker(
         # no more activities at once than database connections: the rest wait in Temporal, where another
         # replica can take them, instead of inside this process for a pooled connection
         max_concurrent_activities=max_concurrent_activities,
+    )
+
+
+async def start_dispatcher(client: Client, settings: Settings) -> None:
+    """Start the notification dispatcher unless it runs already (every worker asks; one runs)."""
+    await client.start_workflow(
+        "NotificationDispatchWorkflow",
+        DispatcherInput(poll_seconds=settings.notify.poll_seconds, batch_size=settings.notify.batch_size),
+        id=dispatcher_workflow_id(settings.task_queue),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
 
 
@@ -163,6 +179,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         payments=make_payments(settings, sessions),
         reports=settings.reports,
         time_zone=settings.time_zone,
+        notify=settings.notify,
     )
     if stop is None:
         stop = asyncio.Event()
@@ -175,6 +192,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
                 log.info("report schedule", schedule_id=ensured.schedule_id, outcome=ensured.outcome)
         if settings.problems.watch:
             await start_problem_watch(client, settings)
+        if settings.notify.dispatcher:
+            await start_dispatcher(client, settings)
         log.info("worker started", task_queue=settings.task_queue, temporal=settings.temporal_address)
         async with worker:
             await stop.wait()

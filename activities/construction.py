@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.archives import refresh_project
-from activities.projects import audit, calling_workflow_id, locked_project, open_task_in, transaction
+from activities.projects import audit, calling_workflow_id, locked_project, open_task_in, project_params, transaction
 from core.settings import get_settings
 from db.engine import Sessions
 from db.models import Project
@@ -26,6 +26,7 @@ from db.repositories.construction import (
     get_last_progress,
     get_progress_for_week,
 )
+from db.repositories.notifications import record_event
 from db.repositories.projects import update_project_colours, update_project_fields, update_project_stage
 from db.repositories.tasks import create_decision
 from domain.assets import AssetClass, AssetStatus, contract_end
@@ -37,6 +38,7 @@ from domain.construction import (
     week_start_of,
 )
 from domain.enums import Role, Stage, TaskKind
+from domain.notifications import EventKind
 from domain.payloads import (
     ConstructionCheckInput,
     ConstructionState,
@@ -85,6 +87,18 @@ async def _set_colour(session: AsyncSession, project: Project, colour: str, reas
     await update_project_colours(
         session, code=project.code, construction_colour=colour, construction_red_since=red_since
     )
+    if colour in ("yellow", "red"):
+        await record_event(
+            session,
+            kind=EventKind.WARNING_CONSTRUCTION,
+            key=f"colour:{project.code}:construction:{at.isoformat()}:{colour}",
+            params=project_params(project)
+            | {"colour": colour, "colour_zh": {"yellow": "黄色", "red": "红色"}[colour], "reason": reason},
+            user_ids=[project.applicant_id],
+            region_code=project.village_code,
+            project_code=project.code,
+            at=at,
+        )
 
 
 class ConstructionActivities:

@@ -18,10 +18,19 @@ from temporalio import activity
 from activities.archives import refresh_project
 from activities.contracts import terms_of
 from activities.problems import register_rule_problems, rule_problem
-from activities.projects import audit, calling_workflow_id, locked_project, open_task_in, opened_task, transaction
+from activities.projects import (
+    audit,
+    calling_workflow_id,
+    locked_project,
+    open_task_in,
+    opened_task,
+    project_params,
+    transaction,
+)
 from core.settings import OperationSettings, get_settings
 from db.engine import Sessions
 from db.models import Asset, Contract, OperationWarning, Project
+from db.repositories.notifications import record_event
 from db.repositories.operation_checks import (
     YearFigures,
     clear_warnings,
@@ -45,6 +54,7 @@ from db.repositories.projects import update_project_colours
 from db.repositories.tasks import cancel_tasks
 from domain.assets import AssetClass, AssetStatus
 from domain.enums import Decision, Role, Stage, TaskStatus
+from domain.notifications import EventKind
 from domain.operation import (
     LEVELS,
     AssetOperation,
@@ -91,6 +101,18 @@ def rules_from(settings: OperationSettings) -> Rules:
 def warning_task_id(project_code: str, key: str) -> str:
     """A warning's task id, derived from its key: a retried check finds the task it opened."""
     return str(uuid.uuid5(TASK_NAMESPACE, f"{project_code}:{key}"))
+
+
+# the warnings a project's manager (and the region's webhooks and robots) hear of
+WARNING_EVENTS = {
+    WarningKind.CONTRACT_EXPIRING: EventKind.WARNING_CONTRACT_EXPIRY,
+    WarningKind.CONTRACT_EXPIRED: EventKind.WARNING_CONTRACT_EXPIRY,
+    WarningKind.ARREARS: EventKind.WARNING_ARREARS,
+    WarningKind.ARREARS_PROBLEM: EventKind.WARNING_ARREARS,
+    WarningKind.IDLE: EventKind.WARNING_IDLE,
+    WarningKind.IDLE_OVERDUE: EventKind.WARNING_IDLE,
+    WarningKind.NO_INCOME: EventKind.WARNING_IDLE,
+}
 
 
 class OperationActivities:
@@ -367,6 +389,17 @@ class OperationActivities:
                 },
                 at=inp.at,
             )
+            if (event := WARNING_EVENTS.get(w.kind)) is not None:
+                await record_event(
+                    session,
+                    kind=event,
+                    key=f"warning_raised:{w.key}:{inp.at.isoformat()}",
+                    params=project_params(project) | {"asset_name": a.name, "detail": w.message},
+                    user_ids=[project.applicant_id],
+                    region_code=project.village_code,
+                    project_code=project.code,
+                    at=inp.at,
+                )
             kind = w.task
             if kind is None:
                 continue

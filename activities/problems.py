@@ -22,7 +22,7 @@ from db.engine import Sessions
 from db.models import Asset, Problem, Project
 from db.repositories.archives import refresh_many, round_projects
 from db.repositories.audit import NewEntry, append_or_batch
-from db.repositories.notifications import create_notifications, list_users_covering
+from db.repositories.notifications import list_users_covering, record_event
 from db.repositories.operation_checks import create_problems
 from db.repositories.problems import (
     list_archive_candidates,
@@ -35,6 +35,7 @@ from db.repositories.problems import (
 )
 from domain.enums import RegionLevel, Role
 from domain.monitoring import ProblemCheckInput, ProblemCheckResult
+from domain.notifications import EventKind
 from domain.problems import (
     ARCHIVE_OF_RULE,
     OverdueFacts,
@@ -274,19 +275,21 @@ class ProblemActivities:
         self, session: AsyncSession, p: Problem, step: OverdueStep, users: set[int], at: datetime, to: str | None
     ) -> None:
         deadline = p.deadline.isoformat() if p.deadline else ""
-        if step is OverdueStep.REMIND:
-            kind, title = "problem_overdue", f"问题超期催办 / problem {p.id} is past its deadline {deadline}"
-        else:
-            kind, title = "problem_escalated", f"问题超期上报 / problem {p.id} escalated: past its deadline {deadline}"
-        await create_notifications(
+        # the problem's number, source and deadline: never its description, which may name people
+        await record_event(
             session,
+            kind=EventKind.PROBLEM_OVERDUE if step is OverdueStep.REMIND else EventKind.PROBLEM_ESCALATED,
+            key=f"problem:{p.id}:{step.value}:{deadline}",
+            params={
+                "problem_id": p.id,
+                "source": p.source,
+                "deadline": deadline,
+                "project_code": p.project_code or "",
+                "escalated_to": to or "",
+            },
             user_ids=sorted(users),
-            event_key=f"problem:{p.id}:{step.value}:{deadline}",
-            kind=kind,
-            title=title,
-            body=p.description[:500],
+            region_code=p.region_code or p.county_code,
             project_code=p.project_code,
-            task_id=None,
             at=at,
         )
         payload: dict[str, Any] = {"problem_id": p.id, "deadline": deadline, "notified": sorted(users)}

@@ -28,7 +28,7 @@ from db.repositories.audit import (
     remember_locked_head,
 )
 from db.repositories.construction import get_last_progress, update_completion, update_project_assets
-from db.repositories.notifications import create_notifications, list_users_covering
+from db.repositories.notifications import list_users_covering, record_event, resolve_task_notifications
 from db.repositories.projects import (
     clear_project_waiting,
     decide_and_move,
@@ -40,6 +40,7 @@ from db.repositories.tasks import create_task, decision_cte, update_tasks_owner
 from domain.application import yield_is_unusual
 from domain.archives import stage_recolours
 from domain.enums import Stage, TaskKind, TaskStatus
+from domain.notifications import EventKind
 from domain.payloads import (
     Actor,
     AdoptTasksInput,
@@ -57,6 +58,12 @@ log = structlog.get_logger(__name__)
 BLOCKED_PREFIX = "operator: "
 """`waiting_for` of a project whose workflow waits for an operator to retry a step."""
 TERMINAL_STATUS = {Stage.REJECTED.value: "rejected", Stage.CLOSED.value: "closed"}
+# decisions the project's manager (its applicant) hears of
+DECISION_EVENTS = {
+    "approve": EventKind.DECISION_APPROVED,
+    "return": EventKind.DECISION_RETURNED,
+    "reject": EventKind.DECISION_REJECTED,
+}
 
 
 async def locked_project(session: AsyncSession, code: str) -> Project:
@@ -153,7 +160,7 @@ class ProjectActivities:
     async def record_decision(self, inp: RecordDecisionInput) -> DecisionResult:
         """Store the decision, close the task, move the stage and audit it: one transaction, once per task."""
         async with transaction(self._sessions) as session:
-            await locked_project(session, inp.project_code)
+            project = await locked_project(session, inp.project_code)
             # the decision, the task closed, the stage moved with the overdue flag and colour: one statement
             stage: dict[str, Any] = {"stage": inp.to_stage}
             if inp.to_stage in TERMINAL_STATUS:
@@ -176,6 +183,7 @@ class ProjectActivities:
                 values=stage,
             )
             if first:
+                await resolve_task_notifications(session, task_ids=[inp.task_id], at=inp.decided_at)
                 await create_attachment_links(session, task_id=inp.task_id, shas=inp.details.get("attachments", []))
                 if inp.kind == TaskKind.OBJECTION and inp.details.get("objection_id"):
                     await update_objection(
@@ -231,6 +239,19 @@ class ProjectActivities:
                     actor=inp.actor,
                     at=inp.decided_at,
                 )
+                if (event := DECISION_EVENTS.get(inp.decision)) is not None:
+                    await record_event(
+                        session,
+                        kind=event,
+                        key=f"decision:{inp.task_id}",
+                        params=project_params(project)
+                        | {"level": inp.kind or "township_review", "opinion": inp.opinion},
+                        user_ids=[project.applicant_id],
+                        region_code=project.village_code,
+                        project_code=inp.project_code,
+                        task_id=inp.task_id,
+                        at=inp.decided_at,
+                    )
         log.info("decision recorded", task_id=inp.task_id, decision=inp.decision, first=first)
         return DecisionResult(task_id=inp.task_id, decision=inp.decision, stage=inp.to_stage)
 
@@ -328,6 +349,24 @@ async def move_stage(session: AsyncSession, change: StageChange) -> None:
     )
     if stage_recolours(change.from_stage, change.to_stage):
         await refresh_project(session, change.project_code, change.at)
+    await notify_stage(session, change.project_code, change.from_stage, change.to_stage, change.at)
+
+
+async def notify_stage(session: AsyncSession, code: str, from_stage: str, to_stage: str, at: datetime) -> None:
+    """The project's manager hears of a stage change (a digest line by default); the caller holds the lock."""
+    project = await session.get(Project, code)
+    if project is None or from_stage == to_stage:
+        return
+    await record_event(
+        session,
+        kind=EventKind.STAGE_CHANGED,
+        key=f"stage:{code}:{from_stage}->{to_stage}@{at.isoformat()}",
+        params=project_params(project) | {"from_stage": from_stage, "to_stage": to_stage},
+        user_ids=[project.applicant_id],
+        region_code=project.village_code,
+        project_code=code,
+        at=at,
+    )
 
 
 def opened_task(task: Task) -> OpenedTask:
@@ -392,6 +431,7 @@ async def open_task_in(session: AsyncSession, inp: OpenTaskInput, *, workflow_id
             payload={"from": project.stage, "to": inp.stage, "reason": f"task {inp.kind} opened"},
             at=inp.opened_at,
         )
+        await notify_stage(session, inp.project_code, project.stage, inp.stage, inp.opened_at)
         await update_project_stage(session, code=inp.project_code, stage=inp.stage)
     moved = project.stage != inp.stage and stage_recolours(project.stage, inp.stage)
     if moved or inp.kind == TaskKind.PLATFORM_REJECTED:
@@ -416,16 +456,25 @@ async def open_task_in(session: AsyncSession, inp: OpenTaskInput, *, workflow_id
         recipients = [inp.assignee_id]
     else:
         recipients = [u.id for u in await list_users_covering(session, role=inp.candidate_role, code=inp.region_code)]
-    if recipients:
-        await create_notifications(
-            session,
-            user_ids=recipients,
-            event_key=f"task_opened:{inp.task_id}",
-            kind="task",
-            title=f"新任务 / new task: {inp.kind} {inp.project_code}",
-            body=f"due {task.due_at.isoformat()}",
-            project_code=inp.project_code,
-            task_id=inp.task_id,
-            at=inp.opened_at,
-        )
+    await record_event(
+        session,
+        kind=EventKind.TASK_OPENED,
+        key=f"task_opened:{inp.task_id}",
+        params=project_params(project) | {"task_kind": inp.kind, "due": local_time(task.due_at, zone)},
+        user_ids=recipients,
+        region_code=project.village_code,
+        project_code=inp.project_code,
+        task_id=inp.task_id,
+        at=inp.opened_at,
+    )
     return task
+
+
+def local_time(at: datetime, zone: ZoneInfo | None = None) -> str:
+    """A moment as people read it where the projects are."""
+    return f"{at.astimezone(zone or ZoneInfo('Asia/Shanghai')):%Y-%m-%d %H:%M}"
+
+
+def project_params(project: Project) -> dict[str, str | int]:
+    """A project's params for a notification: its code and name (never its households)."""
+    return {"project_code": project.code, "project_name": project.name}

@@ -18,7 +18,7 @@ from core.settings import ReportSettings, get_settings
 from db.engine import Sessions
 from db.models import Region, Report, User
 from db.repositories.audit import create_audit_entry
-from db.repositories.notifications import create_notifications
+from db.repositories.notifications import record_event
 from db.repositories.reports import (
     Window,
     aggregate_figures,
@@ -35,6 +35,7 @@ from db.repositories.reports import (
     township_names,
 )
 from domain.enums import Stage
+from domain.notifications import EventKind
 from domain.reports import (
     LEVEL,
     NOTIFIED,
@@ -339,17 +340,16 @@ class ReportActivities:
                     User.active, User.role.in_([r.value for r in NOTIFIED]), User.region_code.in_(regions)
                 )
             )
-            return await create_notifications(
+            recorded = await record_event(
                 session,
+                kind=EventKind.REPORT_READY,
+                key=f"report_ready:{rid}",
+                params={"report_title": str(report.figures.get("title", rid)), "report_id": rid},
                 user_ids=list(users.all()),
-                event_key=f"report_ready:{rid}",
-                kind="report_ready",
-                title=f"{report.figures.get('title', rid)}已生成",
-                body=f"/api/v1/reports/{rid} · /api/v1/reports/{rid}.xlsx",
-                project_code=None,
-                task_id=None,
+                region_code=inp.region_code,
                 at=datetime.now(UTC),
             )
+            return recorded.in_app
 
 
 async def _store(

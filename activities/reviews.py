@@ -10,10 +10,20 @@ from typing import Any
 import structlog
 from temporalio import activity
 
-from activities.projects import audit, calling_workflow_id, locked_project, open_task_in, opened_task, transaction
+from activities.projects import (
+    audit,
+    calling_workflow_id,
+    local_time,
+    locked_project,
+    notify_stage,
+    open_task_in,
+    opened_task,
+    project_params,
+    transaction,
+)
 from db.engine import Sessions
-from db.models import Task
-from db.repositories.notifications import create_notifications, list_users_covering
+from db.models import Notice, Task
+from db.repositories.notifications import list_users_covering, record_event
 from db.repositories.projects import refresh_project_overdue, update_project_fields, update_project_stage
 from db.repositories.reviews import (
     create_draw,
@@ -30,6 +40,7 @@ from domain.application import application_diff
 from domain.enums import RegionLevel, Role, TaskStatus
 from domain.experts import ExpertCandidate, screen
 from domain.lifecycle import ESCALATE_TO
+from domain.notifications import EventKind
 from domain.payloads import (
     CancelTasksInput,
     CloseNoticeInput,
@@ -160,7 +171,17 @@ class ReviewActivities:
     async def record_panel_verdict(self, inp: PanelVerdictInput) -> None:
         """Audit the panel's verdict with every score (they become visible once the panel is complete)."""
         async with transaction(self._sessions) as session:
-            await locked_project(session, inp.project_code)
+            project = await locked_project(session, inp.project_code)
+            await record_event(
+                session,
+                kind=EventKind.DECISION_APPROVED if inp.passed else EventKind.DECISION_RETURNED,
+                key=f"panel:{inp.project_code}:r{inp.round}",
+                params=project_params(project) | {"level": "panel", "opinion": inp.reason},
+                user_ids=[project.applicant_id],
+                region_code=project.village_code,
+                project_code=inp.project_code,
+                at=inp.at,
+            )
             await audit(
                 session,
                 inp.project_code,
@@ -251,7 +272,18 @@ class ReviewActivities:
                 },
             )
             if project.stage != inp.stage:
+                await notify_stage(session, inp.project_code, project.stage, inp.stage, inp.starts_at)
                 await update_project_stage(session, code=inp.project_code, stage=inp.stage)
+            await record_event(
+                session,
+                kind=EventKind.NOTICE_OPENED,
+                key=f"notice_opened:{inp.notice_id}",
+                params=project_params(project) | {"notice_kind": inp.kind, "ends": local_time(inp.ends_at)},
+                user_ids=[project.applicant_id],
+                region_code=project.village_code,
+                project_code=inp.project_code,
+                at=inp.starts_at,
+            )
             await audit(
                 session,
                 inp.project_code,
@@ -271,8 +303,22 @@ class ReviewActivities:
     async def close_notice(self, inp: CloseNoticeInput) -> None:
         """End a notice: completed, or interrupted by an upheld objection."""
         async with transaction(self._sessions) as session:
-            await locked_project(session, inp.project_code)
+            project = await locked_project(session, inp.project_code)
             await update_notice(session, notice_id=inp.notice_id, status=inp.status)
+            notice = await session.get(Notice, inp.notice_id)
+            outcome = (
+                "期满 / ran its course" if inp.status == "completed" else "因异议中止 / interrupted by an objection"
+            )
+            await record_event(
+                session,
+                kind=EventKind.NOTICE_CLOSED,
+                key=f"notice_closed:{inp.notice_id}",
+                params=project_params(project) | {"notice_kind": notice.kind if notice else "", "outcome": outcome},
+                user_ids=[project.applicant_id],
+                region_code=project.village_code,
+                project_code=inp.project_code,
+                at=inp.at,
+            )
             await audit(
                 session,
                 inp.project_code,
@@ -286,7 +332,18 @@ class ReviewActivities:
     async def record_objection(self, inp: RecordObjectionInput) -> OpenedTask:
         """Store an objection and open the county's task to resolve it, in one transaction."""
         async with transaction(self._sessions) as session:
-            await locked_project(session, inp.project_code)
+            project = await locked_project(session, inp.project_code)
+            # the manager hears that an objection was filed, never by whom or what it says (the county reads it)
+            await record_event(
+                session,
+                kind=EventKind.OBJECTION_FILED,
+                key=f"objection:{inp.objection_id}",
+                params=project_params(project),
+                user_ids=[project.applicant_id],
+                region_code=project.village_code,
+                project_code=inp.project_code,
+                at=inp.task.opened_at,
+            )
             await create_objection(
                 session,
                 values={
@@ -328,7 +385,6 @@ class ReviewActivities:
                     users = [
                         u.id for u in await list_users_covering(session, role=inp.candidate_role, code=inp.region_code)
                     ]
-                title = f"催办 / reminder: {inp.kind} of {project.code} {project.name} is due"
                 await update_task(session, task_id=inp.task_id, values={"reminded_at": inp.at})
             else:
                 role, level = ESCALATE_TO.get(inp.kind, (Role.COUNTY_REVIEWER, "county"))
@@ -338,20 +394,20 @@ class ReviewActivities:
                     "city": project.city_code,
                 }[level]
                 users = [u.id for u in await list_users_covering(session, role=role.value, code=code)]
-                title = f"超期上报 / escalation: {inp.kind} of {project.code} {project.name} is past twice its limit"
                 await update_task(session, task_id=inp.task_id, values={"escalated_at": inp.at})
                 await refresh_project_overdue(session, code=inp.project_code)
-            sent = await create_notifications(
+            recorded = await record_event(
                 session,
+                kind=EventKind.TASK_REMINDED if inp.event == "remind" else EventKind.TASK_ESCALATED,
+                key=f"{inp.event}:{inp.task_id}",
+                params=project_params(project) | {"task_kind": inp.kind, "due": local_time(task.due_at)},
                 user_ids=users,
-                event_key=f"{inp.event}:{inp.task_id}",
-                kind=inp.event,
-                title=title,
-                body=f"task {inp.task_id} opened {task.opened_at.isoformat()}, due {task.due_at.isoformat()}",
+                region_code=project.village_code,
                 project_code=inp.project_code,
                 task_id=inp.task_id,
                 at=inp.at,
             )
+            sent = recorded.in_app
             await audit(
                 session,
                 inp.project_code,
@@ -403,7 +459,7 @@ class ReviewActivities:
     async def record_reassign(self, inp: RecordReassignInput) -> None:
         """Persist a reassignment, tell the new assignee, audit who moved it and why."""
         async with transaction(self._sessions) as session:
-            await locked_project(session, inp.project_code)
+            project = await locked_project(session, inp.project_code)
             task = await session.get(Task, inp.task_id, with_for_update=True)
             previous = task.assignee_id if task else None
             await update_task(
@@ -412,13 +468,13 @@ class ReviewActivities:
                 values={"assignee_id": inp.to.user_id, "claimed_by": None, "claimed_at": None}
                 | ({"details": inp.details} if inp.details is not None else {}),
             )
-            await create_notifications(
+            await record_event(
                 session,
+                kind=EventKind.TASK_REASSIGNED,
+                key=f"reassign:{inp.task_id}:{inp.at.isoformat()}",
+                params=project_params(project) | {"task_kind": task.kind if task else "", "reason": inp.reason},
                 user_ids=[inp.to.user_id],
-                event_key=f"reassign:{inp.task_id}:{inp.at.isoformat()}",
-                kind="task",
-                title=f"任务转办 / task reassigned to you: {inp.project_code}",
-                body=inp.reason,
+                region_code=project.village_code,
                 project_code=inp.project_code,
                 task_id=inp.task_id,
                 at=inp.at,

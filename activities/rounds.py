@@ -23,6 +23,7 @@ from core.payments import PaymentError, PaymentGateway, PaymentRejected
 from db.engine import Sessions
 from db.models import DividendCorrection, DividendObjection, DividendPayment, DividendPool, DividendRound
 from db.repositories.audit import NewEntry, append_audit_entries
+from db.repositories.notifications import list_users_covering, record_event
 from db.repositories.rounds import (
     ClaimRaced,
     approved_rules,
@@ -49,6 +50,8 @@ from domain.distribution import (
     pooled_households,
     rule_from_json,
 )
+from domain.enums import Role
+from domain.notifications import EventKind
 from domain.payloads import Actor
 from domain.payments import PaymentBatch, PaymentLine, reference
 from domain.rounds import (
@@ -61,6 +64,7 @@ from domain.rounds import (
     PlanResult,
     Reconciliation,
     RoundAct,
+    RoundStatus,
     RoundStep,
     period_of,
 )
@@ -103,6 +107,50 @@ async def _audit(
         at=at,
     )
     await append_audit_entries(session, chain=round_chain(round_id), entries=[entry])
+
+
+# the statuses whose reaching the county's finance users (and its webhooks and robots) hear of
+ROUND_EVENTS = {
+    RoundStatus.NOTICED.value: EventKind.ROUND_NOTICED,
+    RoundStatus.PAYING.value: EventKind.ROUND_CONFIRMED,
+    RoundStatus.CORRECTING.value: EventKind.ROUND_FAILED_LINES,
+    RoundStatus.RESULT_NOTICED.value: EventKind.ROUND_PAID,
+}
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen // 100:,}.{fen % 100:02d}"
+
+
+async def _notify_round(
+    session: AsyncSession,
+    rnd: DividendRound,
+    kind: EventKind,
+    key: str,
+    at: datetime,
+    extra: dict[str, str | int] | None = None,
+) -> None:
+    """The county's finance users and the round's opener hear of it: figures only, never a household's name,
+    ID number or account."""
+    finance = await list_users_covering(session, role=Role.FINANCE.value, code=rnd.county_code)
+    ends = rnd.notice_ends_at
+    params: dict[str, str | int] = {
+        "round_id": rnd.id,
+        "households": rnd.lines,
+        "amount": _yuan(rnd.households_fen),
+        "paid": _yuan(rnd.paid_fen),
+        "ends": f"{ends.astimezone(ZoneInfo('Asia/Shanghai')):%Y-%m-%d %H:%M}" if ends else "",
+    }
+    params.update(extra or {})
+    await record_event(
+        session,
+        kind=kind,
+        key=key,
+        params=params,
+        user_ids=[rnd.opened_by, *(u.id for u in finance)],
+        region_code=rnd.county_code,
+        at=at,
+    )
 
 
 class RoundActivities:
@@ -230,6 +278,8 @@ class RoundActivities:
                 },
                 inp.at,
             )
+            if inp.version == 1:
+                await _notify_round(session, rnd, EventKind.ROUND_OPENED, f"round_opened:{rnd.id}", inp.at)
         log.info("round planned", round_id=inp.round_id, version=inp.version, lines=result.lines)
         return result
 
@@ -248,6 +298,12 @@ class RoundActivities:
                 rnd.notice_ends_at = inp.notice_ends_at
             if inp.status == "closed":
                 rnd.closed_at = inp.at
+            if (event := ROUND_EVENTS.get(inp.status)) is not None:
+                params: dict[str, str | int] = {}
+                if event is EventKind.ROUND_FAILED_LINES:
+                    params["failed"] = await count_unresolved(session, round_id=rnd.id)
+                key = f"round:{rnd.id}:{inp.status}:{inp.at.isoformat()}"
+                await _notify_round(session, rnd, event, key, inp.at, params)
             await _audit(
                 session,
                 rnd.id,

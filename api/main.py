@@ -37,6 +37,7 @@ from api.routes import (
     tasks,
     upkeep,
     users,
+    webhooks,
 )
 from core.logging import configure_logging
 from core.settings import Environment, Settings, get_settings
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         imports,
         problems,
         reports,
+        webhooks,
     ):
         api.include_router(module.router)
     api.include_router(dividends.households_router)

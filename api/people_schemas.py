@@ -13,6 +13,7 @@ from domain.enums import HouseholdCategory, RegionLevel, Role
 
 REGION_PATTERN = r"^[0-9]{6}([0-9]{3}){0,2}$"
 VILLAGE_PATTERN = r"^[0-9]{12}$"
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}$"
 Password = Annotated[str, Field(min_length=1, max_length=128), STORABLE, TEXT_SCHEMA]
 CATEGORIES_TEXT = ", ".join(c.value for c in HouseholdCategory)
 
@@ -42,6 +43,12 @@ class UserCreate(_In):
         description=_d(
             "关联的专家库专家（角色须为 expert）", "the expert of the library this account logs in for (role expert)"
         ),
+    )
+    email: str | None = Field(
+        None,
+        max_length=254,
+        pattern=EMAIL_PATTERN,
+        description=_d("接收通知的邮箱（可由本人修改）", "e-mail for notifications (the user may change it)"),
     )
 
 

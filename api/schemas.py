@@ -542,6 +542,9 @@ class NotificationPublic(BaseModel):
     task_id: str | None = Field(None, description=_d("任务编号", "task id"))
     created_at: datetime = Field(description=_d("时间", "created at"))
     read_at: datetime | None = Field(None, description=_d("阅读时间", "read at"))
+    resolved_at: datetime | None = Field(
+        None, description=_d("所涉任务已办结的时间（不再计入未读）", "when its task closed (no longer unread)")
+    )
 
 
 class NotificationsPublic(BaseModel):

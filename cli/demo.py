@@ -4,7 +4,7 @@ households, and projects at different stages. Loading twice changes nothing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,12 +13,15 @@ from sqlalchemy.dialects.postgresql import insert
 
 from api.security import hash_password
 from db.engine import Sessions
-from db.models import BankFailingAccount, Expert, Household, Region, User
+from db.models import BankFailingAccount, Expert, Household, NotificationEndpoint, Region, User
 from db.repositories.audit import SYSTEM_CHAIN, create_audit_entry
 from domain.households import with_check_digit
 from domain.operation import add_months
 
 DEMO_PASSWORD = "demo-Pass-2026"  # noqa: S105 - documented in the README; production refuses demo users
+DEMO_MAIL_DOMAIN = "demo.assetflow.local"
+DEMO_WEBHOOK_SECRET = "demo-webhook-secret-0123456789abcdef"  # noqa: S105 - the demo receiver's, in the README
+DEMO_WEBHOOK_NAME = "演示 webhook（make run 的接收器）"
 
 REGIONS = [
     ("370000", "山东省", "province", None),
@@ -543,6 +546,41 @@ async def _demo_rule(
         )
         r.raise_for_status()
     return f"{asset_id}  distribution rule {today.year}: approved (collective 30 %, households 70 % by shares)"
+
+
+async def load_demo_notifications(sessions: Sessions, *, webhook_url: str, county: str = "370115") -> dict[str, int]:
+    """Demo users get addresses (`{username}@demo.assetflow.local`, read in the local SMTP sink) and the demo county
+    a webhook to the local receiver, signed with DEMO_WEBHOOK_SECRET; a rerun adds nothing and keeps the URL current."""
+    async with sessions.begin() as session:
+        users = (await session.scalars(select(User).where(User.is_demo, User.email.is_(None)))).all()
+        for u in users:
+            u.email = f"{u.username}@{DEMO_MAIL_DOMAIN}"
+        stmt = select(NotificationEndpoint).where(
+            NotificationEndpoint.region_code == county, NotificationEndpoint.name == DEMO_WEBHOOK_NAME
+        )
+        endpoint = (await session.scalars(stmt)).first()
+        created = 0
+        if endpoint is None:
+            admin = await session.scalar(select(User.id).where(User.username == "admin"))
+            if admin is None:
+                return {"addresses": len(users), "webhooks": 0}
+            session.add(
+                NotificationEndpoint(
+                    kind="webhook",
+                    region_code=county,
+                    name=DEMO_WEBHOOK_NAME,
+                    url=webhook_url,
+                    secret=DEMO_WEBHOOK_SECRET,
+                    events=[],
+                    active=True,
+                    created_by=admin,
+                    created_at=datetime.now(UTC),
+                )
+            )
+            created = 1
+        else:
+            endpoint.url = webhook_url
+    return {"addresses": len(users), "webhooks": created}
 
 
 async def load_demo_reports(

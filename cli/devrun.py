@@ -23,7 +23,9 @@ import structlog
 
 from cli.demo import (
     DEMO_PASSWORD,
+    DEMO_WEBHOOK_SECRET,
     USERS,
+    load_demo_notifications,
     load_demo_operation,
     load_demo_projects,
     load_demo_reference,
@@ -47,6 +49,11 @@ log = structlog.get_logger("dev")
 
 
 DEMO_NOTICE_DAYS = "0.002"  # about three minutes
+
+
+def _sink_ports() -> tuple[int, int]:
+    """The local SMTP sink's and the demo webhook receiver's ports (cli/sinks.py): DEV_SMTP_PORT, DEV_WEBHOOK_PORT."""
+    return int(os.environ.get("DEV_SMTP_PORT", "1025")), int(os.environ.get("DEV_WEBHOOK_PORT", "8025"))
 
 
 class _Stop(Exception):
@@ -189,10 +196,13 @@ def run_dev_stack() -> int:
     data = Path(settings.data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     t_host, _, t_port = settings.temporal_address.rpartition(":")
+    smtp_port, webhook_port = _sink_ports()
     ports: list[tuple[str, int, str]] = [
         (settings.api_host, settings.api_port, "API_PORT"),
         (t_host, int(t_port), "TEMPORAL_ADDRESS"),
         (t_host, settings.temporal_ui_port, "TEMPORAL_UI_PORT"),
+        ("127.0.0.1", smtp_port, "DEV_SMTP_PORT"),
+        ("127.0.0.1", webhook_port, "DEV_WEBHOOK_PORT"),
     ]
     for bind, name in (
         (settings.worker_metrics_bind, "WORKER_METRICS_BIND"),
@@ -245,7 +255,31 @@ def run_dev_stack() -> int:
         env.setdefault("DIVIDENDS__NOTICE_DAYS", DEMO_NOTICE_DAYS)
         env.setdefault("DIVIDENDS__RESULT_NOTICE_DAYS", DEMO_NOTICE_DAYS)
         env.setdefault("DIVIDENDS__POLL_SECONDS", "5")
+        # notifications leave by the local sink: mails kept as .eml files under .data/mail (an explicit
+        # NOTIFY__SMTP_HOST wins), looked for every second so the demo's mails arrive at once
+        env.setdefault("NOTIFY__SMTP_HOST", "127.0.0.1")
+        env.setdefault("NOTIFY__SMTP_PORT", str(smtp_port))
+        env.setdefault("NOTIFY__SMTP_SECURITY", "none")
+        env.setdefault("NOTIFY__POLL_SECONDS", "1")
         os.environ["DATABASE_URL"] = db_url
+        supervisor.start(
+            "sinks",
+            [
+                sys.executable,
+                "-m",
+                "cli.sinks",
+                "--dir",
+                str(data),
+                "--smtp-port",
+                str(smtp_port),
+                "--webhook-port",
+                str(webhook_port),
+                "--webhook-secret",
+                DEMO_WEBHOOK_SECRET,
+            ],
+            env=env,
+            log_file=data / "sinks.log",
+        )
 
         async def reference() -> dict[str, int]:
             engine = make_engine(db_url, pool_size=2)
@@ -255,6 +289,16 @@ def run_dev_stack() -> int:
                 await engine.dispose()
 
         log.info("demo reference data", **asyncio.run(reference()))
+
+        async def notifications() -> dict[str, int]:
+            engine = make_engine(db_url, pool_size=2)
+            try:
+                hook = f"http://127.0.0.1:{webhook_port}/assetflow"
+                return await load_demo_notifications(make_sessions(engine), webhook_url=hook)
+            finally:
+                await engine.dispose()
+
+        log.info("demo notifications", **asyncio.run(notifications()))
         wait_for_port(t_host, int(t_port), timeout=60, what="Temporal dev server", proc=temporal)
         supervisor.start(
             "worker",
@@ -296,12 +340,17 @@ def run_dev_stack() -> int:
 
 
 def _banner(api_url: str, ui_port: int, host: str, demo: list[str], seconds: float) -> None:
+    smtp_port, webhook_port = _sink_ports()
     lines = [
         "",
         f"assetflow is ready ({seconds:.1f} s)",
         f"  API         {api_url}/api/v1      OpenAPI {api_url}/docs",
         f"  Temporal UI http://{host}:{ui_port}",
         f"  logs        {get_settings().data_dir}/*.log",
+        f"  e-mails     {get_settings().data_dir}/mail/*.eml  (local SMTP sink 127.0.0.1:{smtp_port}; demo users"
+        " have addresses like pm_jiyang@demo.assetflow.local)",
+        f"  webhooks    {get_settings().data_dir}/webhooks.jsonl  (demo receiver http://127.0.0.1:{webhook_port},"
+        " each signature checked)",
         f"  demo logins (password: {DEMO_PASSWORD})",
         *[f"    {u.username:<18} {u.role:<18} {u.region_code}" for u in USERS],
         "  demo projects",

@@ -38,8 +38,10 @@ audit_app = typer.Typer(help="the audit log", no_args_is_help=True)
 db_app = typer.Typer(help="the database", no_args_is_help=True)
 dev_app = typer.Typer(help="the embedded development stack", no_args_is_help=True)
 workflows_app = typer.Typer(help="the projects' workflows", no_args_is_help=True)
+notify_app = typer.Typer(help="notifications: check the mail settings", no_args_is_help=True)
 schedules_app = typer.Typer(help="the report schedules (周调度, 月通报)", no_args_is_help=True)
 for sub, name in (
+    (notify_app, "notify"),
     (schedules_app, "schedules"),
     (workflows_app, "workflows"),
     (user_app, "user"),
@@ -304,6 +306,28 @@ def audit_verify(
         return 1 if bad else 0
 
     raise typer.Exit(_run(work))
+
+
+@notify_app.command("test-mail")
+def notify_test_mail(address: Annotated[str, typer.Argument(help="where to send the test mail")]) -> None:
+    """Send one test mail with the NOTIFY__SMTP_* settings in force; exit 1 and say why when it is not accepted."""
+    from core.channels import Mail, send_mail
+
+    settings = get_settings()
+    configure_logging(fmt=settings.log_format, level="WARNING")
+    mail = Mail(
+        address,
+        "assetflow 测试邮件 / test mail",
+        "这是一封测试邮件：邮件通知的设置可用。\nThis is a test mail: the notification mail settings work.",
+        "<p>这是一封测试邮件：邮件通知的设置可用。</p><p>This is a test mail: the notification mail settings work.</p>",
+        "test-mail",
+    )
+    outcome = asyncio.run(send_mail(settings.notify, mail))
+    if outcome.ok:
+        console.print(f"accepted by {settings.notify.smtp_host}:{settings.notify.smtp_port}")
+        return
+    err_console.print(f"[red]not sent[/red]: {outcome.error}")
+    raise typer.Exit(1)
 
 
 @db_app.command("upgrade")

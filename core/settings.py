@@ -310,6 +310,45 @@ class PaymentSettings(BaseModel):
         return self
 
 
+class SmtpSecurity(StrEnum):
+    """How the SMTP connection is protected."""
+
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
+class NotifySettings(BaseModel):
+    """Notifications leaving the system: e-mail over SMTP, regions' webhooks and robots, retries, digests."""
+
+    smtp_host: str = Field("", description="SMTP server; empty = e-mail is off (e-mail deliveries fail, visibly)")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port (587 STARTTLS, 465 TLS, 25 none)")
+    smtp_security: SmtpSecurity = Field(SmtpSecurity.STARTTLS, description="none, starttls or tls (implicit TLS)")
+    smtp_username: str = Field("", description="SMTP user; empty = no login")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password")
+    smtp_timeout_seconds: float = Field(15.0, gt=0, le=300, description="Timeout of one SMTP conversation")
+    sender: str = Field("assetflow <noreply@assetflow.local>", description="From: of every mail")
+    public_url: str = Field("", description="The web address users open; mails link to it when set")
+    http_timeout_seconds: float = Field(10.0, gt=0, le=120, description="Timeout of one webhook or robot request")
+    max_attempts: int = Field(8, ge=1, le=50, description="Attempts before a delivery is given up (failed)")
+    backoff_seconds: float = Field(30.0, gt=0, le=3600, description="Wait after the first failed attempt; doubles")
+    backoff_max_seconds: float = Field(6 * 3600, gt=0, le=86400, description="Longest wait between attempts")
+    batch_size: int = Field(50, ge=1, le=1000, description="Deliveries one dispatcher activity claims at a time")
+    parallel: int = Field(8, ge=1, le=100, description="Deliveries of a batch sent at once")
+    poll_seconds: float = Field(5.0, gt=0, le=3600, description="How often the dispatcher looks for due deliveries")
+    lease_seconds: float = Field(
+        300, ge=5, le=86400, description="A claimed delivery whose dispatcher died is taken up after this"
+    )
+    digest_hour: int = Field(8, ge=0, le=23, description="Hour (Asia/Shanghai) of the daily digest")
+    dispatcher: bool = Field(True, description="The worker starts the dispatcher workflow when it starts")
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> NotifySettings:
+        if self.backoff_max_seconds < self.backoff_seconds:
+            raise ValueError("NOTIFY__BACKOFF_MAX_SECONDS must be at least NOTIFY__BACKOFF_SECONDS")
+        return self
+
+
 class LoginThrottleSettings(BaseModel):
     """Login rate limits, counted in PostgreSQL so every API replica sees the same counts."""
 
@@ -415,6 +454,7 @@ class Settings(BaseSettings):
     platform: PlatformSettings = PlatformSettings()
     payments: PaymentSettings = PaymentSettings()
     login_throttle: LoginThrottleSettings = LoginThrottleSettings()
+    notify: NotifySettings = NotifySettings()
 
     @model_validator(mode="after")
     def _production_refuses_dev_defaults(self) -> Settings:

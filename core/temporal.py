@@ -32,6 +32,11 @@ WORKFLOW_TASK_TIMEOUT = timedelta(seconds=6)
 PROJECT_WORKFLOW = "ProjectWorkflow"
 
 
+def dispatcher_workflow_id(task_queue: str) -> str:
+    """The notification dispatcher of a task queue (one per deployment; tests have a queue each)."""
+    return f"notifications-{task_queue}"
+
+
 def project_workflow_id(code: str) -> str:
     """The one workflow of a project lives at this id."""
     return f"project-{code}"

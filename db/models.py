@@ -54,6 +54,8 @@ class User(Base):
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
     # set when an administrator set or reset the password: every endpoint but the password change refuses until then
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    # where notifications are e-mailed (none: in-app only); resolved when a mail is sent, never in a workflow history
+    email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -295,7 +297,7 @@ class Objection(Base):
 
 
 class Notification(Base):
-    """An in-app notification (reminders, escalations); idempotent by event_key."""
+    """An in-app notification; idempotent by (event_key, user); an item about a task is resolved when it closes."""
 
     __tablename__ = "notifications"
     __table_args__ = (UniqueConstraint("event_key", "user_id", name="uq_notification_event_user"),)
@@ -306,9 +308,87 @@ class Notification(Base):
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text, default="")
     project_code: Mapped[str | None] = mapped_column(String(32), index=True)
-    task_id: Mapped[str | None] = mapped_column(String(64))
+    task_id: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class NotificationEvent(Base):
+    """Something that notifies (domain.notifications.EventKind), once per event key; params hold no personal data."""
+
+    __tablename__ = "notification_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    region_code: Mapped[str | None] = mapped_column(String(12), index=True)
+    project_code: Mapped[str | None] = mapped_column(String(32))
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NotificationEndpoint(Base):
+    """A region's webhook or work-group robot (DingTalk, WeCom), registered by an admin."""
+
+    __tablename__ = "notification_endpoints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # webhook, dingtalk, wecom
+    region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text, default="", server_default="")
+    events: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")  # [] = every kind
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NotificationDelivery(Base):
+    """The outbox: one row per event, channel and target (a user's mailbox or an endpoint), written in the event's
+    transaction; the dispatcher claims due rows, sends them and records each attempt. Unique by idempotency key."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (Index("ix_notification_deliveries_due", "status", "due_at"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("notification_events.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    endpoint_id: Mapped[int | None] = mapped_column(ForeignKey("notification_endpoints.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(300))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NotificationAttempt(Base):
+    """One attempt at a delivery: when, whether it arrived, the answer's status and the error (the delivery log)."""
+
+    __tablename__ = "notification_attempts"
+    __table_args__ = (UniqueConstraint("delivery_id", "n", name="uq_notification_attempt"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("notification_deliveries.id"), index=True)
+    n: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class NotificationPreference(Base):
+    """A user's choice for one event kind: immediate, digest or off (kinds without a row take their default)."""
+
+    __tablename__ = "notification_preferences"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    delivery: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Attachment(Base):

@@ -15,6 +15,7 @@ def _registered() -> list[type]:
     from workflows.construction import ConstructionWorkflow
     from workflows.dividend_round import DividendRoundWorkflow
     from workflows.monthly_bulletin import MonthlyBulletinWorkflow
+    from workflows.notifications import NotificationDispatchWorkflow
     from workflows.operation import OperationWorkflow
     from workflows.problem_watch import ProblemWatchWorkflow
     from workflows.project import ProjectWorkflow
@@ -35,6 +36,7 @@ def _registered() -> list[type]:
         MonthlyBulletinWorkflow,
         ReportsDueWorkflow,
         ProjectLifecycleWorkflow,
+        NotificationDispatchWorkflow,
     ]
 
 

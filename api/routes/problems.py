@@ -37,7 +37,7 @@ from db.models import Asset, Problem, Region, User
 from db.repositories.archives import refresh_archives
 from db.repositories.attachments import list_uploaded_by
 from db.repositories.audit import create_audit_entry
-from db.repositories.notifications import create_notifications, list_users_covering
+from db.repositories.notifications import list_users_covering, record_event
 from db.repositories.problems import (
     ProblemFilter,
     create_problem,
@@ -51,6 +51,7 @@ from db.repositories.projects import get_project
 from domain.archives import ARCHIVE_OF_STAGE, Archive
 from domain.attachments import content_disposition
 from domain.enums import RegionLevel, Role
+from domain.notifications import EventKind
 from domain.problems import (
     Action,
     Actor,
@@ -210,21 +211,25 @@ async def _audit(
 
 
 async def _notify(
-    session: AsyncSession, p: Problem, user_ids: set[int | None], *, kind: str, title: str, at: datetime
+    session: AsyncSession, p: Problem, user_ids: set[int | None], *, kind: EventKind, at: datetime
 ) -> None:
-    ids = sorted(u for u in user_ids if u is not None)
-    if ids:
-        await create_notifications(
-            session,
-            user_ids=ids,
-            event_key=f"problem:{p.id}:{kind}:{at.isoformat()}",
-            kind=kind,
-            title=title,
-            body=p.description[:500],
-            project_code=p.project_code,
-            task_id=None,
-            at=at,
-        )
+    """Those the change concerns hear of it (the problem's number, source and deadline: never its description,
+    which may name people)."""
+    await record_event(
+        session,
+        kind=kind,
+        key=f"problem:{p.id}:{kind.value}:{at.isoformat()}",
+        params={
+            "problem_id": p.id,
+            "source": p.source,
+            "deadline": p.deadline.isoformat() if p.deadline else "-",
+            "project_code": p.project_code or "",
+        },
+        user_ids=user_ids,
+        region_code=p.region_code or p.county_code,
+        project_code=p.project_code,
+        at=at,
+    )
 
 
 async def _responsible_problems(session: AsyncSession, user_id: int | None, region_code: str) -> list[dict[str, str]]:
@@ -500,7 +505,7 @@ async def create(body: ProblemCreate, user: CurrentUser, session: SessionDep, se
         },
         now,
     )
-    await _notify(session, p, {p.responsible_user_id}, kind="problem_assigned", title="问题待整改", at=now)
+    await _notify(session, p, {p.responsible_user_id}, kind=EventKind.PROBLEM_ASSIGNED, at=now)
     await _recolour(session, settings, user, p, now)
     await session.commit()
     log.info("problem registered", problem_id=p.id, project_code=p.project_code)
@@ -597,7 +602,7 @@ async def update(
         await update_problem(session, problem_id=p.id, values=values)
         await _audit(session, user, p, "problem_updated", {"changes": changes}, now)
         if "responsible_user_id" in changes:
-            await _notify(session, p, {responsible}, kind="problem_assigned", title="问题待整改", at=now)
+            await _notify(session, p, {responsible}, kind=EventKind.PROBLEM_ASSIGNED, at=now)
         if "deadline" in changes:
             await _recolour(session, settings, user, p, now)
     await session.commit()
@@ -633,9 +638,7 @@ async def submit(
         "submitted_by": user.id,
         "submitted_at": now,
     }
-    await _notify(
-        session, p, await _verifiers(session, p, user.id), kind="problem_submitted", title="问题待销号核查", at=now
-    )
+    await _notify(session, p, await _verifiers(session, p, user.id), kind=EventKind.PROBLEM_SUBMITTED, at=now)
     payload = {"note": body.note, "evidence": shas}
     return await _move(session, user, p, Action.SUBMIT, values, payload, settings, at=now)
 
@@ -657,9 +660,7 @@ async def close(
     p = await _allowed(session, user, problem_id, Action.CLOSE)
     now = datetime.now(UTC)
     values = {"closed_at": now, "closed_by": user.id, "verifier_id": user.id}
-    await _notify(
-        session, p, {p.responsible_user_id, p.submitted_by}, kind="problem_closed", title="问题已销号", at=now
-    )
+    await _notify(session, p, {p.responsible_user_id, p.submitted_by}, kind=EventKind.PROBLEM_CLOSED, at=now)
     payload = {"opinion": body.opinion, "evidence": list(p.evidence)}
     return await _move(session, user, p, Action.CLOSE, values, payload, settings, at=now)
 
@@ -671,8 +672,7 @@ async def send_back(
     """Send a submission back for more rectification (退回整改): a verifier, as for close-out."""
     p = await _allowed(session, user, problem_id, Action.SEND_BACK)
     now = datetime.now(UTC)
-    title = "销号申请被退回"
-    await _notify(session, p, {p.responsible_user_id, p.submitted_by}, kind="problem_sent_back", title=title, at=now)
+    await _notify(session, p, {p.responsible_user_id, p.submitted_by}, kind=EventKind.PROBLEM_SENT_BACK, at=now)
     payload = {"reason": body.reason, "evidence": list(p.evidence)}
     return await _move(
         session, user, p, Action.SEND_BACK, {"evidence": [], "verifier_id": user.id}, payload, settings, at=now
@@ -694,5 +694,5 @@ async def reopen(
         "submitted_at": None,
         "reopened_count": p.reopened_count + 1,
     }
-    await _notify(session, p, {p.responsible_user_id}, kind="problem_reopened", title="问题已重开", at=now)
+    await _notify(session, p, {p.responsible_user_id}, kind=EventKind.PROBLEM_REOPENED, at=now)
     return await _move(session, user, p, Action.REOPEN, values, {"reason": body.reason}, settings, at=now)

@@ -147,6 +147,7 @@ async def create(body: UserCreate, user: CurrentUser, sessions: SessionsDep) -> 
                 region_code=body.region_code,
                 organisation=body.organisation,
                 must_change_password=True,
+                email=body.email,
             )
             await _audit(
                 tx,

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import Asset, AssetIncomeShare, AssetOwnership, Completion, DecisionRecord, ProgressReport, Task
+from db.repositories.notifications import resolve_task_notifications
 from domain.enums import Decision, TaskKind, TaskStatus
 
 
@@ -62,7 +63,9 @@ async def close_progress_reminders(session: AsyncSession, *, project_code: str, 
         .values(status=TaskStatus.DECIDED.value, decided_at=at, decided_by=by, decision="report")
         .returning(Task.id)
     )
-    return len(result.all())
+    closed = list(result.scalars())
+    await resolve_task_notifications(session, task_ids=closed, at=at)
+    return len(closed)
 
 
 async def count_open_reminders(session: AsyncSession, *, project_code: str) -> int:

@@ -1,17 +1,46 @@
-"""In-app notifications and the users a task concerns."""
+"""Notifications: the events that notify, written with their in-app items and outbox rows in the caller's
+transaction (`record_event`); the outbox's claims and outcomes; regions' endpoints; users' preferences."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+import structlog
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import Notification, Region, User
+from db.models import (
+    Notification,
+    NotificationAttempt,
+    NotificationDelivery,
+    NotificationEndpoint,
+    NotificationEvent,
+    NotificationPreference,
+    Region,
+    User,
+)
 from domain.enums import RegionLevel
+from domain.notifications import (
+    DEFAULT_DELIVERY,
+    MANDATORY,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    EventKind,
+    Params,
+    clean_params,
+    next_digest_at,
+    render,
+)
 from domain.regions import ancestors, covers
+
+log = structlog.get_logger(__name__)
+DIGEST_ZONE = ZoneInfo("Asia/Shanghai")
 
 
 async def list_users_covering(session: AsyncSession, *, role: str, code: str) -> Sequence[User]:
@@ -65,18 +94,20 @@ async def create_notifications(
 async def list_notifications(
     session: AsyncSession, *, user_id: int, unread_only: bool, limit: int
 ) -> Sequence[Notification]:
-    """A user's notifications, newest first."""
+    """A user's notifications, newest first (unread: neither read nor resolved by its task's closing)."""
     stmt = select(Notification).where(Notification.user_id == user_id)
     if unread_only:
-        stmt = stmt.where(Notification.read_at.is_(None))
+        stmt = stmt.where(Notification.read_at.is_(None), Notification.resolved_at.is_(None))
     return (
         await session.scalars(stmt.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit))
     ).all()
 
 
 async def count_unread_notifications(session: AsyncSession, *, user_id: int) -> int:
-    """How many of a user's notifications are unread."""
-    stmt = select(func.count()).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    """How many of a user's notifications are unread (an item whose task closed no longer asks for attention)."""
+    stmt = select(func.count()).where(
+        Notification.user_id == user_id, Notification.read_at.is_(None), Notification.resolved_at.is_(None)
+    )
     return int(await session.scalar(stmt) or 0)
 
 
@@ -91,3 +122,498 @@ async def update_notification_read(
         .returning(Notification)
     )
     return result.scalar_one_or_none()
+
+
+async def resolve_task_notifications(session: AsyncSession, *, task_ids: Sequence[str], at: datetime) -> int:
+    """The in-app items about tasks that closed (decided or cancelled) are resolved: no longer unread."""
+    if not task_ids:
+        return 0
+    result = await session.execute(
+        update(Notification)
+        .where(Notification.task_id.in_(list(task_ids)), Notification.resolved_at.is_(None))
+        .values(resolved_at=at)
+        .returning(Notification.id)
+    )
+    return len(result.all())
+
+
+# --- events and the outbox ------------------------------------------------------------------------------------
+
+
+def _region_set(code: str) -> set[str]:
+    return {*ancestors(code).values(), code}
+
+
+async def list_endpoints_covering(session: AsyncSession, *, code: str, kind: str) -> Sequence[NotificationEndpoint]:
+    """Active endpoints of a region containing `code` that take events of `kind` (an empty list takes every kind)."""
+    rows = await session.execute(
+        select(NotificationEndpoint, Region.level)
+        .join(Region, Region.code == NotificationEndpoint.region_code)
+        .where(NotificationEndpoint.active, NotificationEndpoint.region_code.in_(_region_set(code)))
+        .order_by(NotificationEndpoint.id)
+    )
+    return [
+        e for e, level in rows if covers(e.region_code, RegionLevel(level), code) and (not e.events or kind in e.events)
+    ]
+
+
+async def deliveries_for(session: AsyncSession, *, user_ids: Sequence[int], kind: EventKind) -> dict[int, Delivery]:
+    """Each user's choice for a kind (their own, or the kind's default; mandatory kinds are never off)."""
+    chosen = dict(
+        (
+            await session.execute(
+                select(NotificationPreference.user_id, NotificationPreference.delivery).where(
+                    NotificationPreference.user_id.in_(list(user_ids)), NotificationPreference.kind == kind.value
+                )
+            )
+        ).all()
+    )
+    out: dict[int, Delivery] = {}
+    for uid in user_ids:
+        delivery = Delivery(chosen.get(uid, DEFAULT_DELIVERY[kind]))
+        if delivery is Delivery.OFF and kind in MANDATORY:
+            delivery = Delivery.IMMEDIATE
+        out[uid] = delivery
+    return out
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What `record_event` wrote: in-app items and outbox rows (zero of both when the event was recorded before)."""
+
+    in_app: int
+    outbox: int
+
+
+async def record_event(
+    session: AsyncSession,
+    *,
+    kind: EventKind,
+    key: str,
+    params: Params,
+    user_ids: Iterable[int | None],
+    region_code: str | None,
+    at: datetime,
+    project_code: str | None = None,
+    task_id: str | None = None,
+) -> Recorded:
+    """Record that something happened, in the caller's transaction: the event once per `key`, an in-app item for
+    each recipient who has not turned the kind off, an e-mail row (now or for the 08:00 digest) for each of them
+    with an address, and a row for each webhook or robot of a region containing `region_code` that takes the kind.
+    Params are masked (no ID numbers, accounts or phones); a retry with the same key writes nothing."""
+    clean = clean_params(params)
+    event_id = (
+        await session.execute(
+            insert(NotificationEvent)
+            .values(
+                event_key=key,
+                kind=kind.value,
+                params=clean,
+                region_code=region_code,
+                project_code=project_code,
+                task_id=task_id,
+                occurred_at=at,
+            )
+            .on_conflict_do_nothing(index_elements=[NotificationEvent.event_key])
+            .returning(NotificationEvent.id)
+        )
+    ).scalar_one_or_none()
+    if event_id is None:
+        return Recorded(0, 0)
+    ids = sorted({u for u in user_ids if u is not None})
+    choice = await deliveries_for(session, user_ids=ids, kind=kind) if ids else {}
+    wanted = [u for u in ids if choice[u] is not Delivery.OFF]
+    message = render(kind, clean)
+    in_app = await create_notifications(
+        session,
+        user_ids=wanted,
+        event_key=key,
+        kind=kind.value,
+        title=message.title[:200],
+        body=message.text,
+        project_code=project_code,
+        task_id=task_id,
+        at=at,
+    )
+    rows: list[dict[str, Any]] = []
+    if wanted:
+        mailed = (
+            await session.scalars(select(User.id).where(User.id.in_(wanted), User.active, User.email.is_not(None)))
+        ).all()
+        digest_at = next_digest_at(at, DIGEST_ZONE)
+        for uid in mailed:
+            digest = choice[uid] is Delivery.DIGEST
+            rows.append(
+                {
+                    "channel": Channel.EMAIL.value,
+                    "user_id": uid,
+                    "endpoint_id": None,
+                    "idempotency_key": f"{key}|email|user:{uid}",
+                    "status": (DeliveryStatus.DIGEST if digest else DeliveryStatus.PENDING).value,
+                    "due_at": digest_at if digest else at,
+                }
+            )
+    if region_code:
+        for e in await list_endpoints_covering(session, code=region_code, kind=kind.value):
+            rows.append(
+                {
+                    "channel": e.kind,
+                    "user_id": None,
+                    "endpoint_id": e.id,
+                    "idempotency_key": f"{key}|{e.kind}|endpoint:{e.id}",
+                    "status": DeliveryStatus.PENDING.value,
+                    "due_at": at,
+                }
+            )
+    outbox = 0
+    if rows:
+        stmt = (
+            insert(NotificationDelivery)
+            .values([{**r, "event_id": event_id, "attempts": 0, "created_at": at} for r in rows])
+            .on_conflict_do_nothing(index_elements=[NotificationDelivery.idempotency_key])
+            .returning(NotificationDelivery.id)
+        )
+        outbox = len((await session.execute(stmt)).all())
+    log.info("notification event", kind=kind.value, event_key=key, in_app=in_app, outbox=outbox)
+    return Recorded(in_app, outbox)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery claimed for sending, with what it needs (the address is read here, never carried elsewhere)."""
+
+    id: int
+    idempotency_key: str
+    channel: str
+    attempts: int
+    event_key: str
+    kind: str
+    params: dict[str, Any]
+    region_code: str | None
+    project_code: str | None
+    task_id: str | None
+    occurred_at: datetime
+    email: str | None
+    url: str | None
+    secret: str
+    endpoint_active: bool = True
+
+
+def _due(now: datetime, claim: str) -> Any:
+    """Rows this claim may take: pending and due, or being sent under this claim (a retried attempt of the activity
+    that claimed them takes them up at once) or under a lease that ran out (its claimer died)."""
+    return or_(
+        and_(NotificationDelivery.status == DeliveryStatus.PENDING.value, NotificationDelivery.due_at <= now),
+        and_(
+            NotificationDelivery.status == DeliveryStatus.SENDING.value,
+            or_(NotificationDelivery.claimed_by == claim, NotificationDelivery.lease_until < now),
+        ),
+    )
+
+
+async def claim_deliveries(
+    session: AsyncSession, *, now: datetime, claim: str, lease: timedelta, limit: int
+) -> list[Claimed]:
+    """Claim up to `limit` due deliveries (FOR UPDATE SKIP LOCKED: concurrent dispatchers take different rows), mark
+    them `sending` under `claim` until the lease ends, and return what sending them needs."""
+    ids = (
+        select(NotificationDelivery.id)
+        .where(_due(now, claim), NotificationDelivery.channel != Channel.IN_APP.value)
+        .order_by(NotificationDelivery.due_at, NotificationDelivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    claimed = (
+        await session.scalars(
+            update(NotificationDelivery)
+            .where(NotificationDelivery.id.in_(ids))
+            .values(status=DeliveryStatus.SENDING.value, claimed_by=claim, lease_until=now + lease)
+            .returning(NotificationDelivery.id),
+            execution_options={"synchronize_session": False},
+        )
+    ).all()
+    if not claimed:
+        return []
+    rows = await session.execute(
+        select(
+            NotificationDelivery,
+            NotificationEvent,
+            User.email,
+            NotificationEndpoint.url,
+            NotificationEndpoint.secret,
+            NotificationEndpoint.active,
+        )
+        .join(NotificationEvent, NotificationEvent.id == NotificationDelivery.event_id)
+        .outerjoin(User, User.id == NotificationDelivery.user_id)
+        .outerjoin(NotificationEndpoint, NotificationEndpoint.id == NotificationDelivery.endpoint_id)
+        .where(NotificationDelivery.id.in_(claimed))
+        .order_by(NotificationDelivery.id)
+    )
+    return [
+        Claimed(
+            id=d.id,
+            idempotency_key=d.idempotency_key,
+            channel=d.channel,
+            attempts=d.attempts,
+            event_key=e.event_key,
+            kind=e.kind,
+            params=dict(e.params),
+            region_code=e.region_code,
+            project_code=e.project_code,
+            task_id=e.task_id,
+            occurred_at=e.occurred_at,
+            email=email,
+            url=url,
+            secret=secret or "",
+            endpoint_active=active is not False,
+        )
+        for d, e, email, url, secret, active in rows
+    ]
+
+
+async def update_delivery_outcome(
+    session: AsyncSession,
+    *,
+    delivery_id: int,
+    claim: str,
+    ok: bool,
+    at: datetime,
+    status_code: int | None,
+    error: str,
+    duration_ms: int,
+    retry_at: datetime | None,
+) -> str | None:
+    """Record one attempt and its outcome: delivered, due again at `retry_at`, or failed (no `retry_at`). Only while
+    the row is still this claim's (a dispatcher whose lease ran out records nothing); the new status, or None."""
+    if ok:
+        values: dict[str, Any] = {"status": DeliveryStatus.DELIVERED.value, "delivered_at": at, "last_error": ""}
+    elif retry_at is not None:
+        values = {"status": DeliveryStatus.PENDING.value, "due_at": retry_at, "last_error": error[:1000]}
+    else:
+        values = {"status": DeliveryStatus.FAILED.value, "last_error": error[:1000]}
+    row = (
+        await session.execute(
+            update(NotificationDelivery)
+            .where(
+                NotificationDelivery.id == delivery_id,
+                NotificationDelivery.claimed_by == claim,
+                NotificationDelivery.status == DeliveryStatus.SENDING.value,
+            )
+            .values(**values, attempts=NotificationDelivery.attempts + 1, claimed_by=None, lease_until=None)
+            .returning(NotificationDelivery.attempts)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    await session.execute(
+        insert(NotificationAttempt)
+        .values(
+            delivery_id=delivery_id,
+            n=row,
+            at=at,
+            ok=ok,
+            status_code=status_code,
+            error=error[:1000],
+            duration_ms=duration_ms,
+        )
+        .on_conflict_do_nothing(constraint="uq_notification_attempt")
+    )
+    return str(values["status"])
+
+
+async def next_due_at(session: AsyncSession) -> datetime | None:
+    """When the next waiting delivery (now or for a digest) falls due; None when none waits."""
+    return await session.scalar(
+        select(func.min(NotificationDelivery.due_at)).where(
+            NotificationDelivery.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.DIGEST.value])
+        )
+    )
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    """One line of a digest."""
+
+    delivery_id: int
+    kind: str
+    params: dict[str, Any]
+    occurred_at: datetime
+    attempts: int
+
+
+async def claim_digest(
+    session: AsyncSession, *, now: datetime, user_id: int | None = None
+) -> tuple[int, str | None, list[DigestItem]]:
+    """Lock (FOR UPDATE SKIP LOCKED) one user's due digest rows, for one mail sent inside this transaction: a
+    dispatcher killed while sending leaves them to the next. (user id, address, items); no items: nothing due."""
+    stmt = (
+        select(NotificationDelivery.user_id)
+        .where(NotificationDelivery.status == DeliveryStatus.DIGEST.value, NotificationDelivery.due_at <= now)
+        .order_by(NotificationDelivery.due_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if user_id is not None:
+        stmt = stmt.where(NotificationDelivery.user_id == user_id)
+    uid = await session.scalar(stmt)
+    if uid is None:
+        return 0, None, []
+    rows = await session.execute(
+        select(
+            NotificationDelivery.id,
+            NotificationEvent.kind,
+            NotificationEvent.params,
+            NotificationEvent.occurred_at,
+            NotificationDelivery.attempts,
+        )
+        .join(NotificationEvent, NotificationEvent.id == NotificationDelivery.event_id)
+        .where(
+            NotificationDelivery.user_id == uid,
+            NotificationDelivery.status == DeliveryStatus.DIGEST.value,
+            NotificationDelivery.due_at <= now,
+        )
+        .order_by(NotificationEvent.occurred_at)
+        .with_for_update(of=NotificationDelivery, skip_locked=True)
+    )
+    items = [DigestItem(i, k, dict(p), at, n) for i, k, p, at, n in rows]
+    email = await session.scalar(select(User.email).where(User.id == uid, User.active))
+    return uid, email, items
+
+
+async def update_digest_outcome(
+    session: AsyncSession, *, delivery_ids: Sequence[int], ok: bool, at: datetime, error: str, retry_at: datetime | None
+) -> None:
+    """A digest's rows delivered together, or due again at `retry_at`, or failed; one attempt logged for each."""
+    if ok:
+        values: dict[str, Any] = {"status": DeliveryStatus.DELIVERED.value, "delivered_at": at, "last_error": ""}
+    elif retry_at is not None:
+        values = {"due_at": retry_at, "last_error": error[:1000]}
+    else:
+        values = {"status": DeliveryStatus.FAILED.value, "last_error": error[:1000]}
+    attempts = (
+        await session.execute(
+            update(NotificationDelivery)
+            .where(NotificationDelivery.id.in_(list(delivery_ids)))
+            .values(**values, attempts=NotificationDelivery.attempts + 1)
+            .returning(NotificationDelivery.id, NotificationDelivery.attempts)
+        )
+    ).all()
+    if attempts:
+        await session.execute(
+            insert(NotificationAttempt)
+            .values([{"delivery_id": i, "n": n, "at": at, "ok": ok, "error": error[:1000]} for i, n in attempts])
+            .on_conflict_do_nothing(constraint="uq_notification_attempt")
+        )
+
+
+# --- preferences ------------------------------------------------------------------------------------------------
+
+
+async def list_preferences(session: AsyncSession, *, user_id: int) -> dict[str, str]:
+    """A user's own choices by kind (kinds without one take their default)."""
+    rows = await session.execute(
+        select(NotificationPreference.kind, NotificationPreference.delivery).where(
+            NotificationPreference.user_id == user_id
+        )
+    )
+    return {k: d for k, d in rows}
+
+
+async def update_preference(session: AsyncSession, *, user_id: int, kind: str, delivery: str, at: datetime) -> None:
+    """Set a user's choice for a kind (insert or replace)."""
+    stmt = insert(NotificationPreference).values(user_id=user_id, kind=kind, delivery=delivery, updated_at=at)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[NotificationPreference.user_id, NotificationPreference.kind],
+            set_={"delivery": stmt.excluded.delivery, "updated_at": stmt.excluded.updated_at},
+        )
+    )
+
+
+# --- endpoints and the delivery log -----------------------------------------------------------------------------
+
+
+async def create_endpoint(session: AsyncSession, *, values: dict[str, Any]) -> NotificationEndpoint:
+    """A new webhook or robot."""
+    endpoint = NotificationEndpoint(**values)
+    session.add(endpoint)
+    await session.flush()
+    return endpoint
+
+
+async def get_endpoint(
+    session: AsyncSession, *, endpoint_id: int, for_update: bool = False
+) -> NotificationEndpoint | None:
+    """One endpoint by id."""
+    return await session.get(NotificationEndpoint, endpoint_id, with_for_update=for_update)
+
+
+async def list_endpoints(session: AsyncSession, *, region_prefix: str) -> Sequence[NotificationEndpoint]:
+    """The endpoints of regions inside a region (by code prefix), oldest first."""
+    stmt = select(NotificationEndpoint).where(NotificationEndpoint.region_code.startswith(region_prefix))
+    return (await session.scalars(stmt.order_by(NotificationEndpoint.id))).all()
+
+
+async def list_deliveries(
+    session: AsyncSession,
+    *,
+    endpoint_id: int | None = None,
+    region_prefix: str | None = None,
+    status: str | None = None,
+    channel: str | None = None,
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[NotificationDelivery, NotificationEvent]], int]:
+    """Deliveries, newest first, of one endpoint, or of a region (its endpoints' and its users' e-mails)."""
+    stmt = select(NotificationDelivery, NotificationEvent).join(
+        NotificationEvent, NotificationEvent.id == NotificationDelivery.event_id
+    )
+    if endpoint_id is not None:
+        stmt = stmt.where(NotificationDelivery.endpoint_id == endpoint_id)
+    if region_prefix is not None:
+        stmt = (
+            stmt.outerjoin(User, User.id == NotificationDelivery.user_id)
+            .outerjoin(NotificationEndpoint, NotificationEndpoint.id == NotificationDelivery.endpoint_id)
+            .where(
+                or_(
+                    User.region_code.startswith(region_prefix),
+                    NotificationEndpoint.region_code.startswith(region_prefix),
+                )
+            )
+        )
+    if status:
+        stmt = stmt.where(NotificationDelivery.status == status)
+    if channel:
+        stmt = stmt.where(NotificationDelivery.channel == channel)
+    total = int(await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    rows = await session.execute(stmt.order_by(NotificationDelivery.id.desc()).limit(limit).offset(offset))
+    return [(d, e) for d, e in rows], total
+
+
+async def list_attempts(session: AsyncSession, *, delivery_ids: Sequence[int]) -> dict[int, list[NotificationAttempt]]:
+    """The attempts of deliveries, in order, by delivery."""
+    out: dict[int, list[NotificationAttempt]] = {i: [] for i in delivery_ids}
+    if delivery_ids:
+        rows = await session.scalars(
+            select(NotificationAttempt)
+            .where(NotificationAttempt.delivery_id.in_(list(delivery_ids)))
+            .order_by(NotificationAttempt.delivery_id, NotificationAttempt.n)
+        )
+        for a in rows:
+            out[a.delivery_id].append(a)
+    return out
+
+
+async def update_delivery_retry(
+    session: AsyncSession, *, delivery_id: int, at: datetime
+) -> NotificationDelivery | None:
+    """A failed delivery is tried again now (one more attempt past the limit); None unless it had failed."""
+    return (
+        await session.execute(
+            update(NotificationDelivery)
+            .where(NotificationDelivery.id == delivery_id, NotificationDelivery.status == DeliveryStatus.FAILED.value)
+            .values(status=DeliveryStatus.PENDING.value, due_at=at)
+            .returning(NotificationDelivery)
+        )
+    ).scalar_one_or_none()

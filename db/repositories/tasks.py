@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import DecisionRecord, Task
+from db.repositories.notifications import resolve_task_notifications
 from domain.enums import TaskStatus
 
 
@@ -165,7 +166,10 @@ async def create_decision(
     )
     # a plain statement, not an ORM bulk update: no session objects to synchronise, the RETURNING row is ours
     result = await session.execute(closed, execution_options={"synchronize_session": False})
-    return result.first() is not None
+    if result.first() is None:
+        return False
+    await resolve_task_notifications(session, task_ids=[task_id], at=decided_at)
+    return True
 
 
 async def update_task(session: AsyncSession, *, task_id: str, values: dict[str, Any]) -> None:
@@ -200,7 +204,9 @@ async def cancel_tasks(session: AsyncSession, *, task_ids: Sequence[str], at: da
         .values(status=TaskStatus.CANCELLED.value, decided_at=at)
         .returning(Task.id)
     )
-    return len(result.all())
+    closed = list(result.scalars())
+    await resolve_task_notifications(session, task_ids=closed, at=at)
+    return len(closed)
 
 
 async def list_project_decisions(session: AsyncSession, *, project_code: str) -> Sequence[DecisionRecord]:

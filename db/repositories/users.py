@@ -41,6 +41,7 @@ async def create_user(
     organisation: str = "",
     is_demo: bool = False,
     must_change_password: bool = False,
+    email: str | None = None,
 ) -> User:
     """Add a user (flushes to get its id)."""
     user = User(
@@ -52,6 +53,7 @@ async def create_user(
         organisation=organisation,
         is_demo=is_demo,
         must_change_password=must_change_password,
+        email=email,
     )
     session.add(user)
     await session.flush()

@@ -112,6 +112,14 @@ async def test_full_chain_with_notice_and_dismissed_objection(
         await drive.api.get(f"/api/v1/projects/{code}/history", headers=await drive.headers(u["supervisor"]))
     ).json()
     assert history["verified"] is True
+    # the manager heard of each step in the app (notifications), never of who objected or what they wrote
+    items = (await drive.api.get("/api/v1/notifications", headers=await drive.headers(u["pm"]))).json()["items"]
+    mine = [n for n in items if n["project_code"] == code]
+    kinds = [n["kind"] for n in mine]
+    for kind in ("decision_approved", "notice_opened", "objection_filed", "notice_closed"):
+        assert kind in kinds, kinds
+    assert kinds.count("decision_approved") == 4  # township, panel, county, city
+    assert all("占用基本农田" not in n["body"] for n in mine)
 
 
 async def test_return_revise_resubmit_keeps_diff_and_opinions(drive: Driver, world: World) -> None:

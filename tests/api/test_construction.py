@@ -342,6 +342,9 @@ async def test_list_and_archive_colours_agree_and_completion_waits_for_works_and
     assert changes[-2:] == ["yellow", "red"]
     reminders = await drive.inbox(drive.pm, kind="progress_report", project=code)
     assert len(reminders) == 1
+    notes = (await drive.api.get("/api/v1/notifications", headers=await drive.headers(drive.pm))).json()["items"]
+    warned = [n["title"] for n in notes if n["kind"] == "warning_construction" and n["project_code"] == code]
+    assert [t.split("：")[0] for t in warned] == ["建设预警（红色）", "建设预警（黄色）"]  # newest first
 
     # the walk: completion at 10 % with 10,000,000 of a 95,000,000 fen final cost paid is refused, both rules in
     # one answer, and the project stays under construction

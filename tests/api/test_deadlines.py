@@ -71,11 +71,11 @@ async def test_reminder_and_escalation_respect_holidays_and_late_decision_counts
     township = await drive.headers(u["township"])
 
     async def reminded() -> list[dict[str, object]]:
-        return await _notifications(skipping_api, township, "remind", code)
+        return await _notifications(skipping_api, township, "task_reminded", code)
 
     await eventually(reminded)
-    assert await _notifications(skipping_api, await drive.headers(u["township2"]), "remind", code)
-    assert not await _notifications(skipping_api, await drive.headers(u["county"]), "escalate", code)
+    assert await _notifications(skipping_api, await drive.headers(u["township2"]), "task_reminded", code)
+    assert not await _notifications(skipping_api, await drive.headers(u["county"]), "task_escalated", code)
     assert (await drive.project(code))["overdue"] is False
 
     # at twice the limit the county hears of it and the project turns red
@@ -83,7 +83,7 @@ async def test_reminder_and_escalation_respect_holidays_and_late_decision_counts
     county = await drive.headers(u["county"])
 
     async def escalated() -> list[dict[str, object]]:
-        return await _notifications(skipping_api, county, "escalate", code)
+        return await _notifications(skipping_api, county, "task_escalated", code)
 
     await eventually(escalated)
     detail = await drive.project(code)

@@ -66,7 +66,7 @@ async def test_a_new_group_task_is_announced_to_the_role_in_its_region(
 
     async def announced(user: str) -> list[dict[str, Any]]:
         items = (await api.get("/api/v1/notifications", headers=await login(world.users[user]))).json()["items"]
-        return [n for n in items if n["project_code"] == code and n["kind"] == "task"]
+        return [n for n in items if n["project_code"] == code and n["kind"] == "task_opened"]
 
     assert len(await eventually(lambda: announced("township"))) == 1
     assert len(await announced("township2")) == 1

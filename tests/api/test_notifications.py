@@ -61,6 +61,7 @@ async def test_i_see_only_mine_newest_first_with_the_unread_count(
         "task_id": None,
         "created_at": "2026-03-02T01:00:00Z",
         "read_at": None,
+        "resolved_at": None,
     }
 
     r = await api.get("/api/v1/notifications", headers=headers, params={"limit": 2})

@@ -89,7 +89,9 @@ async def test_weekly_report_on_demand_read_and_downloaded(
     assert len(charts) == 2  # projects by stage, the archive colours
 
     notes = (await api.get("/api/v1/notifications", headers=sv)).json()["items"]
-    assert [n["title"] for n in notes if n["kind"] == "report_ready"] == [f"{made['title']}已生成"]
+    assert [n["title"] for n in notes if n["kind"] == "report_ready"] == [
+        f"报表已生成：{made['title']} / Report ready: {made['title']}"
+    ]
     async with sessions() as s:
         entry = (await s.scalars(select(AuditEntry).where(AuditEntry.chain == f"reports:{world.county}"))).one()
     assert (entry.action, entry.actor_id, entry.actor_name) == (

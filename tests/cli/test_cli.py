@@ -241,3 +241,24 @@ async def test_history_pages_and_verifies_what_was_appended_since_it_last_verifi
     bad_code, bad_out = await _invoke(cli, "audit", "verify", code)
     assert bad_code == 1, bad_out
     assert "content was altered" in bad_out
+
+
+async def test_notify_test_mail_reaches_the_configured_server_or_says_why(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.notify_helpers import smtp_sink
+
+    async with smtp_sink() as (box, port):
+        monkeypatch.setenv("NOTIFY__SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("NOTIFY__SMTP_PORT", str(port))
+        monkeypatch.setenv("NOTIFY__SMTP_SECURITY", "none")
+        get_settings.cache_clear()
+        code, out = await _invoke(cli, "notify", "test-mail", "ops@county.test")
+        assert (code, out) == (0, f"accepted by 127.0.0.1:{port}")
+        [mail] = [m for m in box.received if "ops@county.test" in m.rcpt]
+        assert "测试邮件" in mail.subject
+    monkeypatch.setenv("NOTIFY__SMTP_HOST", "")
+    get_settings.cache_clear()
+    code, out = await _invoke(cli, "notify", "test-mail", "ops@county.test")
+    assert code == 1
+    assert "NOTIFY__SMTP_HOST" in out

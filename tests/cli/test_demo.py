@@ -18,7 +18,7 @@ from api.main import create_app
 from cli.demo import DemoProject, load_demo_operation, load_demo_projects, load_demo_reference
 from core.settings import Settings
 from db.engine import Sessions
-from db.models import DistributionRule, Inspection, OperationWarning, Project, ReceivedPayment, Task
+from db.models import DistributionRule, Inspection, Notification, OperationWarning, Project, ReceivedPayment, Task
 from tests.conftest import PASSWORD, World, application, eventually
 
 
@@ -131,6 +131,16 @@ async def test_the_demo_operation_imports_records_and_warns_once(
             .where(Task.project_code == "XM370115-2019-9001", Task.kind == "renew_contract")
         )
     assert (paid, inspected, renewals) == (1, 1, 1)
+    async with sessions() as s:
+        warned_kinds = list(
+            await s.scalars(
+                select(Notification.kind).where(
+                    Notification.project_code == "XM370115-2019-9001",
+                    Notification.kind == "warning_contract_expiry",
+                )
+            )
+        )
+    assert warned_kinds == ["warning_contract_expiry"]  # the manager hears of the expiring lease once
     async with sessions() as s:
         rules = list(await s.scalars(select(DistributionRule.status).where(DistributionRule.asset_id == shops)))
     assert rules == ["approved"]

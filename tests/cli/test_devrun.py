@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -111,7 +112,7 @@ class DevStack:
 
     def __init__(self, tmp: Path) -> None:
         self.data = tmp / "data"
-        api_port, temporal_port, ui_port = _free_ports(3)
+        api_port, temporal_port, ui_port, smtp_port, webhook_port = _free_ports(5)
         self.api_url = f"http://127.0.0.1:{api_port}"
         self.temporal = f"127.0.0.1:{temporal_port}"
         self.out = tmp / "stdout.log"
@@ -122,6 +123,8 @@ class DevStack:
             "API_PORT": str(api_port),
             "TEMPORAL_ADDRESS": self.temporal,
             "TEMPORAL_UI_PORT": str(ui_port),
+            "DEV_SMTP_PORT": str(smtp_port),
+            "DEV_WEBHOOK_PORT": str(webhook_port),
             "WORKER_METRICS_BIND": "",
             "API_SDK_METRICS_BIND": "",
             "LOG_FORMAT": "json",
@@ -162,6 +165,25 @@ async def test_make_run_restarts_a_killed_worker_and_stops_cleanly(tmp_path: Pat
     stack = DevStack(tmp_path)
     try:
         _until(stack.ready, timeout=180, what="the dev stack is ready")
+
+        # the demo's township approval reached its manager in the local SMTP sink, and the county's webhook, signed
+        def approvals() -> list[str]:
+            mails = (stack.data / "mail").glob("*-pm_jiyang@demo.assetflow.local.eml")
+            subjects = [str(message_from_bytes(p.read_bytes(), policy=policy.default)["Subject"]) for p in mails]
+            return [s for s in subjects if s.startswith("审核通过")]
+
+        assert _until(approvals, timeout=60, what="the demo approval's mail to its manager is in the sink")
+        hooks = stack.data / "webhooks.jsonl"
+        posted = _until(
+            lambda: [
+                json.loads(line)
+                for line in (hooks.read_text().splitlines() if hooks.exists() else [])
+                if '"decision_approved"' in line
+            ],
+            timeout=60,
+            what="the approval is posted to the demo webhook",
+        )
+        assert all(p["signature_valid"] for p in posted)
         (worker,) = stack.events("process started", process="worker")
         (api,) = stack.events("process started", process="api")
         os.kill(worker["pid"], signal.SIGKILL)

@@ -28,16 +28,22 @@ from workflows.project import ProjectWorkflow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    env = os.environ | {
-        "DATABASE_URL": settings.database_url,
-        "TEMPORAL_ADDRESS": settings.temporal_address,
-        "TASK_QUEUE": settings.task_queue,
-        "WORKER_METRICS_BIND": "",
-        "LOG_FORMAT": "json",
-        # the daily problem check runs over every region: it stays out of a suite that shares one database
-        "PROBLEMS__WATCH": "false",
-    }
+def _start_worker(settings: Settings, log: Path, extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    env = (
+        os.environ
+        | {
+            "DATABASE_URL": settings.database_url,
+            "TEMPORAL_ADDRESS": settings.temporal_address,
+            "TASK_QUEUE": settings.task_queue,
+            "WORKER_METRICS_BIND": "",
+            "LOG_FORMAT": "json",
+            # the daily problem check runs over every region: it stays out of a suite that shares one database
+            "PROBLEMS__WATCH": "false",
+            # and so does the notification dispatcher (its own test turns it on)
+            "NOTIFY__DISPATCHER": "false",
+        }
+        | (extra or {})
+    )
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 

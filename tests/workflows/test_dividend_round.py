@@ -320,6 +320,11 @@ async def test_a_round_is_planned_noticed_amended_confirmed_paid_corrected_and_c
     assert all("*" in str(row[3]) for row in paid_rows)
     mine = (await api.get(f"/api/v1/households/{households[1]}/dividends", headers=finance)).json()
     assert [(i["round_id"], i["paid_fen"] == i["amount_fen"]) for i in mine["items"]] == [(rid, True)]
+    # the county's finance users heard of each step (in the app): figures only, never a name or an account
+    notes = (await api.get("/api/v1/notifications", headers=finance2_h, params={"limit": 200})).json()["items"]
+    kinds = {n["kind"] for n in notes if rid in n["title"]}
+    assert {"round_opened", "round_noticed", "round_confirmed", "round_failed_lines", "round_paid"} <= kinds, kinds
+    assert all("6228480000000000019" not in n["body"] for n in notes)
 
     # money paid wrongly is recovered: a reversing entry made by one finance user and checked by another
     paid_rows = (
