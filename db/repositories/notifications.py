@@ -3,6 +3,7 @@ transaction (`record_event`); the outbox's claims and outcomes; regions' endpoin
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -144,39 +145,6 @@ def _region_set(code: str) -> set[str]:
     return {*ancestors(code).values(), code}
 
 
-async def list_endpoints_covering(session: AsyncSession, *, code: str, kind: str) -> Sequence[NotificationEndpoint]:
-    """Active endpoints of a region containing `code` that take events of `kind` (an empty list takes every kind)."""
-    rows = await session.execute(
-        select(NotificationEndpoint, Region.level)
-        .join(Region, Region.code == NotificationEndpoint.region_code)
-        .where(NotificationEndpoint.active, NotificationEndpoint.region_code.in_(_region_set(code)))
-        .order_by(NotificationEndpoint.id)
-    )
-    return [
-        e for e, level in rows if covers(e.region_code, RegionLevel(level), code) and (not e.events or kind in e.events)
-    ]
-
-
-async def deliveries_for(session: AsyncSession, *, user_ids: Sequence[int], kind: EventKind) -> dict[int, Delivery]:
-    """Each user's choice for a kind (their own, or the kind's default; mandatory kinds are never off)."""
-    chosen = dict(
-        (
-            await session.execute(
-                select(NotificationPreference.user_id, NotificationPreference.delivery).where(
-                    NotificationPreference.user_id.in_(list(user_ids)), NotificationPreference.kind == kind.value
-                )
-            )
-        ).all()
-    )
-    out: dict[int, Delivery] = {}
-    for uid in user_ids:
-        delivery = Delivery(chosen.get(uid, DEFAULT_DELIVERY[kind]))
-        if delivery is Delivery.OFF and kind in MANDATORY:
-            delivery = Delivery.IMMEDIATE
-        out[uid] = delivery
-    return out
-
-
 @dataclass(frozen=True)
 class Recorded:
     """What `record_event` wrote: in-app items and outbox rows (zero of both when the event was recorded before)."""
@@ -202,80 +170,91 @@ async def record_event(
     with an address, and a row for each webhook or robot of a region containing `region_code` that takes the kind.
     Params are masked (no ID numbers, accounts or phones); a retry with the same key writes nothing."""
     clean = clean_params(params)
-    event_id = (
-        await session.execute(
-            insert(NotificationEvent)
-            .values(
-                event_key=key,
-                kind=kind.value,
-                params=clean,
-                region_code=region_code,
-                project_code=project_code,
-                task_id=task_id,
-                occurred_at=at,
-            )
-            .on_conflict_do_nothing(index_elements=[NotificationEvent.event_key])
-            .returning(NotificationEvent.id)
-        )
-    ).scalar_one_or_none()
-    if event_id is None:
-        return Recorded(0, 0)
     ids = sorted({u for u in user_ids if u is not None})
-    choice = await deliveries_for(session, user_ids=ids, kind=kind) if ids else {}
-    wanted = [u for u in ids if choice[u] is not Delivery.OFF]
+    # who hears of it, and how: one read (each recipient's choice for the kind, and whether they can be mailed)
+    choice: dict[int, Delivery] = {}
+    mailable: set[int] = set()
+    if ids:
+        for uid, chosen, can_mail in await session.execute(
+            select(User.id, NotificationPreference.delivery, and_(User.active, User.email.is_not(None)))
+            .outerjoin(
+                NotificationPreference,
+                and_(NotificationPreference.user_id == User.id, NotificationPreference.kind == kind.value),
+            )
+            .where(User.id.in_(ids))
+        ):
+            delivery = Delivery(chosen or DEFAULT_DELIVERY[kind])
+            choice[uid] = Delivery.IMMEDIATE if delivery is Delivery.OFF and kind in MANDATORY else delivery
+            if can_mail:
+                mailable.add(uid)
+    wanted = [u for u in sorted(choice) if choice[u] is not Delivery.OFF]
+    mailed = [u for u in wanted if u in mailable]
+    digest_at = next_digest_at(at, DIGEST_ZONE)
     message = render(kind, clean)
-    in_app = await create_notifications(
-        session,
-        user_ids=wanted,
-        event_key=key,
-        kind=kind.value,
-        title=message.title[:200],
-        body=message.text,
-        project_code=project_code,
-        task_id=task_id,
-        at=at,
-    )
-    rows: list[dict[str, Any]] = []
-    if wanted:
-        mailed = (
-            await session.scalars(select(User.id).where(User.id.in_(wanted), User.active, User.email.is_not(None)))
-        ).all()
-        digest_at = next_digest_at(at, DIGEST_ZONE)
-        for uid in mailed:
-            digest = choice[uid] is Delivery.DIGEST
-            rows.append(
-                {
-                    "channel": Channel.EMAIL.value,
-                    "user_id": uid,
-                    "endpoint_id": None,
-                    "idempotency_key": f"{key}|email|user:{uid}",
-                    "status": (DeliveryStatus.DIGEST if digest else DeliveryStatus.PENDING).value,
-                    "due_at": digest_at if digest else at,
-                }
-            )
-    if region_code:
-        for e in await list_endpoints_covering(session, code=region_code, kind=kind.value):
-            rows.append(
-                {
-                    "channel": e.kind,
-                    "user_id": None,
-                    "endpoint_id": e.id,
-                    "idempotency_key": f"{key}|{e.kind}|endpoint:{e.id}",
-                    "status": DeliveryStatus.PENDING.value,
-                    "due_at": at,
-                }
-            )
-    outbox = 0
-    if rows:
-        stmt = (
-            insert(NotificationDelivery)
-            .values([{**r, "event_id": event_id, "attempts": 0, "created_at": at} for r in rows])
-            .on_conflict_do_nothing(index_elements=[NotificationDelivery.idempotency_key])
-            .returning(NotificationDelivery.id)
+    # what is written: the event (once per key), and only then its in-app items and outbox rows — one statement
+    row = (
+        await session.execute(
+            _RECORD,
+            {
+                "key": key,
+                "kind": kind.value,
+                "params": json.dumps(clean, ensure_ascii=False),
+                "region": region_code,
+                "project": project_code,
+                "task": task_id,
+                "at": at,
+                "title": message.title[:200],
+                "body": message.text,
+                "app_users": wanted,
+                "mail_users": mailed,
+                "mail_status": [
+                    (DeliveryStatus.DIGEST if choice[u] is Delivery.DIGEST else DeliveryStatus.PENDING).value
+                    for u in mailed
+                ],
+                "mail_due": [digest_at if choice[u] is Delivery.DIGEST else at for u in mailed],
+                "regions": sorted(_region_set(region_code)) if region_code else [],
+            },
         )
-        outbox = len((await session.execute(stmt)).all())
-    log.info("notification event", kind=kind.value, event_key=key, in_app=in_app, outbox=outbox)
-    return Recorded(in_app, outbox)
+    ).one()
+    if not row.new:
+        return Recorded(0, 0)
+    log.info("notification event", kind=kind.value, event_key=key, in_app=row.in_app, outbox=row.outbox)
+    return Recorded(int(row.in_app), int(row.outbox))
+
+
+# The event, its in-app items, its e-mails and its webhooks' and robots' rows, written only when the event is new.
+# A region's endpoints are those of the event's region or one containing it (its ancestors' codes) taking the kind.
+_RECORD = text(
+    """
+    WITH ev AS (
+        INSERT INTO notification_events (event_key, kind, params, region_code, project_code, task_id, occurred_at)
+        VALUES (:key, :kind, CAST(:params AS jsonb), :region, :project, :task, :at)
+        ON CONFLICT (event_key) DO NOTHING RETURNING id
+    ), app AS (
+        INSERT INTO notifications (event_key, user_id, kind, title, body, project_code, task_id, created_at)
+        SELECT :key, u.id, :kind, :title, :body, :project, :task, :at
+        FROM ev, unnest(CAST(:app_users AS int[])) AS u(id)
+        ON CONFLICT ON CONSTRAINT uq_notification_event_user DO NOTHING RETURNING 1
+    ), mail AS (
+        INSERT INTO notification_deliveries
+            (event_id, channel, user_id, endpoint_id, idempotency_key, status, due_at, attempts, created_at)
+        SELECT ev.id, 'email', v.uid, NULL, :key || '|email|user:' || v.uid, v.status, v.due, 0, :at
+        FROM ev, unnest(CAST(:mail_users AS int[]), CAST(:mail_status AS text[]), CAST(:mail_due AS timestamptz[]))
+             AS v(uid, status, due)
+        ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1
+    ), hooks AS (
+        INSERT INTO notification_deliveries
+            (event_id, channel, user_id, endpoint_id, idempotency_key, status, due_at, attempts, created_at)
+        SELECT ev.id, e.kind, NULL, e.id, :key || '|' || e.kind || '|endpoint:' || e.id, 'pending', :at, 0, :at
+        FROM ev, notification_endpoints e
+        WHERE e.active AND e.region_code = ANY(CAST(:regions AS text[]))
+          AND (jsonb_array_length(e.events) = 0 OR e.events @> to_jsonb(CAST(:kind AS text)))
+        ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM ev) AS new, (SELECT count(*) FROM app) AS in_app,
+           (SELECT count(*) FROM mail) + (SELECT count(*) FROM hooks) AS outbox
+    """
+)
 
 
 @dataclass(frozen=True)
