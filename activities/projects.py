@@ -28,7 +28,7 @@ from db.repositories.audit import (
     remember_locked_head,
 )
 from db.repositories.construction import get_last_progress, update_completion, update_project_assets
-from db.repositories.notifications import list_users_covering, record_event, resolve_task_notifications
+from db.repositories.notifications import list_users_covering, record_event
 from db.repositories.projects import (
     clear_project_waiting,
     decide_and_move,
@@ -183,7 +183,6 @@ class ProjectActivities:
                 values=stage,
             )
             if first:
-                await resolve_task_notifications(session, task_ids=[inp.task_id], at=inp.decided_at)
                 await create_attachment_links(session, task_id=inp.task_id, shas=inp.details.get("attachments", []))
                 if inp.kind == TaskKind.OBJECTION and inp.details.get("objection_id"):
                     await update_objection(

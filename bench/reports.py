@@ -49,11 +49,11 @@ SEED = [
     """INSERT INTO projects (code, name, project_type, village_code, township_code, county_code, city_code, stage,
            status, total_budget_fen, planned_start, planned_end, applicant_id, application, workflow_id, colour,
            construction_colour, operation_colour, progress_percent, created_at)
-       SELECT 'XMB' || i, '基准项目' || i, (ARRAY['photovoltaic','greenhouse','workshop','cold_storage'])[1 + i % 4],
+       SELECT 'XMR' || i, '基准项目' || i, (ARRAY['photovoltaic','greenhouse','workshop','cold_storage'])[1 + i % 4],
               v, substr(v, 1, 9), substr(v, 1, 6), '630100',
               (ARRAY['township_review','expert_review','county_approval','construction','construction','acceptance',
                      'asset_registration','operation','operation','operation'])[1 + (i / 7) % 10],
-              'active', 10000000, DATE '2025-01-01', DATE '2025-12-31', :pm, '{}'::jsonb, 'project-XMB' || i,
+              'active', 10000000, DATE '2025-01-01', DATE '2025-12-31', :pm, '{}'::jsonb, 'project-XMR' || i,
               (ARRAY['blue','green','yellow','red','blue'])[1 + i % 5],
               (ARRAY['','green','yellow','red'])[1 + (i / 3) % 4],
               (ARRAY['','green','blue','red'])[1 + (i / 11) % 4],
@@ -69,12 +69,12 @@ SEED = [
               '{}'::jsonb,
               (ARRAY['registered','registered','draft'])[1 + n % 3]
        FROM (SELECT code, village_code, township_code, county_code, substr(code, 4)::int AS n FROM projects
-             WHERE code LIKE 'XMB%') p""",
+             WHERE code LIKE 'XMR%') p""",
     """INSERT INTO contracts (id, asset_id, project_code, kind, status, operator_name, operator_type, mode, start_date,
            end_date, rent_fen, schedule)
        SELECT a.id || '-c', a.id, a.project_code, 'imported', 'active', '运营方', 'company', 'lease',
               (now() - interval '1 year')::date, (now() + interval '9 years')::date, 50000, 'monthly'
-       FROM assets a WHERE a.id LIKE 'XMB%'""",
+       FROM assets a WHERE a.id LIKE 'XMR%'""",
     # twelve monthly rents per asset over the last year
     """INSERT INTO receivables (contract_id, asset_id, project_code, period_no, period_start, period_end, due_date,
            amount_fen, received_fen, status)
@@ -82,14 +82,14 @@ SEED = [
               CASE WHEN m % 6 = 0 THEN 0 ELSE 50000 END, CASE WHEN m % 6 = 0 THEN 'open' ELSE 'paid' END
        FROM contracts c, generate_series(1, 12) m,
             LATERAL (SELECT ((now() - interval '1 year')::date + (m - 1) * 30) AS d) dd
-       WHERE c.id LIKE 'XMB%'""",
+       WHERE c.id LIKE 'XMR%'""",
     """INSERT INTO received_payments (receivable_id, asset_id, project_code, amount_fen, received_on, recorded_by,
            idempotency_key)
        SELECT r.id, r.asset_id, r.project_code, 50000, r.due_date + 3, :pm, 'bench-rp-' || r.id
-       FROM receivables r WHERE r.project_code LIKE 'XMB%' AND r.status = 'paid'""",
+       FROM receivables r WHERE r.project_code LIKE 'XMR%' AND r.status = 'paid'""",
     """INSERT INTO tasks (id, project_code, kind, stage, round, candidate_role, region_code, allowed_decisions, status,
            opened_at, due_at)
-       SELECT 'bench-t' || i, 'XMB' || (i % 10000), 'county_approval', 'county_approval', 1, 'county_reviewer',
+       SELECT 'bench-t' || i, 'XMR' || (i % 10000), 'county_approval', 'county_approval', 1, 'county_reviewer',
               '6301' || lpad((1 + i % 10)::text, 2, '0'), '["approve"]'::jsonb,
               CASE WHEN i % 3 = 0 THEN 'open' ELSE 'decided' END,
               now() - make_interval(days => i % 365 + 10), now() - make_interval(days => i % 365)
@@ -101,7 +101,7 @@ SEED = [
               CASE WHEN i % 4 = 0 THEN 'closed' ELSE 'rectifying' END,
               now() - make_interval(days => i % 365 + 5),
               CASE WHEN i % 4 = 0 THEN now() - make_interval(days => i % 365) END
-       FROM generate_series(0, 4999) i JOIN projects p ON p.code = 'XMB' || (i * 2)""",
+       FROM generate_series(0, 4999) i JOIN projects p ON p.code = 'XMR' || (i * 2)""",
     # 50,000 households a county (100 a village), each paid in two rounds of its county: 1,000,000 lines
     """INSERT INTO households (code, village_code, head_name, members, categories, id_number, bank_account)
        SELECT 'HB' || v.code || lpad(h::text, 4, '0'), v.code, '户主', 3, '[]'::jsonb, '630000000000000000',
@@ -175,7 +175,7 @@ async def seed(engine: AsyncEngine) -> tuple[int, int]:
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(text("ANALYZE"))
-        projects = (await conn.execute(text("SELECT count(*) FROM projects WHERE code LIKE 'XMB%'"))).scalar_one()
+        projects = (await conn.execute(text("SELECT count(*) FROM projects WHERE code LIKE 'XMR%'"))).scalar_one()
         lines = (
             await conn.execute(text("SELECT count(*) FROM dividend_payments WHERE round_id LIKE 'dividend-6301%'"))
         ).scalar_one()

@@ -30,7 +30,6 @@ from domain.notifications import (
     DEFAULT_DELIVERY,
     MANDATORY,
     Channel,
-    Delivery,
     DeliveryStatus,
     EventKind,
     Params,
@@ -171,27 +170,9 @@ async def record_event(
     Params are masked (no ID numbers, accounts or phones); a retry with the same key writes nothing."""
     clean = clean_params(params)
     ids = sorted({u for u in user_ids if u is not None})
-    # who hears of it, and how: one read (each recipient's choice for the kind, and whether they can be mailed)
-    choice: dict[int, Delivery] = {}
-    mailable: set[int] = set()
-    if ids:
-        for uid, chosen, can_mail in await session.execute(
-            select(User.id, NotificationPreference.delivery, and_(User.active, User.email.is_not(None)))
-            .outerjoin(
-                NotificationPreference,
-                and_(NotificationPreference.user_id == User.id, NotificationPreference.kind == kind.value),
-            )
-            .where(User.id.in_(ids))
-        ):
-            delivery = Delivery(chosen or DEFAULT_DELIVERY[kind])
-            choice[uid] = Delivery.IMMEDIATE if delivery is Delivery.OFF and kind in MANDATORY else delivery
-            if can_mail:
-                mailable.add(uid)
-    wanted = [u for u in sorted(choice) if choice[u] is not Delivery.OFF]
-    mailed = [u for u in wanted if u in mailable]
-    digest_at = next_digest_at(at, DIGEST_ZONE)
     message = render(kind, clean)
-    # what is written: the event (once per key), and only then its in-app items and outbox rows — one statement
+    # one statement: who hears of it and how (each recipient's choice for the kind, whether they can be mailed),
+    # the event once per key, and only then its in-app items and outbox rows
     row = (
         await session.execute(
             _RECORD,
@@ -203,15 +184,12 @@ async def record_event(
                 "project": project_code,
                 "task": task_id,
                 "at": at,
+                "digest_at": next_digest_at(at, DIGEST_ZONE),
                 "title": message.title[:200],
                 "body": message.text,
-                "app_users": wanted,
-                "mail_users": mailed,
-                "mail_status": [
-                    (DeliveryStatus.DIGEST if choice[u] is Delivery.DIGEST else DeliveryStatus.PENDING).value
-                    for u in mailed
-                ],
-                "mail_due": [digest_at if choice[u] is Delivery.DIGEST else at for u in mailed],
+                "users": ids,
+                "default": DEFAULT_DELIVERY[kind].value,
+                "mandatory": kind in MANDATORY,
                 "regions": sorted(_region_set(region_code)) if region_code else [],
             },
         )
@@ -230,17 +208,26 @@ _RECORD = text(
         INSERT INTO notification_events (event_key, kind, params, region_code, project_code, task_id, occurred_at)
         VALUES (:key, :kind, CAST(:params AS jsonb), :region, :project, :task, :at)
         ON CONFLICT (event_key) DO NOTHING RETURNING id
+    ), chosen AS (
+        SELECT u.id, coalesce(p.delivery, :default) AS delivery, u.active AND u.email IS NOT NULL AS mailable
+        FROM users u LEFT JOIN notification_preferences p ON p.user_id = u.id AND p.kind = :kind
+        WHERE u.id = ANY(CAST(:users AS int[]))
+    ), who AS (  -- a kind that cannot be turned off is delivered at once to whoever turned it off
+        SELECT id, CASE WHEN :mandatory AND delivery = 'off' THEN 'immediate' ELSE delivery END AS delivery, mailable
+        FROM chosen
     ), app AS (
         INSERT INTO notifications (event_key, user_id, kind, title, body, project_code, task_id, created_at)
-        SELECT :key, u.id, :kind, :title, :body, :project, :task, :at
-        FROM ev, unnest(CAST(:app_users AS int[])) AS u(id)
+        SELECT :key, w.id, :kind, :title, :body, :project, :task, :at
+        FROM ev, who w WHERE w.delivery <> 'off'
         ON CONFLICT ON CONSTRAINT uq_notification_event_user DO NOTHING RETURNING 1
     ), mail AS (
         INSERT INTO notification_deliveries
             (event_id, channel, user_id, endpoint_id, idempotency_key, status, due_at, attempts, created_at)
-        SELECT ev.id, 'email', v.uid, NULL, :key || '|email|user:' || v.uid, v.status, v.due, 0, :at
-        FROM ev, unnest(CAST(:mail_users AS int[]), CAST(:mail_status AS text[]), CAST(:mail_due AS timestamptz[]))
-             AS v(uid, status, due)
+        SELECT ev.id, 'email', w.id, NULL, :key || '|email|user:' || w.id,
+               CASE WHEN w.delivery = 'digest' THEN 'digest' ELSE 'pending' END,
+               CASE WHEN w.delivery = 'digest' THEN CAST(:digest_at AS timestamptz) ELSE CAST(:at AS timestamptz) END,
+               0, :at
+        FROM ev, who w WHERE w.delivery <> 'off' AND w.mailable
         ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1
     ), hooks AS (
         INSERT INTO notification_deliveries

@@ -10,7 +10,7 @@ from sqlalchemy import CTE, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import DecisionRecord, Task
+from db.models import DecisionRecord, Notification, Task
 from db.repositories.notifications import resolve_task_notifications
 from domain.enums import TaskStatus
 
@@ -117,12 +117,26 @@ def decision_cte(
         .returning(DecisionRecord.task_id)
         .cte("recorded")
     )
-    return (
+    closed = (
         update(Task)
         .where(Task.id.in_(select(recorded.c.task_id)))
         .values(status=TaskStatus.DECIDED.value, decided_by=decided_by, decided_at=decided_at, decision=decision)
         .returning(Task.id)
         .cte("closed")
+    )
+    # the in-app items about the task are resolved with it (no longer unread), in the same statement
+    resolved = (
+        update(Notification)
+        .where(Notification.task_id.in_(select(closed.c.id)), Notification.resolved_at.is_(None))
+        .values(resolved_at=decided_at)
+        .returning(Notification.task_id)
+        .cte("resolved")
+    )
+    return (
+        select(closed.c.id, func.count(resolved.c.task_id).label("resolved"))
+        .select_from(closed.outerjoin(resolved, resolved.c.task_id == closed.c.id))
+        .group_by(closed.c.id)
+        .cte("decided")
     )
 
 
