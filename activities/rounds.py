@@ -5,6 +5,7 @@ Names and accounts are read here from the database and never returned to the wor
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -232,19 +233,21 @@ class RoundActivities:
                 )
             # one asset: its lines are the households' totals (combining is for rounds over several assets)
             totals = combine_lines(by_asset) if len(by_asset) > 1 else _single(by_asset)
+            # each line as COPY writes it: code, village, head, amount, its parts (each asset's fen and why) as JSON
             lines = [
-                {
-                    "round_id": rnd.id,
-                    "plan_version": inp.version,
-                    "household_code": t.key,
-                    "village_code": heads[t.key].village_code,
-                    "head_name": heads[t.key].head_name,
-                    "amount_fen": t.amount_fen,
-                    "parts": [
-                        {"asset_id": p.asset_id, "amount_fen": p.amount_fen, "why": explained[(p.asset_id, t.key)]}
-                        for p in t.parts
-                    ],
-                }
+                (
+                    t.key,
+                    heads[t.key].village_code,
+                    heads[t.key].head_name,
+                    t.amount_fen,
+                    json.dumps(
+                        [
+                            {"asset_id": p.asset_id, "amount_fen": p.amount_fen, "why": explained[(p.asset_id, t.key)]}
+                            for p in t.parts
+                        ],
+                        ensure_ascii=False,
+                    ),
+                )
                 for t in totals
             ]
             for row in pools:

@@ -182,25 +182,18 @@ async def list_beneficiaries(session: AsyncSession, *, asset_ids: Sequence[str])
 LINE_COLUMNS = ("round_id", "plan_version", "household_code", "village_code", "head_name", "amount_fen", "parts")
 
 
-async def create_lines(session: AsyncSession, *, round_id: str, version: int, rows: list[dict[str, Any]]) -> None:
+async def create_lines(
+    session: AsyncSession, *, round_id: str, version: int, rows: Sequence[tuple[str, str, str, int, str]]
+) -> None:
     """Write a plan's lines with COPY on the session's own connection, inside its transaction (a county's 100,000
-    households in one stream: the bench's baseline is the same COPY)."""
+    households in one stream: the bench's baseline is the same COPY). A row: household code, village code, head's
+    name, amount in fen, parts as JSON text."""
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
     async with driver.cursor() as cur, cur.copy(f"COPY dividend_lines ({', '.join(LINE_COLUMNS)}) FROM STDIN") as copy:
-        for r in rows:
-            await copy.write_row(
-                (
-                    round_id,
-                    version,
-                    r["household_code"],
-                    r["village_code"],
-                    r["head_name"],
-                    r["amount_fen"],
-                    json.dumps(r["parts"], ensure_ascii=False),
-                )
-            )
+        for code, village, head, amount, parts in rows:
+            await copy.write_row((round_id, version, code, village, head, amount, parts))
 
 
 _PREPARE = text(
