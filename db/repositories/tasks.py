@@ -153,37 +153,22 @@ async def create_decision(
     decided_at: datetime,
     details: dict[str, Any] | None = None,
 ) -> bool:
-    """Record a decision and close its task, in one statement; False when this task already has one (a retry)."""
-    recorded = (
-        insert(DecisionRecord)
-        .values(
-            task_id=task_id,
-            project_code=project_code,
-            decision=decision,
-            opinion=opinion,
-            decided_by=decided_by,
-            from_stage=from_stage,
-            to_stage=to_stage,
-            decided_at=decided_at,
-            details=details or {},
-        )
-        .on_conflict_do_nothing(index_elements=[DecisionRecord.task_id])
-        .returning(DecisionRecord.task_id)
-        .cte("recorded")
+    """Record a decision, close its task and resolve its in-app items, in one statement; False when this task
+    already has one (a retry)."""
+    decided = decision_cte(
+        task_id=task_id,
+        project_code=project_code,
+        decision=decision,
+        opinion=opinion,
+        decided_by=decided_by,
+        from_stage=from_stage,
+        to_stage=to_stage,
+        decided_at=decided_at,
+        details=details,
     )
-    closed = (
-        update(Task)
-        .where(Task.id.in_(select(recorded.c.task_id)))
-        .values(status=TaskStatus.DECIDED.value, decided_by=decided_by, decided_at=decided_at, decision=decision)
-        .returning(Task.id)
-        .add_cte(recorded)
-    )
-    # a plain statement, not an ORM bulk update: no session objects to synchronise, the RETURNING row is ours
-    result = await session.execute(closed, execution_options={"synchronize_session": False})
-    if result.first() is None:
-        return False
-    await resolve_task_notifications(session, task_ids=[task_id], at=decided_at)
-    return True
+    # a plain statement, not an ORM bulk update: no session objects to synchronise, the row is ours
+    result = await session.execute(select(decided.c.id), execution_options={"synchronize_session": False})
+    return result.first() is not None
 
 
 async def update_task(session: AsyncSession, *, task_id: str, values: dict[str, Any]) -> None:
