@@ -40,6 +40,7 @@ from db.repositories.rounds import (
     period_money,
     prepare_payments,
     round_batches,
+    round_outcomes,
     settle_payments,
 )
 from domain.allocation import Allocation, AssetPart, HouseholdTotal, combine_lines
@@ -515,18 +516,18 @@ class RoundActivities:
         status, amount); what does not match is an exception. The round's totals follow."""
         async with self._sessions() as session:
             batches = await round_batches(session, round_id=round_id)
-            rows = {r.reference: r for b in batches for r in await batch_payments(session, batch_no=b)}
+            rows = await round_outcomes(session, round_id=round_id)
         exceptions: list[str] = []
         seen: set[str] = set()
         for b in batches:
             for res in await self._gateway.results(b):
                 seen.add(res.reference)
-                row = rows.get(res.reference)
-                if row is None:
+                ours = rows.get(res.reference)
+                if ours is None:
                     exceptions.append(f"{res.reference}: answered by the bank, not ours")
-                elif row.amount_fen != res.amount_fen or row.status != res.status.value:
+                elif ours != (res.amount_fen, res.status.value):
                     exceptions.append(
-                        f"{res.reference}: ours {row.status} {row.amount_fen}, bank {res.status.value} {res.amount_fen}"
+                        f"{res.reference}: ours {ours[1]} {ours[0]}, bank {res.status.value} {res.amount_fen}"
                     )
         exceptions += [f"{ref}: no answer from the bank" for ref in rows if ref not in seen]
         async with _round(self._sessions, round_id) as (session, rnd):

@@ -245,6 +245,16 @@ async def batch_payments(session: AsyncSession, *, batch_no: str) -> Sequence[An
     return rows.all()
 
 
+async def round_outcomes(session: AsyncSession, *, round_id: str) -> dict[str, tuple[int, str]]:
+    """Every attempt of a round that went to the bank: reference → (amount, status), in one read (reconciliation)."""
+    rows = await session.execute(
+        select(DividendPayment.reference, DividendPayment.amount_fen, DividendPayment.status).where(
+            DividendPayment.round_id == round_id, DividendPayment.batch_no.is_not(None)
+        )
+    )
+    return {ref: (int(amount), str(status)) for ref, amount, status in rows}
+
+
 async def batch_totals(session: AsyncSession, *, batch_no: str) -> dict[str, tuple[int, int]]:
     """A batch's attempts by status: (count, Σ fen)."""
     rows = await session.execute(
