@@ -117,8 +117,18 @@ class DividendRoundWorkflow:
             heartbeat_timeout=HEARTBEAT,
             retry_policy=RETRY,
         )
-        for i in range(0, len(batches), PARALLEL_BATCHES):
-            await asyncio.gather(*(self._pay(b) for b in batches[i : i + PARALLEL_BATCHES]))
+        if workflow.patched("pay-window-v1"):
+            # a sliding window: a batch starts as soon as one of the PARALLEL_BATCHES in flight ends (in order)
+            window = asyncio.Semaphore(PARALLEL_BATCHES)
+
+            async def in_window(batch_no: str) -> None:
+                async with window:
+                    await self._pay(batch_no)
+
+            await asyncio.gather(*(in_window(b) for b in batches))
+        else:  # runs that paid before the window: groups of PARALLEL_BATCHES, each waiting for its slowest
+            for i in range(0, len(batches), PARALLEL_BATCHES):
+                await asyncio.gather(*(self._pay(b) for b in batches[i : i + PARALLEL_BATCHES]))
         while True:
             self._unresolved = await workflow.execute_activity_method(
                 RoundActivities.count_failures,
