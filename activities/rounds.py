@@ -198,7 +198,6 @@ class RoundActivities:
             by_asset: dict[str, Allocation] = {}
             explained: dict[tuple[str, str], str] = {}
             pools: list[dict[str, Any]] = []
-            project = {a.id: a.project_code for a in assets}
             for asset_id in ids:
                 stored = rules[asset_id]
                 group = set(groups[asset_id])
@@ -222,7 +221,7 @@ class RoundActivities:
                         "round_id": rnd.id,
                         "plan_version": inp.version,
                         "asset_id": asset_id,
-                        "project_code": project.get(asset_id, stored.project_code),
+                        "project_code": stored.project_code,
                         "rule_id": stored.id,
                         "income_fen": income,
                         "upkeep_fen": upkeep,

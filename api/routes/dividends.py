@@ -61,8 +61,8 @@ from db.models import (
 )
 from db.repositories.rounds import (
     approved_rules,
+    asset_claims,
     batch_payments,
-    claims_elsewhere,
     group_of,
     list_scope_assets,
     record_correction,
@@ -159,7 +159,7 @@ async def open_round(
             ]
         )
     groups = {r.id: group_of(r) for r in rules.values()}
-    held = await claims_elsewhere(
+    held = await asset_claims(
         session, asset_ids=sorted({a for g in groups.values() for a in g}), fiscal_year=body.fiscal_year
     )
     if all(any(a in held for a in g) for g in groups.values()):

@@ -208,13 +208,12 @@ _RECORD = text(
         INSERT INTO notification_events (event_key, kind, params, region_code, project_code, task_id, occurred_at)
         VALUES (:key, :kind, CAST(:params AS jsonb), :region, :project, :task, :at)
         ON CONFLICT (event_key) DO NOTHING RETURNING id
-    ), chosen AS (
-        SELECT u.id, coalesce(p.delivery, :default) AS delivery, u.active AND u.email IS NOT NULL AS mailable
+    ), who AS (  -- each recipient's choice (a kind that cannot be turned off goes at once to who turned it off)
+        SELECT u.id, u.active AND u.email IS NOT NULL AS mailable,
+               CASE WHEN :mandatory AND p.delivery = 'off' THEN 'immediate' ELSE coalesce(p.delivery, :default) END
+                   AS delivery
         FROM users u LEFT JOIN notification_preferences p ON p.user_id = u.id AND p.kind = :kind
         WHERE u.id = ANY(CAST(:users AS int[]))
-    ), who AS (  -- a kind that cannot be turned off is delivered at once to whoever turned it off
-        SELECT id, CASE WHEN :mandatory AND delivery = 'off' THEN 'immediate' ELSE delivery END AS delivery, mailable
-        FROM chosen
     ), app AS (
         INSERT INTO notifications (event_key, user_id, kind, title, body, project_code, task_id, created_at)
         SELECT :key, w.id, :kind, :title, :body, :project, :task, :at

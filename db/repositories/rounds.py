@@ -66,16 +66,7 @@ async def claim_assets(
     """Claim each group's assets for the round's fiscal year, a group whole or not at all: (the indexes of the
     groups this round holds, {asset: round} for the assets another round holds). An asset's year is paid out once.
     A concurrent claim of the same assets makes the insert wait for it and then find it (the caller retries)."""
-    ids = sorted({a for g in groups for a in g})
-    held = dict(
-        (
-            await session.execute(
-                select(DividendClaim.asset_id, DividendClaim.round_id).where(
-                    DividendClaim.fiscal_year == fiscal_year, DividendClaim.asset_id.in_(ids)
-                )
-            )
-        ).all()
-    )
+    held = await asset_claims(session, asset_ids=sorted({a for g in groups for a in g}), fiscal_year=fiscal_year)
     elsewhere = {a: r for a, r in held.items() if r != round_id}
     kept = [i for i, g in enumerate(groups) if not any(a in elsewhere for a in g)]
     new = sorted({a for i in kept for a in groups[i] if a not in held})
@@ -96,8 +87,8 @@ class ClaimRaced(Exception):
     """Another round claimed some of the same assets at the same moment (the plan is computed again)."""
 
 
-async def claims_elsewhere(session: AsyncSession, *, asset_ids: Sequence[str], fiscal_year: int) -> dict[str, str]:
-    """{asset: round} for the assets whose year a round has claimed already."""
+async def asset_claims(session: AsyncSession, *, asset_ids: Sequence[str], fiscal_year: int) -> dict[str, str]:
+    """{asset: round} for the assets whose year a round has claimed."""
     return dict(
         (
             await session.execute(
@@ -249,7 +240,7 @@ async def round_outcomes(session: AsyncSession, *, round_id: str) -> dict[str, t
     """Every attempt of a round that went to the bank: reference → (amount, status), in one read (reconciliation)."""
     rows = await session.execute(
         select(DividendPayment.reference, DividendPayment.amount_fen, DividendPayment.status).where(
-            DividendPayment.round_id == round_id, DividendPayment.batch_no.is_not(None)
+            DividendPayment.round_id == round_id
         )
     )
     return {ref: (int(amount), str(status)) for ref, amount, status in rows}

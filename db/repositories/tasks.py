@@ -132,12 +132,7 @@ def decision_cte(
         .returning(Notification.task_id)
         .cte("resolved")
     )
-    return (
-        select(closed.c.id, func.count(resolved.c.task_id).label("resolved"))
-        .select_from(closed.outerjoin(resolved, resolved.c.task_id == closed.c.id))
-        .group_by(closed.c.id)
-        .cte("decided")
-    )
+    return select(closed.c.id).add_cte(resolved).cte("decided")
 
 
 async def create_decision(
