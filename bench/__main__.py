@@ -51,7 +51,7 @@ from db.migrate import upgrade
 from worker import build_worker
 
 DATABASE = "assetflow_bench"
-COUNTER = StatementCounter()
+COUNTER = StatementCounter(shapes=bool(os.environ.get("BENCH_SQL_SHAPES")))
 Chain = Callable[[int, str], Awaitable[list[Timing]]]
 
 
@@ -293,6 +293,10 @@ async def measure(database_url: str, options: Options, progress: Progress) -> Re
             COUNTER.install()
             measured = await run_blocks(systems, options, progress)
             COUNTER.uninstall()
+            if COUNTER.shapes is not None:
+                chains = measured["assetflow"].chains.items
+                for what, n in COUNTER.shapes.most_common():
+                    progress.console.print(f"{n / chains:6.2f} per chain  {what}")
             progress.console.print("timed blocks done; seeding 10,000 projects and 100,000 open tasks for the reads")
             reads = tuple(await measure_reads(api, sessions))
             progress.console.print("reads timed; stopping the workers, the app and the dev server")

@@ -3,6 +3,8 @@ drivers' polling of the inbox: how often the drivers poll depends on how fast th
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -17,8 +19,9 @@ _polling: ContextVar[bool] = ContextVar("bench_polling", default=False)
 class StatementCounter:
     """Statements executed by every engine of this process since `install`, polling excluded."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, shapes: bool = False) -> None:
         self.count = 0
+        self.shapes: Counter[str] | None = Counter() if shapes else None
 
     def install(self) -> None:
         """Listen on every engine (the API's and the worker's)."""
@@ -28,9 +31,20 @@ class StatementCounter:
         """Stop listening."""
         event.remove(Engine, "before_cursor_execute", self._seen)
 
-    def _seen(self, *_: Any) -> None:
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if not _polling.get():
             self.count += 1
+            if self.shapes is not None:
+                self.shapes[shape(statement)] += 1
+
+
+def shape(statement: str) -> str:
+    """A statement's kind and first table, enough to tell the hot path's statements apart (BENCH_SQL_SHAPES=1)."""
+    flat = re.sub(r"\s+", " ", statement).strip()
+    match = re.match(r"(WITH \w+|SELECT|INSERT INTO \w+|UPDATE \w+|DELETE FROM \w+|\w+)", flat)
+    head = match.group(1) if match else flat[:20]
+    table = re.search(r" FROM (\w+)", flat) if head in ("SELECT",) or head.startswith("WITH") else None
+    return f"{head} {table.group(1)}" if table else head
 
 
 @contextmanager

@@ -216,7 +216,8 @@ async def world(sessions: Sessions) -> World:
             province = f"{11 + n // 98:02d}0000"
             city = f"{province[:2]}{n % 98 + 1:02d}00"
             county = city[:4] + "01"
-            if await s.get(Region, county) is None:
+            # a city nobody made: the demo seed's 370100 (Jinan, with its experts) is a code this loop reaches
+            if await s.get(Region, city) is None:
                 break
         townships = [county + "100", county + "101"]
         villages = [townships[0] + "201", townships[0] + "202", townships[1] + "201"]
