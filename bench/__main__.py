@@ -294,7 +294,7 @@ async def measure(database_url: str, options: Options, progress: Progress) -> Re
             measured = await run_blocks(systems, options, progress)
             COUNTER.uninstall()
             if COUNTER.shapes is not None:
-                chains = measured["assetflow"].chains.items
+                chains = sum(run.chains.items for run in measured["assetflow"].runs.values())
                 for what, n in COUNTER.shapes.most_common():
                     progress.console.print(f"{n / chains:6.2f} per chain  {what}")
             progress.console.print("timed blocks done; seeding 10,000 projects and 100,000 open tasks for the reads")
