@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import logging
 import os
@@ -291,7 +292,13 @@ async def measure(database_url: str, options: Options, progress: Progress) -> Re
             for name, chain in systems.items():
                 await warm_up(name, chain, options, progress)
             COUNTER.install()
+            profile = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
+            if profile is not None:
+                profile.enable()
             measured = await run_blocks(systems, options, progress)
+            if profile is not None:
+                profile.disable()
+                profile.dump_stats(os.environ["BENCH_PROFILE"])  # the timed blocks alone: pstats, snakeviz
             COUNTER.uninstall()
             if COUNTER.shapes is not None:
                 chains = sum(run.chains.items for run in measured["assetflow"].runs.values())

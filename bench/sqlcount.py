@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine.interfaces import CacheStats
 
 _polling: ContextVar[bool] = ContextVar("bench_polling", default=False)
 
@@ -31,11 +32,14 @@ class StatementCounter:
         """Stop listening."""
         event.remove(Engine, "before_cursor_execute", self._seen)
 
-    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, *_: Any) -> None:
         if not _polling.get():
             self.count += 1
             if self.shapes is not None:
-                self.shapes[shape(statement)] += 1
+                # a statement SQLAlchemy compiled for this call (not found in its cache) costs far more Python time
+                hit = getattr(context, "cache_hit", None)
+                compiled = getattr(context, "compiled", None) is not None and hit is not CacheStats.CACHE_HIT
+                self.shapes[shape(statement) + (" (compiled)" if compiled else "")] += 1
 
 
 def shape(statement: str) -> str:
