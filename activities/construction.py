@@ -26,7 +26,7 @@ from db.repositories.construction import (
     get_last_progress,
     get_progress_for_week,
 )
-from db.repositories.notifications import record_event
+from db.repositories.notifications import note_event
 from db.repositories.projects import update_project_colours, update_project_fields, update_project_stage
 from db.repositories.tasks import create_decision
 from domain.assets import AssetClass, AssetStatus, contract_end
@@ -88,7 +88,7 @@ async def _set_colour(session: AsyncSession, project: Project, colour: str, reas
         session, code=project.code, construction_colour=colour, construction_red_since=red_since
     )
     if colour in ("yellow", "red"):
-        await record_event(
+        await note_event(
             session,
             kind=EventKind.WARNING_CONSTRUCTION,
             key=f"colour:{project.code}:construction:{at.isoformat()}:{colour}",

@@ -30,7 +30,7 @@ from activities.projects import (
 from core.settings import OperationSettings, get_settings
 from db.engine import Sessions
 from db.models import Asset, Contract, OperationWarning, Project
-from db.repositories.notifications import record_event
+from db.repositories.notifications import note_event
 from db.repositories.operation_checks import (
     YearFigures,
     clear_warnings,
@@ -390,7 +390,7 @@ class OperationActivities:
                 at=inp.at,
             )
             if (event := WARNING_EVENTS.get(w.kind)) is not None:
-                await record_event(
+                await note_event(
                     session,
                     kind=event,
                     key=f"warning_raised:{w.key}:{inp.at.isoformat()}",

@@ -22,7 +22,7 @@ from db.engine import Sessions
 from db.models import Asset, Problem, Project
 from db.repositories.archives import refresh_many, round_projects
 from db.repositories.audit import NewEntry, append_or_batch
-from db.repositories.notifications import list_users_covering, record_event
+from db.repositories.notifications import list_users_covering, note_event
 from db.repositories.operation_checks import create_problems
 from db.repositories.problems import (
     list_archive_candidates,
@@ -276,7 +276,7 @@ class ProblemActivities:
     ) -> None:
         deadline = p.deadline.isoformat() if p.deadline else ""
         # the problem's number, source and deadline: never its description, which may name people
-        await record_event(
+        await note_event(
             session,
             kind=EventKind.PROBLEM_OVERDUE if step is OverdueStep.REMIND else EventKind.PROBLEM_ESCALATED,
             key=f"problem:{p.id}:{step.value}:{deadline}",

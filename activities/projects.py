@@ -22,13 +22,22 @@ from db.repositories.attachments import create_attachment_links
 from db.repositories.audit import (
     AUDIT_BATCH,
     NewEntry,
+    Rider,
     append_audit_entries,
     append_or_batch,
     project_chain,
     remember_locked_head,
 )
 from db.repositories.construction import get_last_progress, update_completion, update_project_assets
-from db.repositories.notifications import list_users_covering, record_event
+from db.repositories.notifications import (
+    EVENT_BATCH,
+    EVENTS_RESULT,
+    EVENTS_SQL,
+    RECORD_EVENTS,
+    events_param,
+    list_users_covering,
+    note_event,
+)
 from db.repositories.projects import (
     clear_project_waiting,
     decide_and_move,
@@ -109,14 +118,27 @@ async def transaction(sessions: Sessions) -> AsyncIterator[AsyncSession]:
     """One activity's transaction: the audit entries it makes are written together just before it commits."""
     async with sessions.begin() as session:
         batch: list[tuple[str, NewEntry]] = []
+        events: list[dict[str, Any]] = []
         session.info[AUDIT_BATCH] = batch
+        session.info[EVENT_BATCH] = events
         yield session
+        session.info.pop(AUDIT_BATCH, None)
+        session.info.pop(EVENT_BATCH, None)
         chains: dict[str, list[NewEntry]] = {}
         for chain, entry in batch:
             chains.setdefault(chain, []).append(entry)
-        for chain, entries in chains.items():
-            await append_audit_entries(session, chain=chain, entries=entries)
-        session.info.pop(AUDIT_BATCH, None)
+        # the events ride on the last chain's append: one statement for both
+        rider = Rider(EVENTS_SQL, EVENTS_RESULT, {"events": events_param(events)}) if events else None
+        for i, (chain, entries) in enumerate(chains.items()):
+            await append_audit_entries(
+                session, chain=chain, entries=entries, rider=rider if i == len(chains) - 1 else None
+            )
+        if rider is not None:
+            answer = rider.answer
+            if answer is None:  # no entry was new (nothing to append): the events alone
+                answer = (await session.execute(RECORD_EVENTS, rider.params)).one()
+            if answer.events_new:
+                log.info("notification events", new=answer.events_new, in_app=answer.in_app, outbox=answer.outbox)
 
 
 async def audit(
@@ -239,7 +261,7 @@ class ProjectActivities:
                     at=inp.decided_at,
                 )
                 if (event := DECISION_EVENTS.get(inp.decision)) is not None:
-                    await record_event(
+                    await note_event(
                         session,
                         kind=event,
                         key=f"decision:{inp.task_id}",
@@ -356,7 +378,7 @@ async def notify_stage(session: AsyncSession, code: str, from_stage: str, to_sta
     project = await session.get(Project, code)
     if project is None or from_stage == to_stage:
         return
-    await record_event(
+    await note_event(
         session,
         kind=EventKind.STAGE_CHANGED,
         key=f"stage:{code}:{from_stage}->{to_stage}@{at.isoformat()}",
@@ -455,7 +477,7 @@ async def open_task_in(session: AsyncSession, inp: OpenTaskInput, *, workflow_id
         recipients = [inp.assignee_id]
     else:
         recipients = [u.id for u in await list_users_covering(session, role=inp.candidate_role, code=inp.region_code)]
-    await record_event(
+    await note_event(
         session,
         kind=EventKind.TASK_OPENED,
         key=f"task_opened:{inp.task_id}",

@@ -23,7 +23,7 @@ from activities.projects import (
 )
 from db.engine import Sessions
 from db.models import Notice, Task
-from db.repositories.notifications import list_users_covering, record_event
+from db.repositories.notifications import list_users_covering, note_event, record_event
 from db.repositories.projects import refresh_project_overdue, update_project_fields, update_project_stage
 from db.repositories.reviews import (
     create_draw,
@@ -172,7 +172,7 @@ class ReviewActivities:
         """Audit the panel's verdict with every score (they become visible once the panel is complete)."""
         async with transaction(self._sessions) as session:
             project = await locked_project(session, inp.project_code)
-            await record_event(
+            await note_event(
                 session,
                 kind=EventKind.DECISION_APPROVED if inp.passed else EventKind.DECISION_RETURNED,
                 key=f"panel:{inp.project_code}:r{inp.round}",
@@ -274,7 +274,7 @@ class ReviewActivities:
             if project.stage != inp.stage:
                 await notify_stage(session, inp.project_code, project.stage, inp.stage, inp.starts_at)
                 await update_project_stage(session, code=inp.project_code, stage=inp.stage)
-            await record_event(
+            await note_event(
                 session,
                 kind=EventKind.NOTICE_OPENED,
                 key=f"notice_opened:{inp.notice_id}",
@@ -309,7 +309,7 @@ class ReviewActivities:
             outcome = (
                 "期满 / ran its course" if inp.status == "completed" else "因异议中止 / interrupted by an objection"
             )
-            await record_event(
+            await note_event(
                 session,
                 kind=EventKind.NOTICE_CLOSED,
                 key=f"notice_closed:{inp.notice_id}",
@@ -334,7 +334,7 @@ class ReviewActivities:
         async with transaction(self._sessions) as session:
             project = await locked_project(session, inp.project_code)
             # the manager hears that an objection was filed, never by whom or what it says (the county reads it)
-            await record_event(
+            await note_event(
                 session,
                 kind=EventKind.OBJECTION_FILED,
                 key=f"objection:{inp.objection_id}",
@@ -468,7 +468,7 @@ class ReviewActivities:
                 values={"assignee_id": inp.to.user_id, "claimed_by": None, "claimed_at": None}
                 | ({"details": inp.details} if inp.details is not None else {}),
             )
-            await record_event(
+            await note_event(
                 session,
                 kind=EventKind.TASK_REASSIGNED,
                 key=f"reassign:{inp.task_id}:{inp.at.isoformat()}",

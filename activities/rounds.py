@@ -24,7 +24,7 @@ from core.payments import PaymentError, PaymentGateway, PaymentRejected
 from db.engine import Sessions
 from db.models import DividendCorrection, DividendObjection, DividendPayment, DividendPool, DividendRound
 from db.repositories.audit import NewEntry, append_audit_entries
-from db.repositories.notifications import list_users_covering, record_event
+from db.repositories.notifications import list_users_covering, note_event
 from db.repositories.rounds import (
     ClaimRaced,
     approved_rules,
@@ -144,7 +144,7 @@ async def _notify_round(
         "ends": f"{ends.astimezone(ZoneInfo('Asia/Shanghai')):%Y-%m-%d %H:%M}" if ends else "",
     }
     params.update(extra or {})
-    await record_event(
+    await note_event(
         session,
         kind=kind,
         key=key,

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import TextClause
 
 from db.models import AuditCheckpoint, AuditEntry, AuditHead
 from domain.audit import GENESIS, ChainEntry, ChainProblem, canonical_json, entry_hash, verify_chain
@@ -108,22 +109,52 @@ _ROWS = """
     ORDER BY r.chain, r.seq
 """
 # A chain's entries (an event key stored already is skipped) and its head moved only if every entry went in.
-_APPEND = text(
-    f"""
-    WITH appended AS ({_ROWS} ON CONFLICT (event_key) DO NOTHING RETURNING 1
+_APPEND_CTES = f"""
+    appended AS ({_ROWS} ON CONFLICT (event_key) DO NOTHING RETURNING 1
     ), moved AS (
         UPDATE audit_heads SET seq = :seq, hash = :hash
         WHERE chain = :chain AND (SELECT count(*) FROM appended) = :count RETURNING 1
     )
-    SELECT (SELECT count(*) FROM appended) AS appended, (SELECT count(*) FROM moved) AS moved
-    """  # noqa: S608 - _ROWS is this module's constant
-)
+"""  # noqa: S608 - _ROWS is this module's constant
+_APPEND_RESULT = "(SELECT count(*) FROM appended) AS appended, (SELECT count(*) FROM moved) AS moved"
+_APPEND = text(f"WITH {_APPEND_CTES} SELECT {_APPEND_RESULT}")
 _INSERT_ROWS = text(_ROWS)
 
 
-async def _append(session: AsyncSession, chain: str, seq: int, hash_: str, rows: list[dict[str, Any]]) -> Any:
+@dataclass
+class Rider:
+    """More work for an append's statement (a transaction's notification events: one round trip for both):
+    `ctes`, constant `name AS (…)` clauses; `result`, a constant select list; their parameters. `answer` is the
+    statement's row once it ran (None: no entry was new, so nothing ran and the caller runs its work alone)."""
+
+    ctes: str
+    result: str
+    params: dict[str, Any]
+    answer: Any = None
+
+
+_WITH_RIDER: dict[tuple[str, str], TextClause] = {}
+
+
+def _statement(rider: Rider | None) -> TextClause:
+    if rider is None:
+        return _APPEND
+    key = (rider.ctes, rider.result)
+    if (stmt := _WITH_RIDER.get(key)) is None:  # a rider's text is constant: one statement (prepared once) per rider
+        stmt = _WITH_RIDER[key] = text(f"WITH {_APPEND_CTES}, {rider.ctes} SELECT {rider.result}, {_APPEND_RESULT}")
+    return stmt
+
+
+async def _append(
+    session: AsyncSession, chain: str, seq: int, hash_: str, rows: list[dict[str, Any]], rider: Rider | None = None
+) -> Any:
     params = {"rows": json.dumps(rows, ensure_ascii=False), "seq": seq, "hash": hash_, "chain": chain}
-    return (await session.execute(_APPEND, params | {"count": len(rows)})).one()
+    if rider is not None:
+        params |= rider.params
+    row = (await session.execute(_statement(rider), params | {"count": len(rows)})).one()
+    if rider is not None:
+        rider.answer = row
+    return row[-2:]
 
 
 LOCKED_HEADS = "assetflow.locked_audit_heads"
@@ -155,7 +186,9 @@ class AuditKeysPartlyStored(Exception):
     the transaction is rolled back and the work retried, whose append then looks the stored keys up first."""
 
 
-async def append_audit_entries(session: AsyncSession, *, chain: str, entries: Sequence[NewEntry]) -> int:
+async def append_audit_entries(
+    session: AsyncSession, *, chain: str, entries: Sequence[NewEntry], rider: Rider | None = None
+) -> int:
     """Append entries to a chain, each once by its event key; how many were new.
 
     The head row's lock serialises a chain's writers (no advisory lock): one statement locks it and finds the
@@ -171,7 +204,7 @@ async def append_audit_entries(session: AsyncSession, *, chain: str, entries: Se
         rows, seq, prev = _chain_rows(chain, held[0], held[1], entries, set(), datetime.now(UTC))
         if not rows:
             return 0
-        result = await _append(session, chain, seq, prev, rows)
+        result = await _append(session, chain, seq, prev, rows, rider)
         if result[0] == 0:
             return 0  # the whole batch was stored by an earlier run of the same work
         if result[0] != len(rows) or result[1] != 1:
@@ -186,7 +219,7 @@ async def append_audit_entries(session: AsyncSession, *, chain: str, entries: Se
     stored = set(row.stored)
     rows, seq, prev = _chain_rows(chain, int(row.seq), str(row.hash), entries, stored, datetime.now(UTC))
     if rows:  # the head is locked and the stored keys left out: every row goes in and the head moves
-        result = await _append(session, chain, seq, prev, rows)
+        result = await _append(session, chain, seq, prev, rows, rider)
         if result[0] != len(rows) or result[1] != 1:
             raise AuditKeysPartlyStored(f"chain {chain}: {result[0]} of {len(rows)} entries were new")
     return len(rows)

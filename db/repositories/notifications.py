@@ -152,6 +152,52 @@ class Recorded:
     outbox: int
 
 
+EVENT_BATCH = "assetflow.event_batch"
+"""session.info key of the events a transaction records when it ends, with its audit entries in one statement
+(activities.projects.transaction sets it; `note_event` adds to it)."""
+
+
+def event_row(
+    *,
+    kind: EventKind,
+    key: str,
+    params: Params,
+    user_ids: Iterable[int | None],
+    region_code: str | None,
+    at: datetime,
+    project_code: str | None = None,
+    task_id: str | None = None,
+) -> dict[str, Any]:
+    """One event as the JSON object EVENTS_SQL takes: params masked (no ID numbers, accounts or phones), the
+    message rendered, the recipients, and the regions whose endpoints may take it."""
+    clean = clean_params(params)
+    message = render(kind, clean)
+    return {
+        "key": key,
+        "kind": kind.value,
+        "params": clean,
+        "region": region_code,
+        "project": project_code,
+        "task": task_id,
+        "at": at.isoformat(),
+        "digest_at": next_digest_at(at, DIGEST_ZONE).isoformat(),
+        "title": message.title[:200],
+        "body": message.text,
+        "users": sorted({u for u in user_ids if u is not None}),
+        "delivery": DEFAULT_DELIVERY[kind].value,
+        "mandatory": kind in MANDATORY,
+        "regions": sorted(_region_set(region_code)) if region_code else [],
+    }
+
+
+def events_param(events: Sequence[dict[str, Any]]) -> str:
+    """EVENTS_SQL's :events: the rows of `event_row`, each key once (the first)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for e in events:
+        seen.setdefault(e["key"], e)
+    return json.dumps(list(seen.values()), ensure_ascii=False)
+
+
 async def record_event(
     session: AsyncSession,
     *,
@@ -164,83 +210,120 @@ async def record_event(
     project_code: str | None = None,
     task_id: str | None = None,
 ) -> Recorded:
-    """Record that something happened, in the caller's transaction: the event once per `key`, an in-app item for
-    each recipient who has not turned the kind off, an e-mail row (now or for the 08:00 digest) for each of them
-    with an address, and a row for each webhook or robot of a region containing `region_code` that takes the kind.
-    Params are masked (no ID numbers, accounts or phones); a retry with the same key writes nothing."""
-    clean = clean_params(params)
-    ids = sorted({u for u in user_ids if u is not None})
-    message = render(kind, clean)
-    # one statement: who hears of it and how (each recipient's choice for the kind, whether they can be mailed),
-    # the event once per key, and only then its in-app items and outbox rows
-    row = (
-        await session.execute(
-            _RECORD,
-            {
-                "key": key,
-                "kind": kind.value,
-                "params": json.dumps(clean, ensure_ascii=False),
-                "region": region_code,
-                "project": project_code,
-                "task": task_id,
-                "at": at,
-                "digest_at": next_digest_at(at, DIGEST_ZONE),
-                "title": message.title[:200],
-                "body": message.text,
-                "users": ids,
-                "default": DEFAULT_DELIVERY[kind].value,
-                "mandatory": kind in MANDATORY,
-                "regions": sorted(_region_set(region_code)) if region_code else [],
-            },
-        )
-    ).one()
-    if not row.new:
+    """Record that something happened, in the caller's transaction, now: the event once per `key`, an in-app item
+    for each recipient who has not turned the kind off, an e-mail row (now or for the 08:00 digest) for each of
+    them with an address, and a row for each webhook or robot of a region containing `region_code` that takes the
+    kind. A retry with the same key writes nothing. (`note_event` leaves it to the transaction's end.)"""
+    row = event_row(
+        kind=kind,
+        key=key,
+        params=params,
+        user_ids=user_ids,
+        region_code=region_code,
+        at=at,
+        project_code=project_code,
+        task_id=task_id,
+    )
+    result = (await session.execute(RECORD_EVENTS, {"events": events_param([row])})).one()
+    if not result.events_new:
         return Recorded(0, 0)
-    log.info("notification event", kind=kind.value, event_key=key, in_app=row.in_app, outbox=row.outbox)
-    return Recorded(int(row.in_app), int(row.outbox))
+    log.info("notification event", kind=kind.value, event_key=key, in_app=result.in_app, outbox=result.outbox)
+    return Recorded(int(result.in_app), int(result.outbox))
 
 
-# The event, its in-app items, its e-mails and its webhooks' and robots' rows, written only when the event is new.
-# A region's endpoints are those of the event's region or one containing it (its ancestors' codes) taking the kind.
-_RECORD = text(
-    """
-    WITH ev AS (
+async def note_event(
+    session: AsyncSession,
+    *,
+    kind: EventKind,
+    key: str,
+    params: Params,
+    user_ids: Iterable[int | None],
+    region_code: str | None,
+    at: datetime,
+    project_code: str | None = None,
+    task_id: str | None = None,
+) -> None:
+    """`record_event`, written when the transaction ends with its audit entries (one statement for both) when the
+    transaction collects them (activities.projects.transaction); at once otherwise."""
+    batch: list[dict[str, Any]] | None = session.info.get(EVENT_BATCH)
+    if batch is None:
+        await record_event(
+            session,
+            kind=kind,
+            key=key,
+            params=params,
+            user_ids=user_ids,
+            region_code=region_code,
+            at=at,
+            project_code=project_code,
+            task_id=task_id,
+        )
+        return
+    batch.append(
+        event_row(
+            kind=kind,
+            key=key,
+            params=params,
+            user_ids=user_ids,
+            region_code=region_code,
+            at=at,
+            project_code=project_code,
+            task_id=task_id,
+        )
+    )
+
+
+# Events (:events, a JSON array of `event_row`s), each written once by its key, and for a new one only: its in-app
+# items, its e-mails and its webhooks' and robots' rows. A recipient's choice for the kind decides (a kind that cannot
+# be turned off goes at once to who turned it off); a region's endpoints are those of the event's region or one
+# containing it taking the kind. Constant text: prepared once, and appended to an audit append's CTEs
+# (db.repositories.audit.Rider) so that a transaction's audit entries and events are one statement.
+EVENTS_SQL = """
+    e AS (
+        SELECT * FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS r(key text, kind text, params jsonb, region text,
+            project text, task text, at timestamptz, digest_at timestamptz, title text, body text, users jsonb,
+            delivery text, mandatory boolean, regions jsonb)
+    ), ev AS (
         INSERT INTO notification_events (event_key, kind, params, region_code, project_code, task_id, occurred_at)
-        VALUES (:key, :kind, CAST(:params AS jsonb), :region, :project, :task, :at)
-        ON CONFLICT (event_key) DO NOTHING RETURNING id
-    ), who AS (  -- each recipient's choice (a kind that cannot be turned off goes at once to who turned it off)
-        SELECT u.id, u.active AND u.email IS NOT NULL AS mailable,
-               CASE WHEN :mandatory AND p.delivery = 'off' THEN 'immediate' ELSE coalesce(p.delivery, :default) END
+        SELECT e.key, e.kind, e.params, e.region, e.project, e.task, e.at FROM e
+        ON CONFLICT (event_key) DO NOTHING RETURNING id, event_key
+    ), fresh AS (
+        SELECT ev.id, e.* FROM ev JOIN e ON e.key = ev.event_key
+    ), who AS (
+        SELECT f.id AS event_id, f.key, u.id AS user_id, u.active AND u.email IS NOT NULL AS mailable,
+               CASE WHEN f.mandatory AND p.delivery = 'off' THEN 'immediate' ELSE coalesce(p.delivery, f.delivery) END
                    AS delivery
-        FROM users u LEFT JOIN notification_preferences p ON p.user_id = u.id AND p.kind = :kind
-        WHERE u.id = ANY(CAST(:users AS int[]))
+        FROM fresh f
+        JOIN users u ON u.id IN (SELECT CAST(x AS int) FROM jsonb_array_elements_text(f.users) AS x)
+        LEFT JOIN notification_preferences p ON p.user_id = u.id AND p.kind = f.kind
     ), app AS (
         INSERT INTO notifications (event_key, user_id, kind, title, body, project_code, task_id, created_at)
-        SELECT :key, w.id, :kind, :title, :body, :project, :task, :at
-        FROM ev, who w WHERE w.delivery <> 'off'
+        SELECT f.key, w.user_id, f.kind, f.title, f.body, f.project, f.task, f.at
+        FROM fresh f JOIN who w ON w.event_id = f.id WHERE w.delivery <> 'off'
         ON CONFLICT ON CONSTRAINT uq_notification_event_user DO NOTHING RETURNING 1
     ), mail AS (
         INSERT INTO notification_deliveries
             (event_id, channel, user_id, endpoint_id, idempotency_key, status, due_at, attempts, created_at)
-        SELECT ev.id, 'email', w.id, NULL, :key || '|email|user:' || w.id,
+        SELECT f.id, 'email', w.user_id, NULL, f.key || '|email|user:' || w.user_id,
                CASE WHEN w.delivery = 'digest' THEN 'digest' ELSE 'pending' END,
-               CASE WHEN w.delivery = 'digest' THEN CAST(:digest_at AS timestamptz) ELSE CAST(:at AS timestamptz) END,
-               0, :at
-        FROM ev, who w WHERE w.delivery <> 'off' AND w.mailable
+               CASE WHEN w.delivery = 'digest' THEN f.digest_at ELSE f.at END, 0, f.at
+        FROM fresh f JOIN who w ON w.event_id = f.id WHERE w.delivery <> 'off' AND w.mailable
         ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1
     ), hooks AS (
         INSERT INTO notification_deliveries
             (event_id, channel, user_id, endpoint_id, idempotency_key, status, due_at, attempts, created_at)
-        SELECT ev.id, e.kind, NULL, e.id, :key || '|' || e.kind || '|endpoint:' || e.id, 'pending', :at, 0, :at
-        FROM ev, notification_endpoints e
-        WHERE e.active AND e.region_code = ANY(CAST(:regions AS text[]))
-          AND (jsonb_array_length(e.events) = 0 OR e.events @> to_jsonb(CAST(:kind AS text)))
+        SELECT f.id, n.kind, NULL, n.id, f.key || '|' || n.kind || '|endpoint:' || n.id, 'pending', f.at, 0, f.at
+        FROM fresh f JOIN notification_endpoints n
+          ON n.active AND n.region_code IN (SELECT jsonb_array_elements_text(f.regions))
+         AND (jsonb_array_length(n.events) = 0 OR n.events @> to_jsonb(f.kind))
         ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1
     )
-    SELECT EXISTS (SELECT 1 FROM ev) AS new, (SELECT count(*) FROM app) AS in_app,
-           (SELECT count(*) FROM mail) + (SELECT count(*) FROM hooks) AS outbox
-    """
+"""
+EVENTS_RESULT = (
+    "(SELECT count(*) FROM ev) AS events_new, (SELECT count(*) FROM app) AS in_app, "
+    "(SELECT count(*) FROM mail) + (SELECT count(*) FROM hooks) AS outbox"
 )
+RECORD_EVENTS = text(f"WITH {EVENTS_SQL} SELECT {EVENTS_RESULT}")
 
 
 @dataclass(frozen=True)
