@@ -31,6 +31,9 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+READS = frozenset({"GET", "HEAD"})
+
+
 def _sessions(request: Request) -> Sessions:
     sessions: Sessions = request.app.state.sessions
     return sessions
@@ -49,8 +52,12 @@ def _temporal(request: Request) -> WorkflowEngine:
     return engine
 
 
-async def _session(sessions: Annotated[Sessions, Depends(_sessions)]) -> AsyncIterator[AsyncSession]:
-    async with sessions() as session:
+async def _session(request: Request, sessions: Annotated[Sessions, Depends(_sessions)]) -> AsyncIterator[AsyncSession]:
+    """The request's session; a read's (GET, HEAD) in autocommit mode. Under READ COMMITTED every statement sees
+    its own snapshot either way, so a read loses no consistency; a read that writes (the history's verification
+    checkpoint) writes one statement, committed by itself."""
+    factory: Sessions = request.app.state.read_sessions if request.method in READS else sessions
+    async with factory() as session:
         yield session
 
 

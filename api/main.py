@@ -72,6 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runtime = make_runtime(settings.api_sdk_metrics_bind or None)
         app.state.settings = settings
         app.state.sessions = sessions
+        # reads (GET, HEAD) run each statement in its own implicit transaction: no BEGIN and ROLLBACK round trips
+        # around the one or two statements a read makes, on the same pool (psycopg switches autocommit client-side)
+        app.state.read_sessions = make_sessions(engine.execution_options(isolation_level="AUTOCOMMIT"))
         app.state.principals = Principals(settings.auth_cache_seconds)
         app.state.temporal = WorkflowEngine(await connect(settings, runtime=runtime), settings.temporal_wait_seconds)
         log.info("api ready", temporal=settings.temporal_address, environment=settings.environment.value)
