@@ -8,15 +8,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import structlog
+from fastapi import Header
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.service import RPCError
 
 from api.deps import Principal, WorkflowEngine
 from api.errors import conflict, forbidden, invalid, not_found
+from api.schemas import _d
 from db.engine import Sessions
 from db.models import Asset, Project
 from db.repositories.assets import get_asset, list_asset_owners
@@ -27,6 +29,26 @@ from domain.enums import Role, SignalName
 
 log = structlog.get_logger("api.operation")
 READERS = tuple(r for r in Role if r is not Role.EXPERT)
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=160,
+        description=_d(
+            "幂等键（必填；同键同内容重试得同一条记录）",
+            "required: a retry with the same key and body is one record (one payment, one cost)",
+        ),
+    ),
+]
+"""A money record's key (a payment received, an upkeep cost): stored with the record as `{user id}:{key}`, unique."""
+
+
+def key_reused() -> Exception:
+    """409: an Idempotency-Key of this user came again with another request body."""
+    return conflict("idempotency_key_reused", "this Idempotency-Key was used with a different request body")
+
+
 Problems = list[dict[str, str]]
 
 

@@ -675,6 +675,8 @@ class UpkeepCost(Base):
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     repair_id: Mapped[int | None] = mapped_column(ForeignKey("repairs.id"), unique=True)
     recorded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # `{user id}:{Idempotency-Key}` of a cost recorded through the API (a closed repair's is keyed by the repair)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
 
 
 class OperationWarning(Base):

@@ -7,11 +7,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from sqlalchemy.exc import IntegrityError
 
 from api.asset_records import (
+    IdempotencyKey,
     asset_write,
     audit,
+    key_reused,
     local_today,
     not_after_today,
     not_disposed,
@@ -36,6 +39,7 @@ from api.schemas import _d
 from db.models import UpkeepCost
 from db.repositories.operation import (
     count_open_repairs,
+    get_upkeep_cost_by_key,
     list_upkeep_costs,
 )
 from domain.assets import AssetStatus
@@ -71,41 +75,66 @@ async def upkeep_costs(
     return _costs(await list_upkeep_costs(session, asset_id=asset.id, year=year))
 
 
+def _same_cost(c: UpkeepCost, asset_id: str, body: UpkeepCostIn) -> bool:
+    return (c.asset_id, c.amount_fen, c.spent_on, c.kind, c.description) == (
+        asset_id,
+        body.amount_fen,
+        body.spent_on,
+        body.kind.value,
+        body.description,
+    )
+
+
 @router.post("/{asset_id}/upkeep-costs", response_model=UpkeepCostPublic, status_code=201)
 async def record_upkeep_cost(
     asset_id: CodePath,
     body: UpkeepCostIn,
+    idempotency_key: IdempotencyKey,
     user: CurrentUser,
     sessions: SessionsDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    response: Response,
 ) -> UpkeepCostPublic:
-    """Record a routine or other upkeep cost of the year it was spent in (管护费用登记)."""
+    """Record a routine or other upkeep cost of the year it was spent in (管护费用登记); it is deducted from the
+    year's income pool, so the same Idempotency-Key and body is one cost (`Idempotent-Replayed: true`)."""
     today = local_today(settings.time_zone)
-    async with asset_write(sessions, temporal, user, asset_id) as w:
-        tx, asset, project = w.tx, w.asset, w.project
-        refuse(not_after_today("spent_on", body.spent_on, today))
-        cost = UpkeepCost(
-            asset_id=asset.id,
-            project_code=project.code,
-            fiscal_year=body.spent_on.year,
-            spent_on=body.spent_on,
-            amount_fen=body.amount_fen,
-            kind=body.kind.value,
-            description=body.description,
-            recorded_by=user.id,
-        )
-        tx.add(cost)
-        await tx.flush()
-        payload = {
-            "asset_id": asset.id,
-            "cost_id": cost.id,
-            "kind": cost.kind,
-            "amount_fen": cost.amount_fen,
-            "spent_on": cost.spent_on.isoformat(),
-        }
-        await audit(tx, user, project.code, "upkeep_cost_recorded", f"upkeep-cost:{cost.id}", payload)
-        result = _cost(cost)
+    key = f"{user.id}:{idempotency_key}"  # keys are the caller's own: another user's same key is another cost
+    try:
+        async with asset_write(sessions, temporal, user, asset_id) as w:
+            tx, asset, project = w.tx, w.asset, w.project
+            stored = await get_upkeep_cost_by_key(tx, idempotency_key=key)
+            if stored is not None:
+                if not _same_cost(stored, asset.id, body):
+                    raise key_reused()
+                w.unchanged()
+                response.headers["Idempotent-Replayed"] = "true"
+                return _cost(stored)
+            refuse(not_after_today("spent_on", body.spent_on, today))
+            cost = UpkeepCost(
+                asset_id=asset.id,
+                project_code=project.code,
+                fiscal_year=body.spent_on.year,
+                spent_on=body.spent_on,
+                amount_fen=body.amount_fen,
+                kind=body.kind.value,
+                description=body.description,
+                recorded_by=user.id,
+                idempotency_key=key,
+            )
+            tx.add(cost)
+            await tx.flush()
+            payload = {
+                "asset_id": asset.id,
+                "cost_id": cost.id,
+                "kind": cost.kind,
+                "amount_fen": cost.amount_fen,
+                "spent_on": cost.spent_on.isoformat(),
+            }
+            await audit(tx, user, project.code, "upkeep_cost_recorded", f"upkeep-cost:{cost.id}", payload)
+            result = _cost(cost)
+    except IntegrityError as err:  # the same key, used at the same moment on another asset
+        raise key_reused() from err
     return result
 
 

@@ -7,13 +7,15 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy.exc import IntegrityError
 
 from api.asset_records import (
+    IdempotencyKey,
     asset_write,
     audit,
     evidence_problems,
+    key_reused,
     local_today,
     not_after_today,
     problem,
@@ -60,17 +62,6 @@ from domain.operation import ReceivableStatus, colour
 
 router = APIRouter(prefix="/assets", tags=["operation"], route_class=EdgeRoute)
 SELF_REPORTED = (OperatingModel.SELF_OPERATION.value, OperatingModel.SHARE_COOPERATION.value)
-IdempotencyKey = Annotated[
-    str,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=160,
-        description=_d(
-            "幂等键（必填；同键同内容重试得同一结果）", "required: a retry with the same key is one payment"
-        ),
-    ),
-]
 
 
 def _contract(c: Contract) -> ContractPublic:
@@ -169,10 +160,6 @@ def _same_payment(p: ReceivedPayment, receivable_id: int, body: PaymentIn) -> bo
     )
 
 
-def _key_reused() -> Exception:
-    return conflict("idempotency_key_reused", "this Idempotency-Key was used with a different request body")
-
-
 @router.post("/{asset_id}/receivables/{receivable_id}/payments", response_model=PaymentRecorded, status_code=201)
 async def record_payment(
     asset_id: CodePath,
@@ -198,7 +185,7 @@ async def record_payment(
             stored = await get_payment_by_key(tx, idempotency_key=key)
             if stored is not None:
                 if not _same_payment(stored, receivable_id, body):
-                    raise _key_reused()
+                    raise key_reused()
                 w.unchanged()
                 response.headers["Idempotent-Replayed"] = "true"
                 payments = await list_payments(tx, receivable_ids=[receivable.id])
@@ -236,7 +223,7 @@ async def record_payment(
             payments = await list_payments(tx, receivable_ids=[receivable.id])
             result = PaymentRecorded(payment=_payment(payment), receivable=_receivable(receivable, payments, today))
     except IntegrityError as err:  # the same key, used at the same moment against another receivable
-        raise _key_reused() from err
+        raise key_reused() from err
     return result
 
 

@@ -86,6 +86,12 @@ async def get_payment_by_key(session: AsyncSession, *, idempotency_key: str) -> 
     return (await session.scalars(stmt)).one_or_none()
 
 
+async def get_upkeep_cost_by_key(session: AsyncSession, *, idempotency_key: str) -> UpkeepCost | None:
+    """The upkeep cost recorded under an idempotency key, or None."""
+    stmt = select(UpkeepCost).where(UpkeepCost.idempotency_key == idempotency_key)
+    return (await session.scalars(stmt)).one_or_none()
+
+
 async def create_payment(session: AsyncSession, *, receivable: Receivable, values: dict[str, Any]) -> ReceivedPayment:
     """Record money received and move the (locked) receivable's total, status and paid-on day with it."""
     payment = ReceivedPayment(

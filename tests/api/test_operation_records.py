@@ -202,7 +202,7 @@ async def test_operation_summary_per_year_with_yield_and_warnings(
     r = await api.post(
         f"{URL}/{op.leased}/upkeep-costs",
         json={"amount_fen": 20_000, "spent_on": op.today.isoformat(), "kind": "routine", "description": "清理排水沟"},
-        headers=pm,
+        headers=pm | {"Idempotency-Key": "ditch"},
     )
     assert r.status_code == 201, r.text
     async with sessions.begin() as s:

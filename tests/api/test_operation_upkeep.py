@@ -161,24 +161,33 @@ async def test_routine_upkeep_costs_and_the_upkeep_arrangement(
 ) -> None:
     pm = await login(world.users["pm"])
     last_year = op.today.replace(year=op.today.year - 1, day=1)
+    costs = f"{URL}/{op.own}/upkeep-costs"
     for amount, day, kind in ((12_000, op.today, "routine"), (3_000, last_year, "other")):
-        r = await api.post(
-            f"{URL}/{op.own}/upkeep-costs",
-            json={"amount_fen": amount, "spent_on": day.isoformat(), "kind": kind, "description": "日常管护"},
-            headers=pm,
-        )
+        body = {"amount_fen": amount, "spent_on": day.isoformat(), "kind": kind, "description": "日常管护"}
+        r = await api.post(costs, json=body, headers=pm | {"Idempotency-Key": f"cost-{kind}"})
         assert r.status_code == 201, r.text
         assert r.json()["fiscal_year"] == day.year
+        assert "Idempotent-Replayed" not in r.headers
+        # the same request again (a retry after a lost answer) is the same cost, not a second one
+        again = await api.post(costs, json=body, headers=pm | {"Idempotency-Key": f"cost-{kind}"})
+        assert (again.status_code, again.json(), again.headers["Idempotent-Replayed"]) == (201, r.json(), "true")
+    # the key with another body is refused, and so is a cost without a key
+    body = {"amount_fen": 12_001, "spent_on": op.today.isoformat(), "kind": "routine", "description": "日常管护"}
+    r = await api.post(costs, json=body, headers=pm | {"Idempotency-Key": "cost-routine"})
+    assert (r.status_code, r.json()["code"]) == (409, "idempotency_key_reused")
+    r = await api.post(costs, json=body, headers=pm)
+    assert problems(r) == {("Idempotency-Key", "missing")}
     r = await api.post(
-        f"{URL}/{op.own}/upkeep-costs",
+        costs,
         json={"amount_fen": 0, "spent_on": op.today.isoformat(), "kind": "repair", "description": ""},
-        headers=pm,
+        headers=pm | {"Idempotency-Key": "cost-bad"},
     )
     assert problems(r) == {("amount_fen", "greater_than"), ("kind", "enum"), ("description", "string_too_short")}
-    r = await api.get(f"{URL}/{op.own}/upkeep-costs", params={"year": op.today.year}, headers=pm)
+    r = await api.get(costs, params={"year": op.today.year}, headers=pm)
     assert (r.json()["total_fen"], len(r.json()["items"])) == (12_000, 1)
-    r = await api.get(f"{URL}/{op.own}/upkeep-costs", headers=pm)
+    r = await api.get(costs, headers=pm)
     assert r.json()["total_fen"] == 15_000
+    assert (await audit_actions(sessions, op.project)).count("upkeep_cost_recorded") == 2
     upkeep = {"body": "东关村股份经济合作社", "person": "李四", "fund_source": "村集体经营收益"}
     r = await api.put(f"{URL}/{op.own}/upkeep", json=upkeep, headers=pm)
     assert r.status_code == 200, r.text
