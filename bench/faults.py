@@ -51,6 +51,7 @@ from api.main import create_app
 from bench.__main__ import LogTally, first_failure, start_dev_server, stdout_to_stderr
 from bench.__main__ import _headers as bearer_headers
 from bench.drivers import CREATE, AssetflowDriver, BenchError, Refusal, Timing
+from bench.probe import Probe, probing
 from bench.stats import Latency
 from bench.world import Desk, create_world
 from core.devstack import free_port, start_postgres, stop_process
@@ -111,7 +112,7 @@ class Record:
     failures: list[str] = field(default_factory=list)
     stages: dict[str, str] = field(default_factory=dict)
     timeouts: Counter[str] = field(default_factory=Counter)
-    timeline: list[str] = field(default_factory=list)
+    timelines: list[tuple[str, list[str]]] = field(default_factory=list)
     longest_workflow_task: float = 0.0
     decided: int = 0
     reached: dict[int, asyncio.Event] = field(default_factory=dict)
@@ -305,13 +306,18 @@ async def drive(
         stack.callback(workers.stop)
         with progress.console.status("waiting for the workers to poll"):
             await polling(env.client, settings.task_queue, [p.pid for p in workers.procs])
+        probe = Probe(env.client, make_sessions(engine), record.now, record.moment)
         async with (
             LifespanManager(create_app(settings)) as manager,
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=manager.app), base_url="http://faults", timeout=120
+                transport=httpx.ASGITransport(app=manager.app),
+                base_url="http://faults",
+                timeout=120,
+                event_hooks=probe.hooks(),
             ) as api,
         ):
             headers = await bearer_headers(api, desks, settings)
+            probe.know(headers)
             driver = AssetflowDriver(
                 api, desks, headers, poll=options.poll, refused=record.refused, answered=record.answered
             )
@@ -332,7 +338,8 @@ async def drive(
 
             ticker = asyncio.create_task(_tick(progress, bar, record))
             try:
-                await asyncio.gather(*(chain(n) for n in range(options.projects)))
+                async with probing(probe):
+                    await asyncio.gather(*(chain(n) for n in range(options.projects)))
             finally:
                 ticker.cancel()
                 progress.update(bar, completed=record.decided)
@@ -345,9 +352,8 @@ async def drive(
             record.stages.update(await _stages(api, desks, headers))
             codes = sorted({c.timing.project for c in record.calls if c.timing.step == CREATE})
             await _timeouts(env.client, codes, record)
-            slowest = max(record.decisions, key=lambda d: d.timing.seconds, default=None)
-            if slowest is not None:
-                record.timeline = await _timeline(env.client, slowest, record)
+            for title, decided in _slowest(record):
+                record.timelines.append((title, await _timeline(env.client, decided, record, probe)))
             console.print(f"drive done in {record.now():.1f} s; stopping the workers, the app and the dev server")
 
 
@@ -369,21 +375,38 @@ async def _stages(api: httpx.AsyncClient, desks: list[Desk], headers: dict[int, 
     return stages
 
 
+async def _histories(client: Client, code: str) -> list[list[HistoryEvent]]:
+    """The histories of a project's workflow and of the phase workflows it started (where the decisions go)."""
+    parent = [e async for e in client.get_workflow_handle(project_workflow_id(code)).fetch_history_events()]
+    children = [
+        e.start_child_workflow_execution_initiated_event_attributes.workflow_id
+        for e in parent
+        if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+    ]
+    histories = [parent]
+    for child in children:
+        histories.append([e async for e in client.get_workflow_handle(child).fetch_history_events()])
+    return histories
+
+
 async def _timeouts(client: Client, codes: Sequence[str], record: Record) -> None:
-    """Timeouts in the projects' workflow histories, by kind: a killed worker's workflow tasks (sticky queue
-    schedule-to-start, or start-to-close of a task it had taken) and activities (heartbeat, start-to-close); and
-    the longest workflow task that completed (started to completed), the floor of a safe workflow task timeout."""
+    """Timeouts in the histories of the projects' workflows and their phase workflows, by kind: a killed worker's
+    workflow tasks (sticky queue schedule-to-start, or start-to-close of a task it had taken), activities that timed
+    out for good, and activity attempts retried after a timeout (a retry writes no event of its own: the last
+    attempt's started event carries the attempt number and the previous attempt's failure); and the longest
+    workflow task that completed (started to completed), the floor of a safe workflow task timeout."""
     for code in codes:
-        started: datetime | None = None
-        async for event in client.get_workflow_handle(project_workflow_id(code)).fetch_history_events():
-            kind = _timeout(event)
-            if kind:
-                record.timeouts[kind] += 1
-            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-                started = event.event_time.ToDatetime(tzinfo=UTC)
-            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and started is not None:
-                took = (event.event_time.ToDatetime(tzinfo=UTC) - started).total_seconds()
-                record.longest_workflow_task = max(record.longest_workflow_task, took)
+        for events in await _histories(client, code):
+            started: datetime | None = None
+            for event in events:
+                kind = _timeout(event)
+                if kind:
+                    record.timeouts[kind] += 1
+                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                    started = event.event_time.ToDatetime(tzinfo=UTC)
+                elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and started is not None:
+                    took = (event.event_time.ToDatetime(tzinfo=UTC) - started).total_seconds()
+                    record.longest_workflow_task = max(record.longest_workflow_task, took)
 
 
 def _timeout(event: HistoryEvent) -> str:
@@ -394,6 +417,12 @@ def _timeout(event: HistoryEvent) -> str:
         failure = event.activity_task_timed_out_event_attributes.failure
         kind = failure.timeout_failure_info.timeout_type or failure.cause.timeout_failure_info.timeout_type
         return f"activity {_name(TimeoutType.Name(kind))}"
+    if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+        started = event.activity_task_started_event_attributes
+        if started.attempt > 1:
+            failure = started.last_failure
+            kind = failure.timeout_failure_info.timeout_type or failure.cause.timeout_failure_info.timeout_type
+            return f"activity retried after {_name(TimeoutType.Name(kind)) if kind else 'a failure'}"
     return ""
 
 
@@ -401,24 +430,55 @@ def _name(enum_name: str) -> str:
     return enum_name.removeprefix("TIMEOUT_TYPE_").removeprefix("EVENT_TYPE_").lower().replace("_", " ")
 
 
-async def _timeline(client: Client, slowest: Decided, record: Record) -> list[str]:
-    """Where the slowest decision's wait went, from its project's history: every timeout, and around each pause
-    of a second or more the event before and the event after it (seconds into the drive; pids are the workers')."""
+def _slowest(record: Record) -> list[tuple[str, Decided]]:
+    """The decisions whose timelines are printed: the slowest in flight at each kill, and the slowest of all."""
+    chosen: list[tuple[str, Decided]] = []
+    for kill in record.kills:
+        near = [d for d in record.decisions if d.sent <= kill.at + 1 and d.sent + d.timing.seconds >= kill.at]
+        slowest = max(near, key=lambda d: d.timing.seconds, default=None)
+        if slowest is not None and all(slowest is not c for _, c in chosen):
+            chosen.append((f"the slowest decision at the kill at {kill.at:.1f} s", slowest))
+    overall = max(record.decisions, key=lambda d: d.timing.seconds, default=None)
+    if overall is not None and all(overall is not c for _, c in chosen):
+        chosen.append(("the slowest decision of the run", overall))
+    return chosen
+
+
+async def _timeline(client: Client, decided: Decided, record: Record, probe: Probe) -> list[str]:
+    """Where a decision's wait went: its requests (sent, answered), the kills and the replacements' first polls, what
+    the probe saw outstanding (see bench/probe.py), and from the history of the workflow the decision went to every
+    timeout and retried attempt, and around each pause of a second or more the event before and the event after it
+    (seconds into the drive; pids are the workers')."""
+    flights = probe.of(decided.timing.project, decided.timing.step, decided.sent, decided.timing.seconds)
+    workflow_id = next((f.workflow_id for f in flights if f.workflow_id), project_workflow_id(decided.timing.project))
+    begin, end = decided.sent - 1, decided.sent + decided.timing.seconds + 1
     events: list[tuple[float, str, bool]] = []
-    begin, end = slowest.sent - 1, slowest.sent + slowest.timing.seconds + 1
-    async for event in client.get_workflow_handle(project_workflow_id(slowest.timing.project)).fetch_history_events():
+    async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
         at = record.moment(event.event_time.ToDatetime(tzinfo=UTC))
         if begin <= at <= end:
             events.append((at, _describe(event), bool(_timeout(event))))
-    lines: list[str] = []
+    for f in flights:
+        events.append((f.sent, f"→ decision sent (update {f.update_id.split('-')[-1]}, to {f.workflow_id})", True))
+        events.extend((at, f"  probe: {what}", True) for at, what in f.seen)
+        if f.answered is not None:
+            events.append((f.answered, f"← answered {f.status}", True))
+    for k in record.kills:
+        if begin <= k.at <= end:
+            events.append((k.at, f"SIGKILL worker {k.slot} (pid {k.pid}); pid {k.replacement} replaces it", True))
+        if k.polling_after is not None and begin <= k.at + k.polling_after <= end:
+            events.append((k.at + k.polling_after, f"pid {k.replacement} polls the task queue", True))
+    events.sort(key=lambda e: e[0])
+    lines: list[str] = [
+        f"{decided.timing.step} of {decided.timing.project}: {decided.timing.seconds:.2f} s, {workflow_id}"
+    ]
     shown = -1
-    for i, (at, what, timeout) in enumerate(events):
+    for i, (at, what, always) in enumerate(events):
         paused = i > 0 and at - events[i - 1][0] >= 1.0
         if paused and shown < i - 1:
             lines.append(f"{events[i - 1][0]:7.2f} s  {events[i - 1][1]}")
         if paused:
-            lines.append(f"          … {at - events[i - 1][0]:.1f} s without an event …")
-        if paused or timeout:
+            lines.append(f"          … {at - events[i - 1][0]:.1f} s …")
+        if paused or always:
             lines.append(f"{at:7.2f} s  {what}")
             shown = i
     return lines
@@ -432,7 +492,10 @@ def _describe(event: HistoryEvent) -> str:
     if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
         return f"{what} by {event.workflow_task_started_event_attributes.identity.split('@')[0]}"
     if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-        return f"{what} by {event.activity_task_started_event_attributes.identity.split('@')[0]}"
+        started = event.activity_task_started_event_attributes
+        return f"{what} by {started.identity.split('@')[0]}, attempt {started.attempt}" + (
+            f" ({_timeout(event)})" if started.attempt > 1 else ""
+        )
     if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
         return f"{what} {event.activity_task_scheduled_event_attributes.activity_type.name}"
     return _timeout(event) or what
@@ -548,9 +611,9 @@ def render(options: Options, record: Record, console: Console, *, tally: LogTall
             + ", ".join(f"{kind} ×{n}" for kind, n in sorted(record.timeouts.items())),
             highlight=False,
         )
-    if record.timeline:
-        console.print("the slowest decision's project, its history during the wait (pids are the workers'):")
-        for line in record.timeline:
+    for title, lines in record.timelines:
+        console.print(f"{title}, its wait (pids are the workers'):")
+        for line in lines:
             console.print(f"  {line}", highlight=False)
     for failure in record.failures[:5]:
         console.print(f"[bold red]failed:[/] {failure}", highlight=False)
