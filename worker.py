@@ -40,11 +40,13 @@ from domain.notifications import DispatcherInput
 from workflows import WORKFLOWS
 from workflows.problem_watch import ProblemWatchWorkflow
 
-STICKY_SCHEDULE_TO_START = timedelta(seconds=5)
+STICKY_SCHEDULE_TO_START = timedelta(seconds=2)
 """How long a workflow task waits on this worker's own (sticky) queue before the server hands it to any worker.
 A SIGKILLed worker never says it is gone, so its workflows' next tasks wait this long (the SDK's default is 10 s,
 which `make faults` measured as 10 s stalls of decisions after each kill). A live worker that misses it costs a
 history replay elsewhere: at 3 s, on two loaded cores, that happened often enough to slow every workflow task."""
+
+MAX_WORKFLOW_TASKS = 5
 
 
 # Modules the sandbox shares instead of re-importing for every new workflow instance: `domain` is pure (an
@@ -146,6 +148,7 @@ def build_worker(
         # no more activities at once than database connections: the rest wait in Temporal, where another
         # replica can take them, instead of inside this process for a pooled connection
         max_concurrent_activities=max_concurrent_activities,
+        max_concurrent_workflow_tasks=MAX_WORKFLOW_TASKS,
     )
 
 

@@ -61,6 +61,8 @@ from core.temporal import project_workflow_id
 from db.engine import make_engine, make_sessions
 from db.migrate import upgrade
 from worker import STICKY_SCHEDULE_TO_START
+from workflows.project import CHILD_TASK_TIMEOUT
+from workflows.steps import STORE_HEARTBEAT
 
 DATABASE = "assetflow_faults"
 ROOT = Path(__file__).resolve().parents[1]  # where worker.py lives
@@ -114,6 +116,7 @@ class Record:
     timeouts: Counter[str] = field(default_factory=Counter)
     timelines: list[tuple[str, list[str]]] = field(default_factory=list)
     longest_workflow_task: float = 0.0
+    workflow_tasks: list[float] = field(default_factory=list)
     decided: int = 0
     reached: dict[int, asyncio.Event] = field(default_factory=dict)
 
@@ -407,6 +410,7 @@ async def _timeouts(client: Client, codes: Sequence[str], record: Record) -> Non
                 elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and started is not None:
                     took = (event.event_time.ToDatetime(tzinfo=UTC) - started).total_seconds()
                     record.longest_workflow_task = max(record.longest_workflow_task, took)
+                    record.workflow_tasks.append(took)
 
 
 def _timeout(event: HistoryEvent) -> str:
@@ -530,6 +534,11 @@ def figures(options: Options, record: Record, *, wall: float, warnings: int) -> 
             "wall_seconds": round(wall, 1),
             "history_timeouts": dict(sorted(record.timeouts.items())),
             "longest_workflow_task_s": round(record.longest_workflow_task, 2),
+            "workflow_task_p99_s": round(Latency(tuple(record.workflow_tasks)).p99_ms / 1000, 2)
+            if record.workflow_tasks
+            else None,
+            "workflow_task_timeout_s": CHILD_TASK_TIMEOUT.total_seconds(),
+            "store_heartbeat_timeout_s": STORE_HEARTBEAT.total_seconds(),
             "sticky_schedule_to_start_s": STICKY_SCHEDULE_TO_START.total_seconds(),
             "load_average_1m": round(os.getloadavg()[0], 2),
             "kill_log": [
@@ -578,6 +587,8 @@ def render(options: Options, record: Record, console: Console, *, tally: LogTall
         table.add_row("decision wait p50 / p99 (ms)", f"{run['p50_ms']:.0f} / {run['p99_ms']:.0f}")
     table.add_row("longest wait for a task to open (s)", f"{run['longest_task_open_s']:.2f}")
     table.add_row("longest workflow task, started → completed (s)", f"{run['longest_workflow_task_s']:.2f}")
+    if run["workflow_task_p99_s"] is not None:
+        table.add_row("workflow task p99, started → completed (s)", f"{run['workflow_task_p99_s']:.2f}")
     table.add_row("HTTP 5xx", flag(run["http_5xx"] == 0, str(run["http_5xx"])))
     table.add_row("409 refusals", str(run["refusals"]))
     for answer, count in run["answers"].items():

@@ -28,7 +28,7 @@ from domain.regions import ancestors
 
 # A workflow task a killed worker held is given to another after 6 s, not the default 10 s
 # (measured by `make faults`: the longest completed workflow task took 2.5 s under load).
-WORKFLOW_TASK_TIMEOUT = timedelta(seconds=6)
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=4)
 PROJECT_WORKFLOW = "ProjectWorkflow"
 
 

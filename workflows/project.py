@@ -23,7 +23,7 @@ from domain.phases import PhaseResult, ProjectState, ProjectView
 from workflows.steps import Steps, refuse
 
 # A phase workflow's task must finish within this, or another worker takes it (a killed worker's task).
-CHILD_TASK_TIMEOUT = timedelta(seconds=6)
+CHILD_TASK_TIMEOUT = timedelta(seconds=4)
 # The phase workflows by their registered names (not imported: a ProjectWorkflow's sandbox then loads only
 # its own module; tests/workflows/test_phase_workflows.py checks the names against the registered types).
 PHASES: dict[Phase, str] = {
