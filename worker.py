@@ -57,6 +57,12 @@ out). With 5 the longest seen was 1.7 s (load 12), which lets WORKFLOW_TASK_TIME
 the server's queue where any worker (the replacement too) may take them, and a killed worker takes at most 5
 started tasks with it (each waits out the workflow task timeout)."""
 
+NORMAL_POLL_SHARE = 0.5
+"""Of the worker's workflow task polls (5), how many go to the shared queue rather than its own sticky queue: 2
+(the SDK's 0.2 gives 1). After a kill the shared queue holds the dead worker's workflows, each a decision in wait,
+and with one poll in five the survivor served them at a fifth of its pace while its own went first: their longest
+wait there was 3.5-6.1 s in `make faults`, with two polls of five 3.1-3.7 s."""
+
 
 # Modules the sandbox shares instead of re-importing for every new workflow instance: `domain` is pure (an
 # import-linter contract proves it) and sharing it keeps payload classes identical to the converter's; the
@@ -159,6 +165,7 @@ def build_worker(
         # replica can take them, instead of inside this process for a pooled connection
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        nonsticky_to_sticky_poll_ratio=NORMAL_POLL_SHARE,
     )
 
 

@@ -60,7 +60,7 @@ from core.settings import Environment, Settings
 from core.temporal import project_workflow_id
 from db.engine import make_engine, make_sessions
 from db.migrate import upgrade
-from worker import MAX_WORKFLOW_TASKS, STICKY_SCHEDULE_TO_START
+from worker import MAX_WORKFLOW_TASKS, NORMAL_POLL_SHARE, STICKY_SCHEDULE_TO_START
 from workflows.project import CHILD_TASK_TIMEOUT
 from workflows.steps import STORE_HEARTBEAT
 
@@ -118,6 +118,7 @@ class Record:
     longest_workflow_task: float = 0.0
     workflow_tasks: list[float] = field(default_factory=list)
     sticky_waits: list[float] = field(default_factory=list)
+    normal_waits: list[float] = field(default_factory=list)
     decided: int = 0
     reached: dict[int, asyncio.Event] = field(default_factory=dict)
 
@@ -402,20 +403,21 @@ async def _timeouts(client: Client, codes: Sequence[str], record: Record) -> Non
     for code in codes:
         for events in await _histories(client, code):
             started: datetime | None = None
-            sticky: datetime | None = None
+            scheduled: tuple[datetime, bool] | None = None  # when the pending workflow task was scheduled, sticky?
             for event in events:
                 kind = _timeout(event)
                 if kind:
                     record.timeouts[kind] += 1
                 if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
                     queue = event.workflow_task_scheduled_event_attributes.task_queue
-                    on_sticky = queue.kind == TaskQueueKind.TASK_QUEUE_KIND_STICKY
-                    sticky = event.event_time.ToDatetime(tzinfo=UTC) if on_sticky else None
+                    sticky = queue.kind == TaskQueueKind.TASK_QUEUE_KIND_STICKY
+                    scheduled = (event.event_time.ToDatetime(tzinfo=UTC), sticky)
                 if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
                     started = event.event_time.ToDatetime(tzinfo=UTC)
-                    if sticky is not None:
-                        record.sticky_waits.append((started - sticky).total_seconds())
-                        sticky = None
+                    if scheduled is not None:
+                        waits = record.sticky_waits if scheduled[1] else record.normal_waits
+                        waits.append((started - scheduled[0]).total_seconds())
+                        scheduled = None
                 elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and started is not None:
                     took = (event.event_time.ToDatetime(tzinfo=UTC) - started).total_seconds()
                     record.longest_workflow_task = max(record.longest_workflow_task, took)
@@ -550,8 +552,13 @@ def figures(options: Options, record: Record, *, wall: float, warnings: int) -> 
             if record.sticky_waits
             else None,
             "longest_sticky_wait_s": round(max(record.sticky_waits, default=0.0), 2),
+            "normal_wait_p99_s": round(Latency(tuple(record.normal_waits)).p99_ms / 1000, 2)
+            if record.normal_waits
+            else None,
+            "longest_normal_wait_s": round(max(record.normal_waits, default=0.0), 2),
             "workflow_task_timeout_s": CHILD_TASK_TIMEOUT.total_seconds(),
             "workflow_task_slots": MAX_WORKFLOW_TASKS,
+            "normal_poll_share": NORMAL_POLL_SHARE,
             "store_heartbeat_timeout_s": STORE_HEARTBEAT.total_seconds(),
             "sticky_schedule_to_start_s": STICKY_SCHEDULE_TO_START.total_seconds(),
             "load_average_1m": round(os.getloadavg()[0], 2),
@@ -607,6 +614,11 @@ def render(options: Options, record: Record, console: Console, *, tally: LogTall
         table.add_row(
             "sticky queue wait p99 / longest, scheduled → started (s)",
             f"{run['sticky_wait_p99_s']:.2f} / {run['longest_sticky_wait_s']:.2f}",
+        )
+    if run["normal_wait_p99_s"] is not None:
+        table.add_row(
+            "normal queue wait p99 / longest, scheduled → started (s)",
+            f"{run['normal_wait_p99_s']:.2f} / {run['longest_normal_wait_s']:.2f}",
         )
     table.add_row("HTTP 5xx", flag(run["http_5xx"] == 0, str(run["http_5xx"])))
     table.add_row("409 refusals", str(run["refusals"]))
