@@ -42,12 +42,12 @@ from workflows.problem_watch import ProblemWatchWorkflow
 
 STICKY_SCHEDULE_TO_START = timedelta(seconds=2)
 """How long a workflow task waits on this worker's own (sticky) queue before the server hands it to any worker.
-A SIGKILLed worker never says it is gone, so for about ten seconds the server keeps putting its workflows' next
-tasks (an Update's among them) on its sticky queue, and each waits this long: one term of every stall a kill
-causes (`make faults`, README). A live worker that misses it costs one history replay elsewhere (about 0.1 s of
-CPU), nothing else; with MAX_WORKFLOW_TASKS its queue waits are 1.0-1.5 s at the 99th percentile on two cores
-loaded 8-10 (the longest 2 s = this), so 2 s is the shortest that live workers rarely miss in normal operation
-(none in runs without kills); it was 5 s (SDK default 10 s)."""
+A SIGKILLed worker never says it is gone, so the server goes on putting its workflows' next tasks (an Update's
+among them) on its sticky queue after the kill, and each waits this long: a term of the stall a kill causes
+(`make faults`, README). A live worker that misses it costs one history replay elsewhere (about 0.1 s of
+CPU), nothing else. With MAX_WORKFLOW_TASKS its sticky queue waits were 1.3-1.9 s at the 99th percentile on two
+cores loaded 5-10, so 2 s is about the shortest that live workers rarely miss in normal operation (runs without
+kills at load 9.5-10: 0 and 10 misses); it was 5 s (SDK default 10 s)."""
 
 MAX_WORKFLOW_TASKS = 5
 """Workflow tasks this process takes at once. A workflow task is CPU only (no I/O) and the GIL runs one at a
