@@ -8,6 +8,10 @@ to the accepted answer, repeats of a non-2xx answer included) and every non-2xx 
 
 The measure of issue 8: every project reaches the notice (approval_notice) and no decision waits more than 15 s.
 The run fails (exit 1) if a project does not reach the notice or any answer is a 5xx.
+
+Where the slowest decisions' seconds went is printed as timelines: their requests, the kills, the history of the
+phase workflow each decision went to (timeouts, retried attempts, pauses), and what bench/probe.py saw outstanding
+(the pending workflow task and activities, the Update's stage) while each waited.
 """
 
 from __future__ import annotations
