@@ -61,7 +61,7 @@ NORMAL_POLL_SHARE = 0.5
 """Of the worker's workflow task polls (5), how many go to the shared queue rather than its own sticky queue: 2
 (the SDK's 0.2 gives 1). After a kill the shared queue holds the dead worker's workflows, each a decision in wait,
 and with one poll in five the survivor served them at a fifth of its pace while its own went first: their longest
-wait there was 3.5-6.1 s in `make faults`, with two polls of five 3.1-3.7 s."""
+wait there was 3.5 and 6.1 s in two `make faults` runs, with two polls of five 2.7-3.8 s in ten (load 5-6)."""
 
 
 # Modules the sandbox shares instead of re-importing for every new workflow instance: `domain` is pure (an
