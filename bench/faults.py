@@ -84,6 +84,7 @@ class Options:
     kills: tuple[float, ...]
     poll: float
     logs: Path | None
+    probe: bool = True
 
 
 @dataclass
@@ -175,6 +176,12 @@ def parse(argv: Sequence[str] | None = None) -> Options:
     )
     add("--poll", type=float, default=0.05, help="seconds between open-task polls (default 0.05)")
     add("--logs", type=Path, default=None, help="keep the workers' logs in this directory (default: deleted)")
+    add(
+        "--probe",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ask Temporal what each decision slower than 2 s waits for, for the timelines (default: on)",
+    )
     args = parser.parse_args(argv)
     try:
         kills = tuple(sorted(float(k) for k in args.kills.split(",") if k.strip()))
@@ -182,7 +189,7 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         parser.error("--kills: comma-separated fractions, e.g. 0.2,0.45,0.7")
     if args.projects < 1 or args.workers < 2 or args.poll <= 0 or any(not 0 < k < 1 for k in kills):
         parser.error("need --projects >= 1, --workers >= 2 (one stays alive), --poll > 0 and kills inside (0, 1)")
-    return Options(args.projects, args.workers, kills, args.poll, args.logs)
+    return Options(args.projects, args.workers, kills, args.poll, args.logs, args.probe)
 
 
 def _die_with_parent() -> None:
@@ -347,7 +354,7 @@ async def drive(
 
             ticker = asyncio.create_task(_tick(progress, bar, record))
             try:
-                async with probing(probe):
+                async with probing(probe) if options.probe else contextlib.nullcontext(probe):
                     await asyncio.gather(*(chain(n) for n in range(options.projects)))
             finally:
                 ticker.cancel()
