@@ -40,11 +40,28 @@ from domain.notifications import DispatcherInput
 from workflows import WORKFLOWS
 from workflows.problem_watch import ProblemWatchWorkflow
 
-STICKY_SCHEDULE_TO_START = timedelta(seconds=5)
+STICKY_SCHEDULE_TO_START = timedelta(seconds=2)
 """How long a workflow task waits on this worker's own (sticky) queue before the server hands it to any worker.
-A SIGKILLed worker never says it is gone, so its workflows' next tasks wait this long (the SDK's default is 10 s,
-which `make faults` measured as 10 s stalls of decisions after each kill). A live worker that misses it costs a
-history replay elsewhere: at 3 s, on two loaded cores, that happened often enough to slow every workflow task."""
+A SIGKILLed worker never says it is gone, so the server goes on putting its workflows' next tasks (an Update's
+among them) on its sticky queue after the kill, and each waits this long: a term of the stall a kill causes
+(`make faults`, README). A live worker that misses it costs one history replay elsewhere (about 0.1 s of
+CPU), nothing else. With MAX_WORKFLOW_TASKS its sticky queue waits were 1.3-1.9 s at the 99th percentile on two
+cores loaded 5-10, so 2 s is about the shortest that live workers rarely miss in normal operation (runs without
+kills at load 9.5-10: 0 and 10 misses); it was 5 s (SDK default 10 s)."""
+
+MAX_WORKFLOW_TASKS = 5
+"""Workflow tasks this process takes at once. A workflow task is CPU only (no I/O) and the GIL runs one at a
+time, so more at once finish no more per second: each only takes longer (with the SDK's 100, the replays a kill
+leaves the survivor, about 30 at once, each took up to 3.8 s, and a 4 s workflow task timeout timed live ones
+out). With 5 the longest seen was 1.7 s (load 12), which lets WORKFLOW_TASK_TIMEOUT be 4 s, the rest wait in
+the server's queue where any worker (the replacement too) may take them, and a killed worker takes at most 5
+started tasks with it (each waits out the workflow task timeout)."""
+
+NORMAL_POLL_SHARE = 0.5
+"""Of the worker's workflow task polls (5), how many go to the shared queue rather than its own sticky queue: 2
+(the SDK's 0.2 gives 1). After a kill the shared queue holds the dead worker's workflows, each a decision in wait,
+and with one poll in five the survivor served them at a fifth of its pace while its own went first: their longest
+wait there was 3.5 and 6.1 s in two `make faults` runs, with two polls of five 2.7-3.8 s in ten (load 5-6)."""
 
 
 # Modules the sandbox shares instead of re-importing for every new workflow instance: `domain` is pure (an
@@ -70,6 +87,7 @@ def build_worker(
     workflows: Sequence[type] = WORKFLOWS,
     operation: OperationSettings | None = None,
     max_cached_workflows: int = 1000,
+    max_concurrent_workflow_tasks: int = MAX_WORKFLOW_TASKS,
     payments: PaymentGateway | None = None,
     notify: NotifySettings | None = None,
     problems: ProblemActivities | None = None,
@@ -146,6 +164,8 @@ def build_worker(
         # no more activities at once than database connections: the rest wait in Temporal, where another
         # replica can take them, instead of inside this process for a pooled connection
         max_concurrent_activities=max_concurrent_activities,
+        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        nonsticky_to_sticky_poll_ratio=NORMAL_POLL_SHARE,
     )
 
 

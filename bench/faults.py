@@ -8,6 +8,10 @@ to the accepted answer, repeats of a non-2xx answer included) and every non-2xx 
 
 The measure of issue 8: every project reaches the notice (approval_notice) and no decision waits more than 15 s.
 The run fails (exit 1) if a project does not reach the notice or any answer is a 5xx.
+
+Where the slowest decisions' seconds went is printed as timelines: their requests, the kills, the history of the
+phase workflow each decision went to (timeouts, retried attempts, pauses), and what bench/probe.py saw outstanding
+(the pending workflow task and activities, the Update's stage) while each waited.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from api.main import create_app
 from bench.__main__ import LogTally, first_failure, start_dev_server, stdout_to_stderr
 from bench.__main__ import _headers as bearer_headers
 from bench.drivers import CREATE, AssetflowDriver, BenchError, Refusal, Timing
+from bench.probe import Probe, probing
 from bench.stats import Latency
 from bench.world import Desk, create_world
 from core.devstack import free_port, start_postgres, stop_process
@@ -59,7 +64,9 @@ from core.settings import Environment, Settings
 from core.temporal import project_workflow_id
 from db.engine import make_engine, make_sessions
 from db.migrate import upgrade
-from worker import STICKY_SCHEDULE_TO_START
+from worker import MAX_WORKFLOW_TASKS, NORMAL_POLL_SHARE, STICKY_SCHEDULE_TO_START
+from workflows.project import CHILD_TASK_TIMEOUT
+from workflows.steps import STORE_HEARTBEAT
 
 DATABASE = "assetflow_faults"
 ROOT = Path(__file__).resolve().parents[1]  # where worker.py lives
@@ -77,6 +84,7 @@ class Options:
     kills: tuple[float, ...]
     poll: float
     logs: Path | None
+    probe: bool = True
 
 
 @dataclass
@@ -111,8 +119,11 @@ class Record:
     failures: list[str] = field(default_factory=list)
     stages: dict[str, str] = field(default_factory=dict)
     timeouts: Counter[str] = field(default_factory=Counter)
-    timeline: list[str] = field(default_factory=list)
+    timelines: list[tuple[str, list[str]]] = field(default_factory=list)
     longest_workflow_task: float = 0.0
+    workflow_tasks: list[float] = field(default_factory=list)
+    sticky_waits: list[float] = field(default_factory=list)
+    normal_waits: list[float] = field(default_factory=list)
     decided: int = 0
     reached: dict[int, asyncio.Event] = field(default_factory=dict)
 
@@ -165,6 +176,12 @@ def parse(argv: Sequence[str] | None = None) -> Options:
     )
     add("--poll", type=float, default=0.05, help="seconds between open-task polls (default 0.05)")
     add("--logs", type=Path, default=None, help="keep the workers' logs in this directory (default: deleted)")
+    add(
+        "--probe",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ask Temporal what each decision slower than 2 s waits for, for the timelines (default: on)",
+    )
     args = parser.parse_args(argv)
     try:
         kills = tuple(sorted(float(k) for k in args.kills.split(",") if k.strip()))
@@ -172,7 +189,7 @@ def parse(argv: Sequence[str] | None = None) -> Options:
         parser.error("--kills: comma-separated fractions, e.g. 0.2,0.45,0.7")
     if args.projects < 1 or args.workers < 2 or args.poll <= 0 or any(not 0 < k < 1 for k in kills):
         parser.error("need --projects >= 1, --workers >= 2 (one stays alive), --poll > 0 and kills inside (0, 1)")
-    return Options(args.projects, args.workers, kills, args.poll, args.logs)
+    return Options(args.projects, args.workers, kills, args.poll, args.logs, args.probe)
 
 
 def _die_with_parent() -> None:
@@ -305,13 +322,18 @@ async def drive(
         stack.callback(workers.stop)
         with progress.console.status("waiting for the workers to poll"):
             await polling(env.client, settings.task_queue, [p.pid for p in workers.procs])
+        probe = Probe(env.client, make_sessions(engine), record.now, record.moment)
         async with (
             LifespanManager(create_app(settings)) as manager,
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=manager.app), base_url="http://faults", timeout=120
+                transport=httpx.ASGITransport(app=manager.app),
+                base_url="http://faults",
+                timeout=120,
+                event_hooks=probe.hooks(),
             ) as api,
         ):
             headers = await bearer_headers(api, desks, settings)
+            probe.know(headers)
             driver = AssetflowDriver(
                 api, desks, headers, poll=options.poll, refused=record.refused, answered=record.answered
             )
@@ -332,7 +354,8 @@ async def drive(
 
             ticker = asyncio.create_task(_tick(progress, bar, record))
             try:
-                await asyncio.gather(*(chain(n) for n in range(options.projects)))
+                async with probing(probe) if options.probe else contextlib.nullcontext(probe):
+                    await asyncio.gather(*(chain(n) for n in range(options.projects)))
             finally:
                 ticker.cancel()
                 progress.update(bar, completed=record.decided)
@@ -345,9 +368,8 @@ async def drive(
             record.stages.update(await _stages(api, desks, headers))
             codes = sorted({c.timing.project for c in record.calls if c.timing.step == CREATE})
             await _timeouts(env.client, codes, record)
-            slowest = max(record.decisions, key=lambda d: d.timing.seconds, default=None)
-            if slowest is not None:
-                record.timeline = await _timeline(env.client, slowest, record)
+            for title, decided in _slowest(record):
+                record.timelines.append((title, await _timeline(env.client, decided, record, probe)))
             console.print(f"drive done in {record.now():.1f} s; stopping the workers, the app and the dev server")
 
 
@@ -369,21 +391,48 @@ async def _stages(api: httpx.AsyncClient, desks: list[Desk], headers: dict[int, 
     return stages
 
 
+async def _histories(client: Client, code: str) -> list[list[HistoryEvent]]:
+    """The histories of a project's workflow and of the phase workflows it started (where the decisions go)."""
+    parent = [e async for e in client.get_workflow_handle(project_workflow_id(code)).fetch_history_events()]
+    children = [
+        e.start_child_workflow_execution_initiated_event_attributes.workflow_id
+        for e in parent
+        if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+    ]
+    histories = [parent]
+    for child in children:
+        histories.append([e async for e in client.get_workflow_handle(child).fetch_history_events()])
+    return histories
+
+
 async def _timeouts(client: Client, codes: Sequence[str], record: Record) -> None:
-    """Timeouts in the projects' workflow histories, by kind: a killed worker's workflow tasks (sticky queue
-    schedule-to-start, or start-to-close of a task it had taken) and activities (heartbeat, start-to-close); and
-    the longest workflow task that completed (started to completed), the floor of a safe workflow task timeout."""
+    """Timeouts in the histories of the projects' workflows and their phase workflows, by kind: a killed worker's
+    workflow tasks (sticky queue schedule-to-start, or start-to-close of a task it had taken), activities that timed
+    out for good, and activity attempts retried after a timeout (a retry writes no event of its own: the last
+    attempt's started event carries the attempt number and the previous attempt's failure); and the longest
+    workflow task that completed (started to completed), the floor of a safe workflow task timeout."""
     for code in codes:
-        started: datetime | None = None
-        async for event in client.get_workflow_handle(project_workflow_id(code)).fetch_history_events():
-            kind = _timeout(event)
-            if kind:
-                record.timeouts[kind] += 1
-            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-                started = event.event_time.ToDatetime(tzinfo=UTC)
-            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and started is not None:
-                took = (event.event_time.ToDatetime(tzinfo=UTC) - started).total_seconds()
-                record.longest_workflow_task = max(record.longest_workflow_task, took)
+        for events in await _histories(client, code):
+            started: datetime | None = None
+            scheduled: tuple[datetime, bool] | None = None  # when the pending workflow task was scheduled, sticky?
+            for event in events:
+                kind = _timeout(event)
+                if kind:
+                    record.timeouts[kind] += 1
+                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+                    queue = event.workflow_task_scheduled_event_attributes.task_queue
+                    sticky = queue.kind == TaskQueueKind.TASK_QUEUE_KIND_STICKY
+                    scheduled = (event.event_time.ToDatetime(tzinfo=UTC), sticky)
+                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                    started = event.event_time.ToDatetime(tzinfo=UTC)
+                    if scheduled is not None:
+                        waits = record.sticky_waits if scheduled[1] else record.normal_waits
+                        waits.append((started - scheduled[0]).total_seconds())
+                        scheduled = None
+                elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and started is not None:
+                    took = (event.event_time.ToDatetime(tzinfo=UTC) - started).total_seconds()
+                    record.longest_workflow_task = max(record.longest_workflow_task, took)
+                    record.workflow_tasks.append(took)
 
 
 def _timeout(event: HistoryEvent) -> str:
@@ -394,6 +443,12 @@ def _timeout(event: HistoryEvent) -> str:
         failure = event.activity_task_timed_out_event_attributes.failure
         kind = failure.timeout_failure_info.timeout_type or failure.cause.timeout_failure_info.timeout_type
         return f"activity {_name(TimeoutType.Name(kind))}"
+    if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+        started = event.activity_task_started_event_attributes
+        if started.attempt > 1:
+            failure = started.last_failure
+            kind = failure.timeout_failure_info.timeout_type or failure.cause.timeout_failure_info.timeout_type
+            return f"activity retried after {_name(TimeoutType.Name(kind)) if kind else 'a failure'}"
     return ""
 
 
@@ -401,24 +456,55 @@ def _name(enum_name: str) -> str:
     return enum_name.removeprefix("TIMEOUT_TYPE_").removeprefix("EVENT_TYPE_").lower().replace("_", " ")
 
 
-async def _timeline(client: Client, slowest: Decided, record: Record) -> list[str]:
-    """Where the slowest decision's wait went, from its project's history: every timeout, and around each pause
-    of a second or more the event before and the event after it (seconds into the drive; pids are the workers')."""
+def _slowest(record: Record) -> list[tuple[str, Decided]]:
+    """The decisions whose timelines are printed: the slowest in flight at each kill, and the slowest of all."""
+    chosen: list[tuple[str, Decided]] = []
+    for kill in record.kills:
+        near = [d for d in record.decisions if d.sent <= kill.at + 1 and d.sent + d.timing.seconds >= kill.at]
+        slowest = max(near, key=lambda d: d.timing.seconds, default=None)
+        if slowest is not None and all(slowest is not c for _, c in chosen):
+            chosen.append((f"the slowest decision at the kill at {kill.at:.1f} s", slowest))
+    overall = max(record.decisions, key=lambda d: d.timing.seconds, default=None)
+    if overall is not None and all(overall is not c for _, c in chosen):
+        chosen.append(("the slowest decision of the run", overall))
+    return chosen
+
+
+async def _timeline(client: Client, decided: Decided, record: Record, probe: Probe) -> list[str]:
+    """Where a decision's wait went: its requests (sent, answered), the kills and the replacements' first polls, what
+    the probe saw outstanding (see bench/probe.py), and from the history of the workflow the decision went to every
+    timeout and retried attempt, and around each pause of a second or more the event before and the event after it
+    (seconds into the drive; pids are the workers')."""
+    flights = probe.of(decided.timing.project, decided.timing.step, decided.sent, decided.timing.seconds)
+    workflow_id = next((f.workflow_id for f in flights if f.workflow_id), project_workflow_id(decided.timing.project))
+    begin, end = decided.sent - 1, decided.sent + decided.timing.seconds + 1
     events: list[tuple[float, str, bool]] = []
-    begin, end = slowest.sent - 1, slowest.sent + slowest.timing.seconds + 1
-    async for event in client.get_workflow_handle(project_workflow_id(slowest.timing.project)).fetch_history_events():
+    async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
         at = record.moment(event.event_time.ToDatetime(tzinfo=UTC))
         if begin <= at <= end:
             events.append((at, _describe(event), bool(_timeout(event))))
-    lines: list[str] = []
+    for f in flights:
+        events.append((f.sent, f"→ decision sent (update {f.update_id.split('-')[-1]}, to {f.workflow_id})", True))
+        events.extend((at, f"  probe: {what}", True) for at, what in f.seen)
+        if f.answered is not None:
+            events.append((f.answered, f"← answered {f.status}", True))
+    for k in record.kills:
+        if begin <= k.at <= end:
+            events.append((k.at, f"SIGKILL worker {k.slot} (pid {k.pid}); pid {k.replacement} replaces it", True))
+        if k.polling_after is not None and begin <= k.at + k.polling_after <= end:
+            events.append((k.at + k.polling_after, f"pid {k.replacement} polls the task queue", True))
+    events.sort(key=lambda e: e[0])
+    lines: list[str] = [
+        f"{decided.timing.step} of {decided.timing.project}: {decided.timing.seconds:.2f} s, {workflow_id}"
+    ]
     shown = -1
-    for i, (at, what, timeout) in enumerate(events):
+    for i, (at, what, always) in enumerate(events):
         paused = i > 0 and at - events[i - 1][0] >= 1.0
         if paused and shown < i - 1:
             lines.append(f"{events[i - 1][0]:7.2f} s  {events[i - 1][1]}")
         if paused:
-            lines.append(f"          … {at - events[i - 1][0]:.1f} s without an event …")
-        if paused or timeout:
+            lines.append(f"          … {at - events[i - 1][0]:.1f} s …")
+        if paused or always:
             lines.append(f"{at:7.2f} s  {what}")
             shown = i
     return lines
@@ -432,7 +518,10 @@ def _describe(event: HistoryEvent) -> str:
     if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
         return f"{what} by {event.workflow_task_started_event_attributes.identity.split('@')[0]}"
     if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-        return f"{what} by {event.activity_task_started_event_attributes.identity.split('@')[0]}"
+        started = event.activity_task_started_event_attributes
+        return f"{what} by {started.identity.split('@')[0]}, attempt {started.attempt}" + (
+            f" ({_timeout(event)})" if started.attempt > 1 else ""
+        )
     if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
         return f"{what} {event.activity_task_scheduled_event_attributes.activity_type.name}"
     return _timeout(event) or what
@@ -467,6 +556,21 @@ def figures(options: Options, record: Record, *, wall: float, warnings: int) -> 
             "wall_seconds": round(wall, 1),
             "history_timeouts": dict(sorted(record.timeouts.items())),
             "longest_workflow_task_s": round(record.longest_workflow_task, 2),
+            "workflow_task_p99_s": round(Latency(tuple(record.workflow_tasks)).p99_ms / 1000, 2)
+            if record.workflow_tasks
+            else None,
+            "sticky_wait_p99_s": round(Latency(tuple(record.sticky_waits)).p99_ms / 1000, 2)
+            if record.sticky_waits
+            else None,
+            "longest_sticky_wait_s": round(max(record.sticky_waits, default=0.0), 2),
+            "normal_wait_p99_s": round(Latency(tuple(record.normal_waits)).p99_ms / 1000, 2)
+            if record.normal_waits
+            else None,
+            "longest_normal_wait_s": round(max(record.normal_waits, default=0.0), 2),
+            "workflow_task_timeout_s": CHILD_TASK_TIMEOUT.total_seconds(),
+            "workflow_task_slots": MAX_WORKFLOW_TASKS,
+            "normal_poll_share": NORMAL_POLL_SHARE,
+            "store_heartbeat_timeout_s": STORE_HEARTBEAT.total_seconds(),
             "sticky_schedule_to_start_s": STICKY_SCHEDULE_TO_START.total_seconds(),
             "load_average_1m": round(os.getloadavg()[0], 2),
             "kill_log": [
@@ -515,6 +619,18 @@ def render(options: Options, record: Record, console: Console, *, tally: LogTall
         table.add_row("decision wait p50 / p99 (ms)", f"{run['p50_ms']:.0f} / {run['p99_ms']:.0f}")
     table.add_row("longest wait for a task to open (s)", f"{run['longest_task_open_s']:.2f}")
     table.add_row("longest workflow task, started → completed (s)", f"{run['longest_workflow_task_s']:.2f}")
+    if run["workflow_task_p99_s"] is not None:
+        table.add_row("workflow task p99, started → completed (s)", f"{run['workflow_task_p99_s']:.2f}")
+    if run["sticky_wait_p99_s"] is not None:
+        table.add_row(
+            "sticky queue wait p99 / longest, scheduled → started (s)",
+            f"{run['sticky_wait_p99_s']:.2f} / {run['longest_sticky_wait_s']:.2f}",
+        )
+    if run["normal_wait_p99_s"] is not None:
+        table.add_row(
+            "normal queue wait p99 / longest, scheduled → started (s)",
+            f"{run['normal_wait_p99_s']:.2f} / {run['longest_normal_wait_s']:.2f}",
+        )
     table.add_row("HTTP 5xx", flag(run["http_5xx"] == 0, str(run["http_5xx"])))
     table.add_row("409 refusals", str(run["refusals"]))
     for answer, count in run["answers"].items():
@@ -548,9 +664,9 @@ def render(options: Options, record: Record, console: Console, *, tally: LogTall
             + ", ".join(f"{kind} ×{n}" for kind, n in sorted(record.timeouts.items())),
             highlight=False,
         )
-    if record.timeline:
-        console.print("the slowest decision's project, its history during the wait (pids are the workers'):")
-        for line in record.timeline:
+    for title, lines in record.timelines:
+        console.print(f"{title}, its wait (pids are the workers'):")
+        for line in lines:
             console.print(f"  {line}", highlight=False)
     for failure in record.failures[:5]:
         console.print(f"[bold red]failed:[/] {failure}", highlight=False)

@@ -85,6 +85,7 @@ from domain.payloads import (
 from domain.phases import CarriedScore, CompletionFacts, NoticeState, Opinion, PhaseResume, ProjectState
 from domain.platform_payloads import RegisterAssetInput
 from domain.regions import covers
+from workflows.steps import STORE_HEARTBEAT
 
 with workflow.unsafe.imports_passed_through():
     from activities.construction import ConstructionActivities
@@ -93,7 +94,9 @@ with workflow.unsafe.imports_passed_through():
     from activities.reviews import ReviewActivities
 
 # One transaction. Every activity heartbeats while it runs (the worker's HeartbeatInterceptor), so a killed
-# worker's attempt is retried by another within HEARTBEAT seconds, while a slow one under load is not duplicated.
+# worker's attempt is retried by another once its heartbeat timeout passes, while a slow one under load is not
+# duplicated. Its short store and step activities use STORE_HEARTBEAT (see workflows/steps.py), the platform's
+# registration HEARTBEAT.
 DB_TIMEOUT = timedelta(seconds=60)
 HEARTBEAT = timedelta(seconds=5)
 # A database outage must not lose a step: retry until it is back, backing off to a minute.
@@ -420,7 +423,7 @@ class ProjectLifecycleWorkflow:
                 activity_method,
                 arg,
                 start_to_close_timeout=DB_TIMEOUT,
-                heartbeat_timeout=HEARTBEAT,
+                heartbeat_timeout=STORE_HEARTBEAT,
                 schedule_to_close_timeout=timedelta(seconds=self._start.config.store_budget_seconds),
                 retry_policy=STORE_RETRY,
             )
@@ -443,7 +446,7 @@ class ProjectLifecycleWorkflow:
                         activity_method,
                         arg,
                         start_to_close_timeout=DB_TIMEOUT,
-                        heartbeat_timeout=HEARTBEAT,
+                        heartbeat_timeout=STORE_HEARTBEAT,
                         schedule_to_close_timeout=STEP_BUDGET,
                         retry_policy=DB_RETRY,
                     )
@@ -483,7 +486,7 @@ class ProjectLifecycleWorkflow:
                 ProjectActivities.mark_blocked,
                 blocked,
                 start_to_close_timeout=DB_TIMEOUT,
-                heartbeat_timeout=HEARTBEAT,
+                heartbeat_timeout=STORE_HEARTBEAT,
                 schedule_to_close_timeout=STORE_BUDGET,
                 retry_policy=STORE_RETRY,
             )

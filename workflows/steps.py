@@ -25,12 +25,23 @@ from domain.task_rules import Refusal, intervention_refusal
 with workflow.unsafe.imports_passed_through():
     from activities.projects import ProjectActivities
 
-# One transaction. Every activity heartbeats while it runs (the worker's HeartbeatInterceptor), so a killed
-# worker's attempt is retried by another within HEARTBEAT seconds, while a slow one under load is not duplicated.
+# One transaction. Every activity heartbeats while it runs (the worker's HeartbeatInterceptor, a quarter of its
+# heartbeat timeout apart), so a killed worker's attempt is retried by another once its heartbeat timeout passes,
+# while a slow one under load is not duplicated: the start-to-close is for a hung one.
 DB_TIMEOUT = timedelta(seconds=60)
+# The activities of Steps (store, step, mark) are one short transaction each (about a second the slowest seen in
+# `make faults` on two loaded cores). A worker killed during one holds the step, and an Update's caller, for this
+# long after its last heartbeat (it was 5 s, the first term of the 11-15 s stalls `make faults` measured). 2 s:
+# a live attempt is heard at 0.5 s (first beat) and then every 1.6 s (the SDK sends at most every 0.8 × timeout),
+# leaving 1.5 s for a loaded worker to start it and 0.4 s of slack after; shorter, a live attempt under load
+# would be retried (twice the work, and its caller waits longer, not shorter). Runs without kills saw none.
+STORE_HEARTBEAT = timedelta(seconds=2)
+# Longer activities (payment batches, the platform's registration, notification batches) keep 5 s: they may hold
+# the event loop longer, and a false timeout repeats a whole batch.
 HEARTBEAT = timedelta(seconds=5)
-# A database outage must not lose a step: retry until it is back, backing off to a minute.
-DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+# A database outage must not lose a step: retry until it is back, backing off to a minute. The first retry comes
+# after 0.5 s (it was 1 s): it is also the pause between a killed worker's attempt timing out and its retry.
+DB_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(minutes=1))
 STEP_BUDGET = timedelta(minutes=5)
 BLOCKED_RETRY = timedelta(minutes=15)
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=4))
@@ -61,7 +72,7 @@ class Steps:
                 activity_method,
                 arg,
                 start_to_close_timeout=DB_TIMEOUT,
-                heartbeat_timeout=HEARTBEAT,
+                heartbeat_timeout=STORE_HEARTBEAT,
                 schedule_to_close_timeout=timedelta(seconds=self._project.config.store_budget_seconds),
                 retry_policy=STORE_RETRY,
             )
@@ -81,7 +92,7 @@ class Steps:
                     activity_method,
                     arg,
                     start_to_close_timeout=DB_TIMEOUT,
-                    heartbeat_timeout=HEARTBEAT,
+                    heartbeat_timeout=STORE_HEARTBEAT,
                     schedule_to_close_timeout=STEP_BUDGET,
                     retry_policy=DB_RETRY,
                 )
@@ -120,7 +131,7 @@ class Steps:
                 ProjectActivities.mark_blocked,
                 blocked,
                 start_to_close_timeout=DB_TIMEOUT,
-                heartbeat_timeout=HEARTBEAT,
+                heartbeat_timeout=STORE_HEARTBEAT,
                 schedule_to_close_timeout=MARK_BUDGET,
                 retry_policy=STORE_RETRY,
             )

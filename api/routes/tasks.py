@@ -162,10 +162,10 @@ async def _same_decision(session: SessionDep, task: Task, body: DecisionIn) -> b
     )
 
 
-def _update_id(prefix: str, task_id: str, user_id: int, body: object) -> str:
-    # A retried request (same user, same body) reuses the update id, so Temporal returns the first result.
-    digest = body_digest(body)
-    return f"{prefix}-{task_id}-{user_id}-{digest}"
+def decision_update_id(task_id: str, user_id: int, body: object) -> str:
+    """The Update id of a decision: a retried request (same user, same body) reuses it, so Temporal returns the
+    first result (the fault run's probe computes it too, to ask how far a slow decision got)."""
+    return f"decision-{task_id}-{user_id}-{body_digest(body)}"
 
 
 @router.post("/{task_id}/decision", response_model=DecisionPublic)
@@ -228,7 +228,7 @@ async def decide(
                 attachments=list(body.attachments),
                 items=[i.strip() for i in body.items if i.strip()],
             ),
-            update_id=_update_id("decision", task_id, user.id, body.model_dump(mode="json")),
+            update_id=decision_update_id(task_id, user.id, body.model_dump(mode="json")),
             result_type=DecisionResult,
         )
     except ApiError as err:
