@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from openpyxl import load_workbook
 from sqlalchemy import func, select, update
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from api.security import hash_password
@@ -272,7 +273,11 @@ async def test_a_round_is_planned_noticed_amended_confirmed_paid_corrected_and_c
         await eventually(lambda: status_is("closed"))
         history = await client.get_workflow_handle(rid).fetch_history()
         assert (await _replayer().replay_workflow(history, raise_on_replay_failure=True)).replay_failure is None
-        assert len(history.events) < 300  # batches and people's acts, never a step per household
+        # batches and people's acts, never a step per household: the activities it ran (32 here; the workflow task
+        # events around them vary with timing, so they are not counted; `python -m bench --only dividends` bounds a
+        # round of 100,000 households at about 205 events in all)
+        scheduled = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+        assert len(scheduled) <= 40
         if os.environ.get("RECORD_HISTORIES") == "1":
             # dividend_round_closed.json was recorded before the paying window (pay-window-v1) and stays, replayed
             await record_history(client, rid, "dividend_round_paid_in_a_window")
