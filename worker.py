@@ -49,6 +49,12 @@ CPU), nothing else. With MAX_WORKFLOW_TASKS its sticky queue waits were 1.3-1.9 
 cores loaded 5-10, so 2 s is about the shortest that live workers rarely miss in normal operation (runs without
 kills at load 9.5-10: 0 and 10 misses); it was 5 s (SDK default 10 s)."""
 
+HEARTBEAT_SEND_EVERY = timedelta(milliseconds=500)
+"""The most often the SDK sends a running activity's heartbeats (its default is 0.8 × the heartbeat timeout, which
+leaves a live attempt only a fifth of its timeout for the send to reach the server: under load that was missed).
+The interceptor beats every quarter of the heartbeat timeout, so every beat is sent: one small RPC per beat, and
+only for an activity that runs longer than a quarter of its timeout."""
+
 MAX_WORKFLOW_TASKS = 5
 """Workflow tasks this process takes at once. A workflow task is CPU only (no I/O) and the GIL runs one at a
 time, so more at once finish no more per second: each only takes longer (with the SDK's 100, the replays a kill
@@ -165,6 +171,7 @@ def build_worker(
         # replica can take them, instead of inside this process for a pooled connection
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        max_heartbeat_throttle_interval=HEARTBEAT_SEND_EVERY,
         nonsticky_to_sticky_poll_ratio=NORMAL_POLL_SHARE,
     )
 

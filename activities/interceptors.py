@@ -47,9 +47,9 @@ class PermanentFailuresInterceptor(Interceptor):
 
 BEATS_PER_TIMEOUT = 4
 """A running activity heartbeats every quarter of its heartbeat timeout: its first beat comes a quarter in (time
-for a loaded worker to have started it), and the SDK, which sends at most one heartbeat per 0.8 × timeout, always
-has a fresh one to send, so the server hears from a live attempt at most 0.8 × timeout apart (2 s timeout: beats
-every 0.5 s, sent every 1.6 s; 5 s: every 1.25 s, sent every 4 s)."""
+for a loaded worker to have started it), and the worker sends each beat (worker.HEARTBEAT_SEND_EVERY, 0.5 s, lifts
+the SDK's default of one send per 0.8 × timeout), so the server hears from a live attempt three quarters of its
+timeout before it would time out (3 s timeout: a beat every 0.75 s; 5 s: every 1.25 s)."""
 WITHOUT_TIMEOUT = 1.0
 """Seconds between beats of an activity scheduled without a heartbeat timeout (then nothing waits for them)."""
 

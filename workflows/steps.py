@@ -31,11 +31,12 @@ with workflow.unsafe.imports_passed_through():
 DB_TIMEOUT = timedelta(seconds=60)
 # The activities of Steps (store, step, mark) are one short transaction each (about a second the slowest seen in
 # `make faults` on two loaded cores). A worker killed during one holds the step, and an Update's caller, for this
-# long after its last heartbeat (it was 5 s, the first term of the 11-15 s stalls `make faults` measured). 2 s:
-# a live attempt is heard at 0.5 s (first beat) and then every 1.6 s (the SDK sends at most every 0.8 × timeout),
-# leaving 1.5 s for a loaded worker to start it and 0.4 s of slack after; shorter, a live attempt under load
-# would be retried (twice the work, and its caller waits longer, not shorter). Runs without kills saw none.
-STORE_HEARTBEAT = timedelta(seconds=2)
+# long after its last heartbeat (it was 5 s, the first term of the 11-15 s stalls `make faults` measured). 3 s: a
+# live attempt beats every 0.75 s and each beat is sent (the worker's HEARTBEAT_SEND_EVERY), so the server hears
+# from it 2.25 s before it would time out. 2 s was tried: `make test`'s sixty concurrent projects (API and worker
+# on one event loop, the other test process on the other core) then timed live attempts out and their retries
+# piled up behind the project locks; a false timeout costs twice the work and a longer wait, not a shorter one.
+STORE_HEARTBEAT = timedelta(seconds=3)
 # Longer activities (payment batches, the platform's registration, notification batches) keep 5 s: they may hold
 # the event loop longer, and a false timeout repeats a whole batch.
 HEARTBEAT = timedelta(seconds=5)
