@@ -29,14 +29,13 @@ with workflow.unsafe.imports_passed_through():
 # heartbeat timeout apart), so a killed worker's attempt is retried by another once its heartbeat timeout passes,
 # while a slow one under load is not duplicated: the start-to-close is for a hung one.
 DB_TIMEOUT = timedelta(seconds=60)
-# The activities of Steps (store, step, mark) are one short transaction each (about a second the slowest seen in
-# `make faults` on two loaded cores). A worker killed during one holds the step, and an Update's caller, for this
-# long after its last heartbeat (it was 5 s, the first term of the 11-15 s stalls `make faults` measured). 3 s: a
-# live attempt beats every 0.75 s and each beat is sent (the worker's HEARTBEAT_SEND_EVERY), so the server hears
-# from it 2.25 s before it would time out. 2 s was tried: `make test`'s sixty concurrent projects (API and worker
-# on one event loop, the other test process on the other core) then timed live attempts out and their retries
-# piled up behind the project locks; a false timeout costs twice the work and a longer wait, not a shorter one.
-STORE_HEARTBEAT = timedelta(seconds=3)
+# The activities of Steps (store, step, mark) are one short transaction each. A worker killed during one holds the
+# step, and an Update's caller, for this long after its last heartbeat: a term of the stall a kill causes (README,
+# `make faults`). 2 s and 3 s were tried: in `make test`'s sixty concurrent projects (API, worker and its workflow
+# task threads in one process, so the event loop that sends the beats gets a share of the GIL) live attempts were
+# timed out by the dozen and their retries piled up behind the project locks, so it stays 5 s until the beats no
+# longer share the GIL with busy workflow task threads.
+STORE_HEARTBEAT = timedelta(seconds=5)
 # Longer activities (payment batches, the platform's registration, notification batches) keep 5 s: they may hold
 # the event loop longer, and a false timeout repeats a whole batch.
 HEARTBEAT = timedelta(seconds=5)

@@ -224,10 +224,14 @@ async def record_event(
         project_code=project_code,
         task_id=task_id,
     )
+    return await _record(session, row)
+
+
+async def _record(session: AsyncSession, row: dict[str, Any]) -> Recorded:
     result = (await session.execute(RECORD_EVENTS, {"events": events_param([row])})).one()
     if not result.events_new:
         return Recorded(0, 0)
-    log.info("notification event", kind=kind.value, event_key=key, in_app=result.in_app, outbox=result.outbox)
+    log.info("notification event", kind=row["kind"], event_key=row["key"], in_app=result.in_app, outbox=result.outbox)
     return Recorded(int(result.in_app), int(result.outbox))
 
 
@@ -245,32 +249,21 @@ async def note_event(
 ) -> None:
     """`record_event`, written when the transaction ends with its audit entries (one statement for both) when the
     transaction collects them (activities.projects.transaction); at once otherwise."""
+    row = event_row(
+        kind=kind,
+        key=key,
+        params=params,
+        user_ids=user_ids,
+        region_code=region_code,
+        at=at,
+        project_code=project_code,
+        task_id=task_id,
+    )
     batch: list[dict[str, Any]] | None = session.info.get(EVENT_BATCH)
     if batch is None:
-        await record_event(
-            session,
-            kind=kind,
-            key=key,
-            params=params,
-            user_ids=user_ids,
-            region_code=region_code,
-            at=at,
-            project_code=project_code,
-            task_id=task_id,
-        )
-        return
-    batch.append(
-        event_row(
-            kind=kind,
-            key=key,
-            params=params,
-            user_ids=user_ids,
-            region_code=region_code,
-            at=at,
-            project_code=project_code,
-            task_id=task_id,
-        )
-    )
+        await _record(session, row)
+    else:
+        batch.append(row)
 
 
 # Events (:events, a JSON array of `event_row`s), each written once by its key, and for a new one only: its in-app
