@@ -147,14 +147,15 @@ def _statement(rider: Rider | None) -> TextClause:
 
 async def _append(
     session: AsyncSession, chain: str, seq: int, hash_: str, rows: list[dict[str, Any]], rider: Rider | None = None
-) -> Any:
+) -> tuple[int, int]:
+    """How many of `rows` went in, and whether the head moved (1) or not (0)."""
     params = {"rows": json.dumps(rows, ensure_ascii=False), "seq": seq, "hash": hash_, "chain": chain}
     if rider is not None:
         params |= rider.params
     row = (await session.execute(_statement(rider), params | {"count": len(rows)})).one()
     if rider is not None:
         rider.answer = row
-    return row[-2:]
+    return int(row.appended), int(row.moved)
 
 
 LOCKED_HEADS = "assetflow.locked_audit_heads"

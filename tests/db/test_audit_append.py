@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from activities.projects import transaction
 from db.engine import Sessions
@@ -72,7 +73,9 @@ async def test_appending_from_a_locked_head(sessions: Sessions) -> None:
     assert head.seq == 7
 
 
-async def test_a_transactions_events_ride_on_its_audit_append(sessions: Sessions, world: World) -> None:
+async def test_a_transactions_events_ride_on_its_audit_append(
+    sessions: Sessions, engine: AsyncEngine, world: World
+) -> None:
     """activities.projects.transaction writes its audit entries and its notification events in one statement; the
     same work again writes neither; events without an entry are written alone."""
     tag = uuid.uuid4().hex[:8]
@@ -99,15 +102,14 @@ async def test_a_transactions_events_ride_on_its_audit_append(sessions: Sessions
                 at=datetime.now(UTC),
             )
 
-    engine = sessions.kw["bind"].sync_engine
-    event.listen(engine, "before_cursor_execute", count)
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
     try:
         await work("b", "e1")
         statements = len(seen)
         await work("b", "e1")  # a retry of committed work
         await work(None, "e2")  # events only
     finally:
-        event.remove(engine, "before_cursor_execute", count)
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
     assert statements == 2  # the head looked up and locked; the entry and the event with their rows: one statement
     async with sessions() as s:
         (report,) = await verify_audit_chains(s, chain=chain)
