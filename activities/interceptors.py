@@ -63,6 +63,8 @@ def beat_interval(heartbeat_timeout: timedelta | None) -> float:
 
 class _Heartbeat(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        if activity.info().is_local:  # a local activity has no heartbeat: its workflow task's timeout stands for it
+            return await super().execute_activity(input)
         beating = asyncio.create_task(_beat(beat_interval(activity.info().heartbeat_timeout)))
         try:
             return await super().execute_activity(input)

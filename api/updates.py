@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -26,6 +27,11 @@ R = TypeVar("R")
 log = structlog.get_logger("api.updates")
 # a repeated Update id is answered with its first outcome: after so many stored failures, give up for now
 STALE_ATTEMPTS = 6
+# The engine's answers that mean "not now" for an Update it did not take: too many Updates in flight on that workflow
+# (the server's limit, 10 by default: behind a step that takes a while, others queue), or one aborted with its
+# workflow task (a worker died, the task timed out). The same Update id is sent again, backing off, until the wait
+# ends (then 504, retry-safe): the client sees an answer, not the engine's back-pressure.
+BUSY_PAUSE = (0.1, 0.2, 0.4, 0.8)
 # How a refusal from a workflow validator reaches the client: status, code and, for 422, the field.
 REFUSAL_STATUS: dict[str, tuple[int, str, str]] = {
     DecisionRefused.TASK_NOT_OPEN: (409, "task_not_open", ""),
@@ -125,6 +131,27 @@ def _refusal(err: WorkflowUpdateFailedError) -> Exception:
     return ApiError(503, "update_failed", "the workflow could not take the request; retry it shortly")
 
 
+async def _send(handle: Any, update: UpdateName, arg: Any, uid: str, result_type: type[R]) -> R:
+    """One Update, sent again while the engine says it is busy (BUSY_PAUSE); the caller's deadline ends the wait."""
+    for pause in itertools.chain(BUSY_PAUSE, itertools.repeat(BUSY_PAUSE[-1])):
+        try:
+            result: R = await handle.execute_update(update.value, arg, id=uid, result_type=result_type)
+            return result
+        except RPCError as err:
+            if not _busy(err):
+                raise
+            log.info("update deferred", status=err.status.name, error=err.message, update=update.value)
+        await asyncio.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+def _busy(err: RPCError) -> bool:
+    """The engine refused the Update for now, not for good, and not because it is unreachable (see BUSY_PAUSE)."""
+    if err.status == RPCStatusCode.RESOURCE_EXHAUSTED:
+        return True
+    return err.status == RPCStatusCode.UNAVAILABLE and "update was aborted" in err.message
+
+
 async def execute_update(
     engine: WorkflowEngine,
     session: AsyncSession | None,
@@ -150,7 +177,7 @@ async def execute_update(
             for attempt in range(STALE_ATTEMPTS):
                 uid = update_id if attempt == 0 else f"{update_id}~{attempt}"
                 try:
-                    result: R = await handle.execute_update(update.value, arg, id=uid, result_type=result_type)
+                    result: R = await _send(handle, update, arg, uid, result_type)
                 except WorkflowUpdateFailedError as err:
                     if _stale_store_failure(err, sent):
                         continue
@@ -163,5 +190,6 @@ async def execute_update(
         # ID: …", both NOT_FOUND (temporalio 1.35, server 1.32)
         if err.status == RPCStatusCode.NOT_FOUND:
             raise phase_ended() from err
+        log.warning("update rpc failed", status=err.status.name, error=err.message, update=update.value)
         raise temporal_unavailable(err) from err
     raise ApiError(503, "store_failed", "earlier attempts of this request failed to store; retry it shortly")

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import TimeoutError as StepTimeout
 
 from domain.failures import STORE_FAILED, UNSTORABLE, DecisionRefused
 from domain.payloads import BlockedStep, ProjectStart, RetryInput
@@ -43,11 +44,36 @@ HEARTBEAT = timedelta(seconds=5)
 # after 0.5 s (it was 1 s): it is also the pause between a killed worker's attempt timing out and its retry.
 DB_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(minutes=1))
 STEP_BUDGET = timedelta(minutes=5)
+LOCAL_STEPS = "local-steps-v1"
+"""From this patch on the activities of Steps run first as local activities: in the worker that runs the workflow
+task, their result a marker in that task's completion. An Update's store is then one workflow task (accept, store,
+answer) instead of three and an activity round trip, and a kill costs a step the workflow task timeout (or the
+sticky schedule-to-start) and nothing else: no heartbeat timeout, no retry pause, no second sticky wait. A
+killed worker's attempt is run again by the worker that takes the task over (each is one idempotent transaction,
+as a retried activity was). Executions whose history has these activities as activity tasks replay them so."""
+LOCAL_BUDGET = timedelta(seconds=1)
+"""A step's one attempt as a local activity (LOCAL_STEPS): if it fails (an outage, a lock held past this) and the
+error is not permanent, the step goes on as an activity task with the retries and budget it had before. One
+attempt, not local retries: a local activity backing off inside an Update's workflow task left the Update without
+an answer (temporalio 1.35, server 1.32: the task's completions were refused, `Task not found`, the Updates it held
+aborted and sent again for good), and a task held open past 80 % of its timeout would need a heartbeat too."""
+LOCAL_ONCE = RetryPolicy(maximum_attempts=1)
 BLOCKED_RETRY = timedelta(minutes=15)
 STORE_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(seconds=4))
 MARK_BUDGET = timedelta(seconds=20)
 A = TypeVar("A")
 R = TypeVar("R")
+
+
+StepError = (ActivityError, ApplicationError, StepTimeout)
+"""How a step's failure reaches the workflow: an activity's as ActivityError (the cause inside); a local activity's
+error as the ApplicationError itself, its timeout as ActivityError when it happens and as the TimeoutError alone
+when its marker is replayed."""
+
+
+def cause_of(err: BaseException) -> BaseException | None:
+    """What made a step fail: the activity's own error (see StepError)."""
+    return err.cause if isinstance(err, ActivityError) else err
 
 
 def refuse(refusal: Refusal | None) -> None:
@@ -64,20 +90,42 @@ class Steps:
         self.blocked: BlockedStep | None = None
         self._retry_asked = False
 
+    async def _run(
+        self, activity_method: Callable[[Any, A], Awaitable[R]], arg: A, budget: timedelta, retry: RetryPolicy
+    ) -> R:
+        """One transaction, retried by `retry` within `budget`: first one attempt as a local activity (LOCAL_STEPS),
+        then, unless that succeeded or failed for good, as an activity task; in an execution from before that patch,
+        as the activity task its history has."""
+        if workflow.patched(LOCAL_STEPS):
+            try:
+                return await workflow.execute_local_activity_method(
+                    activity_method,
+                    arg,
+                    start_to_close_timeout=LOCAL_BUDGET,
+                    retry_policy=LOCAL_ONCE,
+                )
+            except StepError as err:
+                cause = cause_of(err)
+                if isinstance(cause, ApplicationError) and cause.non_retryable:
+                    raise
+        return await workflow.execute_activity_method(
+            activity_method,
+            arg,
+            start_to_close_timeout=DB_TIMEOUT,
+            heartbeat_timeout=STORE_HEARTBEAT,
+            schedule_to_close_timeout=budget,
+            retry_policy=retry,
+        )
+
     async def store(self, activity_method: Callable[[Any, A], Awaitable[R]], arg: A, what: str) -> R:
         """Run the read-model activity of an Update, bounded: a failure is answered as StoreFailed (or
         Unstorable, when the database refuses the data itself) and the caller changes nothing."""
         try:
-            return await workflow.execute_activity_method(
-                activity_method,
-                arg,
-                start_to_close_timeout=DB_TIMEOUT,
-                heartbeat_timeout=STORE_HEARTBEAT,
-                schedule_to_close_timeout=timedelta(seconds=self._project.config.store_budget_seconds),
-                retry_policy=STORE_RETRY,
+            return await self._run(
+                activity_method, arg, timedelta(seconds=self._project.config.store_budget_seconds), STORE_RETRY
             )
-        except ActivityError as err:
-            cause = err.cause
+        except StepError as err:
+            cause = cause_of(err)
             at = workflow.now().isoformat()
             if isinstance(cause, ApplicationError) and cause.type == UNSTORABLE:
                 raise ApplicationError(f"{what} could not be stored: {cause.message}", at, type=UNSTORABLE) from err
@@ -88,22 +136,15 @@ class Steps:
         """Run a read-model activity of the run loop until it is done, blocking visibly when it cannot be."""
         while True:
             try:
-                result = await workflow.execute_activity_method(
-                    activity_method,
-                    arg,
-                    start_to_close_timeout=DB_TIMEOUT,
-                    heartbeat_timeout=STORE_HEARTBEAT,
-                    schedule_to_close_timeout=STEP_BUDGET,
-                    retry_policy=DB_RETRY,
-                )
-            except ActivityError as err:
+                result = await self._run(activity_method, arg, STEP_BUDGET, DB_RETRY)
+            except StepError as err:
                 await self._blocked_on(getattr(activity_method, "__name__", "step"), err)
                 continue
             await self.cleared()
             return result
 
-    async def _blocked_on(self, step: str, err: ActivityError) -> None:
-        cause = err.cause
+    async def _blocked_on(self, step: str, err: BaseException) -> None:
+        cause = cause_of(err)
         permanent = isinstance(cause, ApplicationError) and cause.non_retryable
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
         await self.hold(step, reason, permanent)
@@ -126,15 +167,8 @@ class Steps:
 
     async def _mark(self, blocked: BlockedStep) -> None:
         # best effort: when the database itself is down the workflow's status query still tells
-        with contextlib.suppress(ActivityError):
-            await workflow.execute_activity_method(
-                ProjectActivities.mark_blocked,
-                blocked,
-                start_to_close_timeout=DB_TIMEOUT,
-                heartbeat_timeout=STORE_HEARTBEAT,
-                schedule_to_close_timeout=MARK_BUDGET,
-                retry_policy=STORE_RETRY,
-            )
+        with contextlib.suppress(*StepError):
+            await self._run(ProjectActivities.mark_blocked, blocked, MARK_BUDGET, STORE_RETRY)
 
     async def cleared(self) -> None:
         """The blocked step was done after all: the project no longer shows it."""

@@ -218,7 +218,7 @@ async def test_a_store_that_keeps_failing_is_answered_and_nothing_else_waits_on_
         statuses = Counter((r.status_code, r.json().get("code")) for r in responses)
         allowed = {200, 403, 409, 503, 504}
         assert all(status in allowed for status, _ in statuses), statuses
-        assert all(code_ in ("store_failed", "update_timeout") for status, code_ in statuses if status >= 500)
+        assert all(code_ in ("store_failed", "update_timeout") for status, code_ in statuses if status >= 500), statuses
         assert statuses[(503, "store_failed")] >= 1, statuses
         assert responses[0].status_code in (503, 504), responses[0].text
     finally:

@@ -132,9 +132,9 @@ async def test_an_overdue_problem_is_reminded_then_escalated_once_each(
             )
             changes = list(
                 await s.scalars(
-                    select(AuditEntry.payload).where(
-                        AuditEntry.chain == f"project:{code}", AuditEntry.action == "archive_colour_changed"
-                    )
+                    select(AuditEntry.payload)
+                    .where(AuditEntry.chain == f"project:{code}", AuditEntry.action == "archive_colour_changed")
+                    .order_by(AuditEntry.seq)
                 )
             )
         assert entries == ["problem_reminded", "problem_escalated"]
