@@ -56,9 +56,11 @@ The interceptor beats every quarter of the heartbeat timeout, so every beat is s
 only for an activity that runs longer than a quarter of its timeout."""
 
 MAX_WORKFLOW_TASKS = 20
-"""Workflow tasks this process takes at once (the SDK's default). Bounding it (5, 20) shortened the longest live
-workflow task in `make faults` (3.8 s → 1.5-2.0 s), which a 4 s workflow task timeout needed; with 5 `make bench`'s
-decision took 4.6× bare Temporal's instead of 3.1×. The timeout is 6 s again (core.temporal), so the default stays."""
+"""Workflow tasks this process takes at once (the SDK's default is 100). After a kill the survivor replays the dead
+worker's workflows: with 100 at once on two cores each waited for the GIL and the longest live task took 3.8 s in
+`make faults`, with 20 1.5-3.3 s, which the 4 s workflow task timeout (core.temporal) needs; the rest wait on the
+queue, where the replacement worker can take them. `make bench`'s decision: 3.19x bare Temporal with 20, 3.11x
+with 100, 4.59x with 5 (before local steps)."""
 
 NORMAL_POLL_SHARE = 0.5
 """Of the worker's workflow task polls (5), how many go to the shared queue rather than its own sticky queue: 2
@@ -167,7 +169,7 @@ def build_worker(
         # no more activities at once than database connections: the rest wait in Temporal, where another
         # replica can take them, instead of inside this process for a pooled connection
         max_concurrent_activities=max_concurrent_activities,
-        # the phase workflows' steps (workflows.steps.LOCAL_STEPS) are local activities: the same bound
+        # the phase workflows' Update stores (workflows.steps.LOCAL_STEPS) are local activities: the same bound
         max_concurrent_local_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         max_heartbeat_throttle_interval=HEARTBEAT_SEND_EVERY,

@@ -27,11 +27,12 @@ from domain.phases import ProjectState
 from domain.regions import ancestors
 
 # A workflow task a killed worker had started (or was being handed as it died) is given to another after this, not
-# the default 10 s: one term of the stall a kill causes (README, `make faults`). It must exceed the longest live
-# workflow task with margin, or live ones are timed out and redone: 4 s with 5 or 20 workflow task slots held in
-# `make faults`, but `make test`'s sixty concurrent projects (one process, loaded) then failed; 6 s (the longest
-# live task measured under load was 3.8 s) is what the suite has passed with. The phase workflows get the same
-# (workflows/project.py CHILD_TASK_TIMEOUT; workflows import nothing from core).
+# the default 10 s. With an Update's store run as a local activity (workflows.steps.LOCAL_STEPS) it is the main
+# term of the stall a kill causes a decision (README, `make faults`). It must exceed the longest live workflow task
+# with margin, or live ones are timed out and redone: with 20 workflow task slots (worker.MAX_WORKFLOW_TASKS) the
+# longest measured in `make faults` was 2.0-3.4 s at load 2.5-5, and a local store takes at most LOCAL_BUDGET (1 s)
+# of it. The phase workflows get the same (workflows/project.py CHILD_TASK_TIMEOUT; workflows import nothing from
+# core).
 WORKFLOW_TASK_TIMEOUT = timedelta(seconds=4)
 PROJECT_WORKFLOW = "ProjectWorkflow"
 

@@ -58,7 +58,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.rules import RuleActivities
 
 CHINA = timezone(timedelta(hours=8))  # Asia/Shanghai has no daylight saving: a fixed offset needs no tz files
-# A run continues as new past this many events even within its year (a check costs about seven events).
+# A run continues as new past this many events even within its year (a check costs about ten events).
 HISTORY_LIMIT = 1000
 # Proposals reviewed by the township, then approved by the county: a contract, a distribution rule.
 NEXT_LEVEL = {TaskKind.CONTRACT_REVIEW: TaskKind.CONTRACT_APPROVAL, TaskKind.RULE_REVIEW: TaskKind.RULE_APPROVAL}

@@ -23,7 +23,7 @@ from domain.phases import PhaseResult, ProjectState, ProjectView
 from workflows.steps import Steps, refuse
 
 # A phase workflow's task must finish within this, or another worker takes it (a killed worker's task): the same
-# 6 s as core.temporal.WORKFLOW_TASK_TIMEOUT, which says why. It is an attribute of the start-child command that
+# 4 s as core.temporal.WORKFLOW_TASK_TIMEOUT, which says why. It is an attribute of the start-child command that
 # replay does not compare (histories recorded with 4 s and 6 s both replay).
 CHILD_TASK_TIMEOUT = timedelta(seconds=4)
 # The phase workflows by their registered names (not imported: a ProjectWorkflow's sandbox then loads only

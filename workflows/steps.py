@@ -30,12 +30,11 @@ with workflow.unsafe.imports_passed_through():
 # heartbeat timeout apart), so a killed worker's attempt is retried by another once its heartbeat timeout passes,
 # while a slow one under load is not duplicated: the start-to-close is for a hung one.
 DB_TIMEOUT = timedelta(seconds=60)
-# The activities of Steps (store, step, mark) are one short transaction each. A worker killed during one holds the
-# step, and an Update's caller, for this long after its last heartbeat: a term of the stall a kill causes (README,
-# `make faults`). 2 s and 3 s were tried: in `make test`'s sixty concurrent projects (API, worker and its workflow
-# task threads in one process, so the event loop that sends the beats gets a share of the GIL) live attempts were
-# timed out by the dozen and their retries piled up behind the project locks, so it stays 5 s until the beats no
-# longer share the GIL with busy workflow task threads.
+# The activities of Steps (store, step, mark) are one short transaction each, run as a local activity first
+# (LOCAL_STEPS): this heartbeat timeout is for the step that goes on as an activity task (an outage, an older
+# execution). A worker killed during one holds the step for this long after its last heartbeat. 2 s and 3 s were
+# tried: in `make test`'s sixty concurrent projects (API, worker and its workflow task threads in one process, so
+# the event loop that sends the beats gets a share of the GIL) live attempts were timed out by the dozen.
 STORE_HEARTBEAT = timedelta(seconds=5)
 # Longer activities (payment batches, the platform's registration, notification batches) keep 5 s: they may hold
 # the event loop longer, and a false timeout repeats a whole batch.
@@ -45,15 +44,18 @@ HEARTBEAT = timedelta(seconds=5)
 DB_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=500), maximum_interval=timedelta(minutes=1))
 STEP_BUDGET = timedelta(minutes=5)
 LOCAL_STEPS = "local-steps-v1"
-"""From this patch on the activities of Steps run first as local activities: in the worker that runs the workflow
-task, their result a marker in that task's completion. An Update's store is then one workflow task (accept, store,
-answer) instead of three and an activity round trip, and a kill costs a step the workflow task timeout (or the
-sticky schedule-to-start) and nothing else: no heartbeat timeout, no retry pause, no second sticky wait. A
-killed worker's attempt is run again by the worker that takes the task over (each is one idempotent transaction,
-as a retried activity was). Executions whose history has these activities as activity tasks replay them so."""
+"""From this patch on an Update's store (and the mark of a blocked step) runs first as a local activity: in the
+worker that runs the workflow task, its result a marker in that task's completion. An Update is then one workflow
+task (accept, store, answer) instead of two and an activity round trip, and a kill costs it the workflow task
+timeout (or the sticky schedule-to-start) and nothing else: no heartbeat timeout, no retry pause, no second sticky
+wait. A killed worker's attempt is run again by the worker that takes the task over (each store is one idempotent
+transaction, as a retried activity was). The run loop's steps stay activity tasks: a workflow task stays open
+while its local activities run, so steps run locally after a decision (the panel drawn, three tasks opened) held
+the decision's answer until all were done (township decisions 655 ms at p50 instead of 243 in `make bench`).
+Executions whose history has the stores as activity tasks replay them so."""
 LOCAL_BUDGET = timedelta(seconds=1)
-"""A step's one attempt as a local activity (LOCAL_STEPS): if it fails (an outage, a lock held past this) and the
-error is not permanent, the step goes on as an activity task with the retries and budget it had before. One
+"""A store's one attempt as a local activity (LOCAL_STEPS): if it fails (an outage, a lock held past this) and the
+error is not permanent, it goes on as an activity task with the retries and budget it had before. One
 attempt, not local retries: a local activity backing off inside an Update's workflow task left the Update without
 an answer (temporalio 1.35, server 1.32: the task's completions were refused, `Task not found`, the Updates it held
 aborted and sent again for good), and a task held open past 80 % of its timeout would need a heartbeat too."""
@@ -91,12 +93,17 @@ class Steps:
         self._retry_asked = False
 
     async def _run(
-        self, activity_method: Callable[[Any, A], Awaitable[R]], arg: A, budget: timedelta, retry: RetryPolicy
+        self,
+        activity_method: Callable[[Any, A], Awaitable[R]],
+        arg: A,
+        budget: timedelta,
+        retry: RetryPolicy,
+        local: bool = True,
     ) -> R:
-        """One transaction, retried by `retry` within `budget`: first one attempt as a local activity (LOCAL_STEPS),
-        then, unless that succeeded or failed for good, as an activity task; in an execution from before that patch,
-        as the activity task its history has."""
-        if workflow.patched(LOCAL_STEPS):
+        """One transaction, retried by `retry` within `budget`: if `local`, first one attempt as a local activity
+        (LOCAL_STEPS), then, unless that succeeded or failed for good, as an activity task; in an execution from
+        before that patch, and for the run loop's steps, as an activity task."""
+        if local and workflow.patched(LOCAL_STEPS):
             try:
                 return await workflow.execute_local_activity_method(
                     activity_method,
@@ -136,7 +143,7 @@ class Steps:
         """Run a read-model activity of the run loop until it is done, blocking visibly when it cannot be."""
         while True:
             try:
-                result = await self._run(activity_method, arg, STEP_BUDGET, DB_RETRY)
+                result = await self._run(activity_method, arg, STEP_BUDGET, DB_RETRY, local=False)
             except StepError as err:
                 await self._blocked_on(getattr(activity_method, "__name__", "step"), err)
                 continue

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select, text
+from temporalio import activity
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -31,13 +32,14 @@ from core.devstack import free_port, start_postgres, temporal_binary
 from core.settings import Settings
 from db.engine import Sessions
 from db.migrate import upgrade
-from db.models import AuditEntry, Project, Region, User
+from db.models import AuditEntry, DecisionRecord, Project, Region, User
 from domain.payloads import Actor, SubmitDecisionInput
 from tests.api.chain_helpers import GOOD_SCORES, add_expert
 from tests.conftest import PASSWORD, Login, World, application, eventually
 from tests.replay.test_replay import _replayer, record_history
 from worker import build_worker
 from workflows.approval import ApprovalWorkflow
+from workflows.steps import LOCAL_BUDGET
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -57,6 +59,21 @@ class _SlowToHear(Interceptor):
                 result = await super().execute_activity(input)
                 if input.fn.__name__ == "open_task":
                     await asyncio.sleep(delay)
+                return result
+
+        return _Slow(next)
+
+
+class _SlowLocalStore(Interceptor):
+    """`record_decision` run as a local activity commits, then outlasts its one local attempt (LOCAL_BUDGET): the
+    workflow goes on with the store as an activity task, which finds the decision stored already."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        class _Slow(ActivityInboundInterceptor):
+            async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+                result = await super().execute_activity(input)
+                if input.fn.__name__ == "record_decision" and activity.info().is_local:
+                    await asyncio.sleep(LOCAL_BUDGET.total_seconds() + 1)
                 return result
 
         return _Slow(next)
@@ -114,6 +131,41 @@ async def test_a_decision_sent_the_moment_the_inbox_shows_the_task_is_decided(
         detail = (await api.get(f"/api/v1/tasks/{task['id']}", headers=township)).json()
         assert (detail["status"], detail["decision"]) == ("decided", "approve")
         await _replays(temporal_client, code, "early_decision_waits_for_its_task")
+
+
+async def test_a_store_slower_than_its_local_attempt_is_answered_once(
+    temporal_client: Client, sessions: Sessions, task_queue: str, api: httpx.AsyncClient, world: World, login: Login
+) -> None:
+    """A decision's store committed by a local attempt that then timed out is carried on as an activity task: the
+    decision is answered once, stored once, audited once, and the history (a timed-out local activity's marker)
+    replays."""
+    async with build_worker(temporal_client, sessions, task_queue=task_queue, interceptors=[_SlowLocalStore()]):
+        pm, township = await login(world.users["pm"]), await login(world.users["township"])
+        code = await _file(api, pm, world)
+        task = await _task(api, township, code, "township_review")
+        body = {"decision": "approve", "opinion": "同意"}
+        r = await api.post(f"/api/v1/tasks/{task['id']}/decision", json=body, headers=township)
+        assert (r.status_code, r.json().get("stage")) == (200, "expert_review"), r.text
+        again = await api.post(f"/api/v1/tasks/{task['id']}/decision", json=body, headers=township)
+        assert (again.status_code, again.json()) == (200, r.json())
+        await _replays(temporal_client, code, "store_slower_than_its_local_attempt")
+    async with sessions() as s:
+        decisions = await s.scalar(
+            select(func.count()).select_from(DecisionRecord).where(DecisionRecord.task_id == task["id"])
+        )
+        audited = await s.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.chain == f"project:{code}", AuditEntry.action == "decision")
+        )
+    assert (decisions, audited) == (1, 1)
+    events = [e async for e in temporal_client.get_workflow_handle(f"project-{code}-approval-1").fetch_history_events()]
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert scheduled.count("record_decision") == 1  # the local attempt timed out; the activity task stored nothing
 
 
 async def test_data_the_database_refuses_is_answered_at_once_and_the_project_goes_on(

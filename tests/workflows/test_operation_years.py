@@ -389,7 +389,7 @@ async def test_a_busy_year_continues_as_new_within_the_year(
         await client.start_workflow("ProjectWorkflow", _start(world, code), id=f"project-{code}", task_queue=task_queue)
         handle = client.get_workflow_handle(f"project-{code}-operation-1")
         await eventually(lambda: _running(client, f"project-{code}-operation-1"))
-        for _ in range(200):
+        for _ in range(140):
             await handle.signal(SignalName.OPERATION_RECORDS_CHANGED)
             await env.sleep(timedelta(seconds=10))
         runs = await _runs(client, f"project-{code}-operation-1")
