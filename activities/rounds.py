@@ -5,8 +5,9 @@ Names and accounts are read here from the database and never returned to the wor
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -22,10 +23,18 @@ from activities.archives import recolour_round
 from core.calendar import is_china_workday
 from core.payments import PaymentError, PaymentGateway, PaymentRejected
 from db.engine import Sessions
-from db.models import DividendCorrection, DividendObjection, DividendPayment, DividendPool, DividendRound
+from db.models import (
+    DistributionRule,
+    DividendCorrection,
+    DividendObjection,
+    DividendPayment,
+    DividendPool,
+    DividendRound,
+)
 from db.repositories.audit import NewEntry, append_audit_entries
 from db.repositories.notifications import list_users_covering, note_event
 from db.repositories.rounds import (
+    AssetMoney,
     ClaimRaced,
     approved_rules,
     batch_payments,
@@ -43,6 +52,7 @@ from db.repositories.rounds import (
     round_outcomes,
     settle_payments,
 )
+from db.repositories.rounds import Beneficiary as Member
 from domain.allocation import Allocation, AssetPart, HouseholdTotal, combine_lines
 from domain.distribution import (
     Beneficiary,
@@ -155,6 +165,75 @@ async def _notify_round(
     )
 
 
+def _plan(
+    ids: list[str],
+    rules: dict[str, DistributionRule],
+    groups: dict[str, list[str]],
+    money: dict[str, AssetMoney],
+    people: Sequence[Member],
+    heads: dict[str, Member],
+    round_id: str,
+    version: int,
+) -> tuple[list[dict[str, Any]], list[HouseholdTotal], list[tuple[str, str, str, int, str]]]:
+    """A plan's pools, the households' totals and each line as COPY writes it (pure: no session, no I/O)."""
+    by_asset: dict[str, Allocation] = {}
+    explained: dict[tuple[str, str], str] = {}
+    pools: list[dict[str, Any]] = []
+    for asset_id in ids:
+        stored = rules[asset_id]
+        group = set(groups[asset_id])
+        rule = rule_from_json(stored.rule)
+        income = sum(money[a].income_fen for a in group)
+        upkeep = sum(money[a].upkeep_fen for a in group)
+        pool = income_pool(income, upkeep, rule)
+        excluded = dict(stored.excluded)
+        members = [
+            Beneficiary(b.code, b.shares, b.members, b.categories, excluded.get(b.code))
+            for b in people
+            if b.asset_id in group
+        ]
+        split = distribute(pool, rule, members if len(group) == 1 else pooled_households(members))
+        by_asset[asset_id] = split.households
+        pooled = f"资产组（{len(group)} 项资产合并分配）：" if len(group) > 1 else ""
+        for line in split.households.lines:
+            explained[(asset_id, line.key)] = pooled + explain_line(line, rule)
+        pools.append(
+            {
+                "round_id": round_id,
+                "plan_version": version,
+                "asset_id": asset_id,
+                "project_code": stored.project_code,
+                "rule_id": stored.id,
+                "income_fen": income,
+                "upkeep_fen": upkeep,
+                "pool_fen": pool,
+                "final": {str(k): v for k, v in split.final.items()},
+                "households_fen": sum(line.amount_fen for line in split.households.lines),
+                "members": groups[asset_id][1:],
+            }
+        )
+    # one asset: its lines are the households' totals (combining is for rounds over several assets)
+    totals = combine_lines(by_asset) if len(by_asset) > 1 else _single(by_asset)
+    # each line as COPY writes it: code, village, head, amount, its parts (each asset's fen and why) as JSON
+    lines = [
+        (
+            t.key,
+            heads[t.key].village_code,
+            heads[t.key].head_name,
+            t.amount_fen,
+            json.dumps(
+                [
+                    {"asset_id": p.asset_id, "amount_fen": p.amount_fen, "why": explained[(p.asset_id, t.key)]}
+                    for p in t.parts
+                ],
+                ensure_ascii=False,
+            ),
+        )
+        for t in totals
+    ]
+    return pools, totals, lines
+
+
 class RoundActivities:
     """Writes a dividend round's read model and pays it through the payment gateway."""
 
@@ -195,61 +274,11 @@ class RoundActivities:
             money = await period_money(session, asset_ids=every, start=start, end=end, fiscal_year=rnd.fiscal_year)
             people = await list_beneficiaries(session, asset_ids=every)
             heads = {b.code: b for b in people}
-            by_asset: dict[str, Allocation] = {}
-            explained: dict[tuple[str, str], str] = {}
-            pools: list[dict[str, Any]] = []
-            for asset_id in ids:
-                stored = rules[asset_id]
-                group = set(groups[asset_id])
-                rule = rule_from_json(stored.rule)
-                income = sum(money[a].income_fen for a in group)
-                upkeep = sum(money[a].upkeep_fen for a in group)
-                pool = income_pool(income, upkeep, rule)
-                excluded = dict(stored.excluded)
-                members = [
-                    Beneficiary(b.code, b.shares, b.members, b.categories, excluded.get(b.code))
-                    for b in people
-                    if b.asset_id in group
-                ]
-                split = distribute(pool, rule, members if len(group) == 1 else pooled_households(members))
-                by_asset[asset_id] = split.households
-                pooled = f"资产组（{len(group)} 项资产合并分配）：" if len(group) > 1 else ""
-                for line in split.households.lines:
-                    explained[(asset_id, line.key)] = pooled + explain_line(line, rule)
-                pools.append(
-                    {
-                        "round_id": rnd.id,
-                        "plan_version": inp.version,
-                        "asset_id": asset_id,
-                        "project_code": stored.project_code,
-                        "rule_id": stored.id,
-                        "income_fen": income,
-                        "upkeep_fen": upkeep,
-                        "pool_fen": pool,
-                        "final": {str(k): v for k, v in split.final.items()},
-                        "households_fen": sum(line.amount_fen for line in split.households.lines),
-                        "members": groups[asset_id][1:],
-                    }
-                )
-            # one asset: its lines are the households' totals (combining is for rounds over several assets)
-            totals = combine_lines(by_asset) if len(by_asset) > 1 else _single(by_asset)
-            # each line as COPY writes it: code, village, head, amount, its parts (each asset's fen and why) as JSON
-            lines = [
-                (
-                    t.key,
-                    heads[t.key].village_code,
-                    heads[t.key].head_name,
-                    t.amount_fen,
-                    json.dumps(
-                        [
-                            {"asset_id": p.asset_id, "amount_fen": p.amount_fen, "why": explained[(p.asset_id, t.key)]}
-                            for p in t.parts
-                        ],
-                        ensure_ascii=False,
-                    ),
-                )
-                for t in totals
-            ]
+            # the allocation and its Chinese explanations are seconds of CPU for a county: off the event loop, so
+            # the heartbeats (and other activities) go on meanwhile
+            pools, totals, lines = await asyncio.to_thread(
+                _plan, ids, rules, groups, money, people, heads, rnd.id, inp.version
+            )
             for row in pools:
                 session.add(DividendPool(**row))
             await session.flush()
