@@ -171,11 +171,11 @@ def _plan(
     groups: dict[str, list[str]],
     money: dict[str, AssetMoney],
     people: Sequence[Member],
-    heads: dict[str, Member],
     round_id: str,
     version: int,
 ) -> tuple[list[dict[str, Any]], list[HouseholdTotal], list[tuple[str, str, str, int, str]]]:
     """A plan's pools, the households' totals and each line as COPY writes it (pure: no session, no I/O)."""
+    heads = {b.code: b for b in people}
     by_asset: dict[str, Allocation] = {}
     explained: dict[tuple[str, str], str] = {}
     pools: list[dict[str, Any]] = []
@@ -273,11 +273,10 @@ class RoundActivities:
             every = [a for lead in ids for a in groups[lead]]
             money = await period_money(session, asset_ids=every, start=start, end=end, fiscal_year=rnd.fiscal_year)
             people = await list_beneficiaries(session, asset_ids=every)
-            heads = {b.code: b for b in people}
             # the allocation and its Chinese explanations are seconds of CPU for a county: off the event loop, so
             # the heartbeats (and other activities) go on meanwhile
             pools, totals, lines = await asyncio.to_thread(
-                _plan, ids, rules, groups, money, people, heads, rnd.id, inp.version
+                _plan, ids, rules, groups, money, people, rnd.id, inp.version
             )
             for row in pools:
                 session.add(DividendPool(**row))

@@ -133,7 +133,8 @@ def _refusal(err: WorkflowUpdateFailedError) -> Exception:
 
 async def _send(handle: Any, update: UpdateName, arg: Any, uid: str, result_type: type[R]) -> R:
     """One Update, sent again while the engine says it is busy (BUSY_PAUSE); the caller's deadline ends the wait."""
-    for pause in itertools.chain(BUSY_PAUSE, itertools.repeat(BUSY_PAUSE[-1])):
+    pauses = itertools.chain(BUSY_PAUSE, itertools.repeat(BUSY_PAUSE[-1]))
+    while True:
         try:
             result: R = await handle.execute_update(update.value, arg, id=uid, result_type=result_type)
             return result
@@ -141,8 +142,7 @@ async def _send(handle: Any, update: UpdateName, arg: Any, uid: str, result_type
             if not _busy(err):
                 raise
             log.info("update deferred", status=err.status.name, error=err.message, update=update.value)
-        await asyncio.sleep(pause)
-    raise AssertionError("unreachable")
+        await asyncio.sleep(next(pauses))
 
 
 def _busy(err: RPCError) -> bool:

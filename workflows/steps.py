@@ -93,17 +93,12 @@ class Steps:
         self._retry_asked = False
 
     async def _run(
-        self,
-        activity_method: Callable[[Any, A], Awaitable[R]],
-        arg: A,
-        budget: timedelta,
-        retry: RetryPolicy,
-        local: bool = True,
+        self, activity_method: Callable[[Any, A], Awaitable[R]], arg: A, budget: timedelta, retry: RetryPolicy
     ) -> R:
-        """One transaction, retried by `retry` within `budget`: if `local`, first one attempt as a local activity
-        (LOCAL_STEPS), then, unless that succeeded or failed for good, as an activity task; in an execution from
-        before that patch, and for the run loop's steps, as an activity task."""
-        if local and workflow.patched(LOCAL_STEPS):
+        """An Update's store (or a mark): first one attempt as a local activity (LOCAL_STEPS), then, unless that
+        succeeded or failed for good, as an activity task; in an execution from before that patch, as the activity
+        task its history has."""
+        if workflow.patched(LOCAL_STEPS):
             try:
                 return await workflow.execute_local_activity_method(
                     activity_method,
@@ -115,6 +110,12 @@ class Steps:
                 cause = cause_of(err)
                 if isinstance(cause, ApplicationError) and cause.non_retryable:
                     raise
+        return await self._activity(activity_method, arg, budget, retry)
+
+    async def _activity(
+        self, activity_method: Callable[[Any, A], Awaitable[R]], arg: A, budget: timedelta, retry: RetryPolicy
+    ) -> R:
+        """One transaction as an activity task, retried by `retry` within `budget`."""
         return await workflow.execute_activity_method(
             activity_method,
             arg,
@@ -143,8 +144,8 @@ class Steps:
         """Run a read-model activity of the run loop until it is done, blocking visibly when it cannot be."""
         while True:
             try:
-                result = await self._run(activity_method, arg, STEP_BUDGET, DB_RETRY, local=False)
-            except StepError as err:
+                result = await self._activity(activity_method, arg, STEP_BUDGET, DB_RETRY)
+            except ActivityError as err:
                 await self._blocked_on(getattr(activity_method, "__name__", "step"), err)
                 continue
             await self.cleared()
