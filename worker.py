@@ -167,10 +167,12 @@ def build_worker(
         # on SIGTERM running activities may finish (each is one short transaction) before they are cancelled
         graceful_shutdown_timeout=graceful_shutdown,
         # no more activities at once than database connections: the rest wait in Temporal, where another
-        # replica can take them, instead of inside this process for a pooled connection
-        max_concurrent_activities=max_concurrent_activities,
-        # the phase workflows' Update stores (workflows.steps.LOCAL_STEPS) are local activities: the same bound
-        max_concurrent_local_activities=max_concurrent_activities,
+        # replica can take them, instead of inside this process for a pooled connection. The Update stores' local
+        # activities (workflows.steps.LOCAL_STEPS) get half of them: a local attempt has LOCAL_BUDGET, and spent
+        # waiting for a connection that activity tasks held it timed out by the hundred in `make test`'s sixty
+        # concurrent projects, each then redone as an activity task, until decisions waited past the API's 30 s
+        max_concurrent_activities=max(1, max_concurrent_activities - max_concurrent_activities // 2),
+        max_concurrent_local_activities=max(1, max_concurrent_activities // 2),
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         max_heartbeat_throttle_interval=HEARTBEAT_SEND_EVERY,
         nonsticky_to_sticky_poll_ratio=NORMAL_POLL_SHARE,

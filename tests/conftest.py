@@ -64,10 +64,15 @@ def database_url() -> Iterator[str]:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+POOL = 5
+"""The test engine's pool (and as many overflow connections): the worker fixture runs as many activities at once as
+it has connections, as `worker.py` does in production."""
+
+
 @pytest.fixture(scope="session")
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """One engine for the session."""
-    eng = make_engine(database_url, pool_size=5)
+    eng = make_engine(database_url, pool_size=POOL)
     yield eng
     await eng.dispose()
 
@@ -167,7 +172,7 @@ async def skipping_api(skipping_settings: Settings) -> AsyncIterator[httpx.Async
 @pytest.fixture
 async def worker(temporal_client: Client, sessions: Sessions, task_queue: str) -> AsyncIterator[Worker]:
     """The real worker (all workflows and activities) on this test's task queue."""
-    w = build_worker(temporal_client, sessions, task_queue=task_queue)
+    w = build_worker(temporal_client, sessions, task_queue=task_queue, max_concurrent_activities=2 * POOL)
     async with w:
         yield w
 
