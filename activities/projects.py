@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -75,6 +75,16 @@ DECISION_EVENTS = {
 }
 
 
+# built once (a statement's construction costs more Python time than its run): the project and its audit head
+LOCK_PROJECT_AND_HEAD = (
+    select(Project, AuditHead.seq, AuditHead.hash)
+    .join(AuditHead, AuditHead.chain == bindparam("chain"))
+    .where(Project.code == bindparam("code"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
 async def locked_project(session: AsyncSession, code: str) -> Project:
     """The project row, locked for this transaction (one writer per project at a time); unknown is permanent.
 
@@ -84,15 +94,7 @@ async def locked_project(session: AsyncSession, code: str) -> Project:
     up which of its entries an earlier attempt stored."""
     chain = project_chain(code)
     if activity.in_activity() and activity.info().attempt == 1:
-        row = (
-            await session.execute(
-                select(Project, AuditHead.seq, AuditHead.hash)
-                .join(AuditHead, AuditHead.chain == chain)
-                .where(Project.code == code)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).first()
+        row = (await session.execute(LOCK_PROJECT_AND_HEAD, {"chain": chain, "code": code})).first()
         if row is not None:
             remember_locked_head(session, chain, int(row.seq), str(row.hash))
             locked: Project = row[0]

@@ -26,7 +26,9 @@ from domain.regions import covers, region_prefix
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
+    # the app-state dependencies are `async def` though they await nothing: FastAPI runs a plain `def` dependency
+    # in a worker thread, three thread hand-offs per request for reading an attribute
     settings: Settings = request.app.state.settings
     return settings
 
@@ -34,7 +36,7 @@ def _settings(request: Request) -> Settings:
 READS = frozenset({"GET", "HEAD"})
 
 
-def _sessions(request: Request) -> Sessions:
+async def _sessions(request: Request) -> Sessions:
     sessions: Sessions = request.app.state.sessions
     return sessions
 
@@ -47,7 +49,7 @@ class WorkflowEngine:
     wait_seconds: float
 
 
-def _temporal(request: Request) -> WorkflowEngine:
+async def _temporal(request: Request) -> WorkflowEngine:
     engine: WorkflowEngine = request.app.state.temporal
     return engine
 
@@ -124,7 +126,7 @@ class Principals:
         self._cache.pop(user_id, None)
 
 
-def _principals(request: Request) -> Principals:
+async def _principals(request: Request) -> Principals:
     principals: Principals = request.app.state.principals
     return principals
 

@@ -36,6 +36,8 @@ from temporalio.worker import Worker
 
 from api.main import create_app
 from bench import bare
+from bench.breakdown import PROFILED as PROFILED_CHAINS
+from bench.breakdown import BreakdownFigures, measure_breakdown
 from bench.dividends import RoundFigures, measure_round
 from bench.drivers import STEPS, AssetflowDriver, BareDriver, BenchError, Timing, login, mint
 from bench.imports import ImportFigures, measure_import
@@ -163,10 +165,10 @@ def parse(argv: Sequence[str] | None = None) -> Options:
     add("--poll", type=float, default=0.05, help="seconds between open-task polls (default 0.05)")
     add(
         "--only",
-        choices=("all", "chain", "import", "dividends", "reports"),
+        choices=("all", "chain", "breakdown", "import", "dividends", "reports"),
         default="all",
-        help="run only the approval chain and reads, the project import, the dividend round or the reports "
-        "(default: all)",
+        help="run only the approval chain and reads, the chain's CPU breakdown, the project import, the dividend "
+        "round or the reports (default: all)",
     )
     args = parser.parse_args(argv)
     if min(args.clients, args.drivers, args.rounds, args.blocks) < 1 or args.warmup < 0 or args.poll <= 0:
@@ -326,6 +328,52 @@ async def measure_imports(database_url: str) -> ImportFigures:
             log_level="WARNING",
         )
         return await measure_import(engine, env.client, settings)
+
+
+async def measure_breakdown_section(database_url: str) -> BreakdownFigures:
+    """Serial chains on both systems, their CPU taken apart (bench/breakdown.py), on a dev server of their own."""
+    async with AsyncExitStack() as stack:
+        env = await start_dev_server(stack)
+        return await measure_breakdown(database_url, env)
+
+
+def render_breakdown(figures: BreakdownFigures, console: Console) -> dict[str, Any]:
+    """The breakdown as tables; as a dict for the JSON line."""
+    f = figures.summary()
+    af, bw = f["assetflow"], f["bare"]
+    table = Table(title=f"where a chain's CPU goes: one client, {f['chains']} chains one after another, ms per chain")
+    for column in ("", "assetflow", "bare Temporal", "assetflow ÷ bare"):
+        table.add_column(column, justify="right" if column else "left")
+    table.add_row(
+        "CPU of the process", f"{af['cpu_ms_per_chain']:.0f}", f"{bw['cpu_ms_per_chain']:.0f}", f"{f['ratio']:.2f}x"
+    )
+    for thread in dict.fromkeys([*af["threads_ms_per_chain"], *bw["threads_ms_per_chain"]]):
+        a, b = af["threads_ms_per_chain"].get(thread, 0.0), bw["threads_ms_per_chain"].get(thread, 0.0)
+        table.add_row(f"  thread {thread}", f"{a:.0f}", f"{b:.0f}", f"{a / b:.2f}x" if b else "")
+    for system, calls in (("assetflow", af["calls"]), ("bare", bw["calls"])):
+        for kind, c in calls.items():
+            cells = (
+                (f"{c['cpu_ms_per_chain']:.0f}", "") if system == "assetflow" else ("", f"{c['cpu_ms_per_chain']:.0f}")
+            )
+            table.add_row(f"  {kind}: {c['per_chain']:g} per chain × {c['cpu_ms_per_call']:.2f} ms", *cells, "")
+    floor = f["floor"]
+    table.add_row(
+        f"floor: bare + {f['http_requests_per_chain']:g} requests × {floor['request_ms']:.2f} ms + "
+        f"{f['sql_statements_per_chain_with_polls']:g} statements × {floor['statement_ms']:.2f} ms",
+        f"{floor['chain_ms']:.0f}",
+        f"{bw['cpu_ms_per_chain']:.0f}",
+        f"{floor['ratio']:.2f}x",
+    )
+    console.print(table)
+    layers = ", ".join(f"{k} {v:.0f} %" for k, v in f["main_thread_layers_percent"].items())
+    console.print(
+        f"main thread's own time by layer (cProfile of {PROFILED_CHAINS} more assetflow chains): {layers}. Floors: "
+        f"a request FastAPI answers with no work {floor['request_ms']:.2f} ms; a session running SELECT 1 "
+        f"{floor['statement_ms']:.2f} ms (bare psycopg {floor['statement_raw_psycopg_ms']:.2f} ms). A call's CPU "
+        "includes what the worker did for it meanwhile.",
+        highlight=False,
+    )
+    return f
 
 
 async def measure_dividends(database_url: str) -> RoundFigures:
@@ -583,6 +631,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             report: Report | None = None
             imported: ImportFigures | None = None
             dividends: RoundFigures | None = None
+            breakdown: BreakdownFigures | None = None
             reports: ReportFigures | None = None
             if options.only in ("all", "chain"):
                 with Progress(*columns, console=status) as progress:
@@ -591,6 +640,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                     except BenchError as err:
                         status.print(Text.assemble(("bench stopped", "bold red"), f" — {err}"))
                         raise SystemExit(1) from err
+            if options.only in ("all", "breakdown"):
+                with status.status("one client's chains one after another on each system: the CPU taken apart"):
+                    breakdown = asyncio.run(measure_breakdown_section(url))
             if options.only in ("all", "import"):
                 with status.status("importing 1,300 projects, then COPY of the same rows"):
                     imported = asyncio.run(measure_imports(url))
@@ -609,6 +661,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f = render(report, console, tally=tally, wall=wall)
     else:
         f = {"bench": "assetflow-import", "cpus": os.cpu_count(), "wall_seconds": round(wall, 1)}
+    if breakdown is not None:
+        f["cpu_breakdown"] = render_breakdown(breakdown, console)
     if imported is not None:
         f["import"] = render_import(imported, console)
     if dividends is not None:

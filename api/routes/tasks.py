@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from api.access import may_see
 from api.deps import CurrentUser, Principal, SessionDep, SessionsDep, TemporalDep
@@ -112,8 +112,12 @@ async def inbox(
     )
 
 
+# a task and its project, built once (the decision's one read)
+TASK_AND_PROJECT = select(Task, Project).join(Project).where(Task.id == bindparam("task_id"))
+
+
 async def _visible_task(session: SessionDep, user: Principal, task_id: str) -> tuple[Task, Project]:
-    found = (await session.execute(select(Task, Project).join(Project).where(Task.id == task_id))).first()
+    found = (await session.execute(TASK_AND_PROJECT, {"task_id": task_id})).first()
     if found is None:
         raise not_found(f"task {task_id}")
     task, project = found

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CTE, and_, func, or_, select, update
+from sqlalchemy import CTE, Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,39 @@ async def get_task(session: AsyncSession, *, task_id: str) -> Task | None:
     return await session.get(Task, task_id)
 
 
+# The inbox's statement for each combination of filters, built once: a poll binds its values and runs it (building
+# the statement anew costs more Python time than running it). Keyed by which optional filters are present.
+_INBOX: dict[tuple[bool, ...], Select[Task]] = {}
+
+
+def _inbox_statement(kind: bool, project: bool, overdue: bool | None, due_before: bool, claimed: bool) -> Select[Task]:
+    key = (kind, project, overdue is True, overdue is False, due_before, claimed)
+    found = _INBOX.get(key)
+    if found is not None:
+        return found
+    stmt = select(Task).where(
+        Task.status == bindparam("status"),
+        Task.candidate_role == bindparam("role"),
+        or_(
+            and_(Task.assignee_id.is_(None), Task.region_code.startswith(bindparam("region_prefix"))),
+            Task.assignee_id == bindparam("user_id"),
+        ),
+    )
+    if kind:
+        stmt = stmt.where(Task.kind == bindparam("kind"))
+    if project:
+        stmt = stmt.where(Task.project_code == bindparam("project_code"))
+    if overdue is not None:
+        stmt = stmt.where(Task.due_at < bindparam("now") if overdue else Task.due_at >= bindparam("now"))
+    if due_before:
+        stmt = stmt.where(Task.due_at < bindparam("due_before"))
+    if claimed:
+        stmt = stmt.where(Task.claimed_by == bindparam("claimed_by"))
+    stmt = stmt.order_by(Task.due_at, Task.id).limit(bindparam("limit")).offset(bindparam("offset"))
+    _INBOX[key] = stmt
+    return stmt
+
+
 async def list_inbox(
     session: AsyncSession,
     *,
@@ -47,28 +80,27 @@ async def list_inbox(
     offset: int,
 ) -> tuple[Sequence[Task], int]:
     """Tasks this user may decide: their role inside their region, unassigned or assigned to them; soonest due first."""
-    stmt = select(Task).where(
-        Task.status == status,
-        Task.candidate_role == role,
-        or_(
-            and_(Task.assignee_id.is_(None), Task.region_code.startswith(region_prefix)),
-            Task.assignee_id == user_id,
-        ),
-    )
-    if kind:
-        stmt = stmt.where(Task.kind == kind)
-    if project_code:
-        stmt = stmt.where(Task.project_code == project_code)
-    if overdue is not None and now is not None:
-        stmt = stmt.where(Task.due_at < now if overdue else Task.due_at >= now)
-    if due_before is not None:
-        stmt = stmt.where(Task.due_at < due_before)
-    if claimed_by is not None:
-        stmt = stmt.where(Task.claimed_by == claimed_by)
-    rows = (await session.scalars(stmt.order_by(Task.due_at, Task.id).limit(limit).offset(offset))).all()
+    if now is None:
+        overdue = None
+    stmt = _inbox_statement(bool(kind), bool(project_code), overdue, due_before is not None, claimed_by is not None)
+    params: dict[str, Any] = {
+        "status": status,
+        "role": role,
+        "region_prefix": region_prefix,
+        "user_id": user_id,
+        "kind": kind,
+        "project_code": project_code,
+        "now": now,
+        "due_before": due_before,
+        "claimed_by": claimed_by,
+        "limit": limit,
+        "offset": offset,
+    }
+    rows = (await session.scalars(stmt, params)).all()
     if len(rows) < limit and (rows or offset == 0):
         return rows, offset + len(rows)  # the last page: the total is known without counting
-    total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
+    counted = select(func.count()).select_from(stmt.limit(None).offset(None).order_by(None).subquery())
+    total = await session.scalar(counted, params)
     return rows, int(total or 0)
 
 
