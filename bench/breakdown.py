@@ -8,10 +8,10 @@ worker does for it meanwhile). Measured, in this process:
   core's Rust threads;
 * CPU per call: create, decision, inbox poll on assetflow; start, Update, query on bare Temporal;
 * the floors of the fixed stack (FastAPI, SQLAlchemy async + psycopg, temporalio): a request FastAPI answers with
-  no work (GET /healthz through the same in-process client), a session running one `SELECT 1`, and the same
-  statement on a bare psycopg connection;
-* the SQL statements (polls included) and HTTP requests a chain makes, hence the floor model: bare Temporal's chain
-  + requests × request floor + statements × statement floor, which no code on this stack goes below;
+  no work (GET /healthz through the same in-process client), a pool check-out (a session running one `SELECT 1`,
+  less the statement), a `SELECT 1` in an open session, and the same statement on a bare psycopg connection;
+* the HTTP requests, pool check-outs and SQL statements (polls included) a chain makes, hence the floor model:
+  bare Temporal's chain + each of them at its floor cost, which no code on this stack goes below;
 * a cProfile of the main thread over further chains, its own time by layer (SQL, HTTP, Temporal SDK, event loop,
   assetflow's code).
 """
@@ -28,6 +28,7 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ import psycopg
 from asgi_lifespan import LifespanManager
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 from temporalio.client import (
     Client,
     Interceptor,
@@ -116,18 +118,26 @@ class BreakdownFigures:
     requests_per_chain: float
     request_floor_ms: float
     statement_floor_ms: float
+    checkouts_per_chain: float
+    checkout_floor_ms: float
     statement_raw_ms: float
     layers: dict[str, float]
 
     @property
-    def floor_ms(self) -> float:
-        """The least CPU an assetflow chain can take on this stack: bare Temporal's chain, and each HTTP request
-        and SQL statement the chain makes at the stack's floor cost."""
+    def stack_ms(self) -> float:
+        """What the HTTP requests, pool check-outs and SQL statements of a chain cost at the stack's floor (each
+        request answered with no work, each statement a `SELECT 1`)."""
         return (
-            self.bare.cpu_ms_per_chain
-            + self.requests_per_chain * self.request_floor_ms
+            self.requests_per_chain * self.request_floor_ms
+            + self.checkouts_per_chain * self.checkout_floor_ms
             + self.statements_per_chain * self.statement_floor_ms
         )
+
+    @property
+    def floor_ms(self) -> float:
+        """The least CPU an assetflow chain can take on this stack: bare Temporal's chain, and the requests,
+        check-outs and statements the chain makes at the stack's floor cost."""
+        return self.bare.cpu_ms_per_chain + self.stack_ms
 
     def summary(self) -> dict[str, Any]:
         """The figures as a JSON-able dict."""
@@ -138,9 +148,12 @@ class BreakdownFigures:
             "ratio": round(self.assetflow.cpu_ms_per_chain / self.bare.cpu_ms_per_chain, 2),
             "sql_statements_per_chain_with_polls": round(self.statements_per_chain, 1),
             "http_requests_per_chain": round(self.requests_per_chain, 1),
+            "pool_checkouts_per_chain": round(self.checkouts_per_chain, 1),
             "floor": {
                 "request_ms": round(self.request_floor_ms, 3),
+                "checkout_ms": round(self.checkout_floor_ms, 3),
                 "statement_ms": round(self.statement_floor_ms, 3),
+                "stack_ms_per_chain": round(self.stack_ms, 1),
                 "statement_raw_psycopg_ms": round(self.statement_raw_ms, 3),
                 "chain_ms": round(self.floor_ms, 1),
                 "ratio": round(self.floor_ms / self.bare.cpu_ms_per_chain, 2),
@@ -218,17 +231,23 @@ def _kind(request: httpx.Request) -> str:
 
 @contextmanager
 def counting_statements() -> Iterator[Counter[str]]:
-    """Every SQL statement run by any engine of this process meanwhile (polls included)."""
+    """Every SQL statement run by any engine of this process meanwhile (polls included), and every connection
+    taken from a pool (a session's or transaction's check-out, with its pre-ping)."""
     seen: Counter[str] = Counter()
 
-    def count(*_: Any) -> None:
+    def statement(*_: Any) -> None:
         seen["statements"] += 1
 
-    event.listen(Engine, "before_cursor_execute", count)
+    def checkout(*_: Any) -> None:
+        seen["checkouts"] += 1
+
+    event.listen(Engine, "before_cursor_execute", statement)
+    event.listen(Pool, "checkout", checkout)
     try:
         yield seen
     finally:
-        event.remove(Engine, "before_cursor_execute", count)
+        event.remove(Engine, "before_cursor_execute", statement)
+        event.remove(Pool, "checkout", checkout)
 
 
 async def _serial(chain: Callable[[int, str], Awaitable[Any]], name: str, calls: Calls) -> SystemBreakdown:
@@ -340,9 +359,10 @@ async def measure_breakdown(database_url: str, env: WorkflowEnvironment) -> Brea
         assetflow = AssetflowDriver(api, desks, headers, poll=POLL)
         with counting_statements() as statements:
             af = await _serial(assetflow.chain, "assetflow", af_calls)
-            counted = statements["statements"]
+            counted, checkouts = statements["statements"], statements["checkouts"]
         # _serial cleared the calls after its warm-up; the statements counted include the warm-up chains
         statements_per_chain = counted / (CHAINS + WARMUP)
+        checkouts_per_chain = checkouts / (CHAINS + WARMUP)
         requests = sum(af_calls.count.values()) / CHAINS
         bw = await _serial(BareDriver(timed_client, task_queue=bare_queue, poll=POLL).chain, "bare", bare_calls)
 
@@ -354,7 +374,9 @@ async def measure_breakdown(database_url: str, env: WorkflowEnvironment) -> Brea
             async with read_sessions() as session:
                 await session.execute(select_one)
 
-        statement_floor = await _per_call(session_statement)
+        session_floor = await _per_call(session_statement)
+        async with read_sessions() as open_session:
+            statement_floor = await _per_call(partial(open_session.execute, select_one))
         raw = await psycopg.AsyncConnection.connect(
             database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
         )
@@ -380,6 +402,8 @@ async def measure_breakdown(database_url: str, env: WorkflowEnvironment) -> Brea
         requests_per_chain=requests,
         request_floor_ms=request_floor,
         statement_floor_ms=statement_floor,
+        checkouts_per_chain=checkouts_per_chain,
+        checkout_floor_ms=max(session_floor - statement_floor, 0.0),
         statement_raw_ms=statement_raw,
         layers=layers_of(profile),
     )
