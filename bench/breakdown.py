@@ -71,6 +71,12 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "temporal_sdk": ("temporalio", "google"),
 }
 ROOT = Path(__file__).resolve().parents[1]
+THREADS = {
+    "main": "python main (API, activities, SQL, the SDK's Python side)",
+    # Python 3.11 names no OS thread: the SDK's pool running workflow activations (sandboxed workflow code) is it
+    "python": "python pools (workflow activations)",
+    "tokio-rt-worker": "Temporal core (Rust)",
+}
 
 
 @dataclass
@@ -179,8 +185,8 @@ def thread_cpu() -> defaultdict[str, float]:
                 stat = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue  # the thread ended meanwhile
-        name = re.sub(r"[-_]?\d+$", "", name)
-        out["python main" if int(tid) == os.getpid() else name] += (int(stat[11]) + int(stat[12])) / tick
+        name = "main" if int(tid) == os.getpid() else re.sub(r"[-_]?\d+$", "", name)
+        out[THREADS.get(name, name)] += (int(stat[11]) + int(stat[12])) / tick
     return out
 
 
