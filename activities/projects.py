@@ -45,7 +45,7 @@ from db.repositories.projects import (
     update_project_stage,
 )
 from db.repositories.reviews import update_objection
-from db.repositories.tasks import create_task, decision_cte, update_tasks_owner
+from db.repositories.tasks import create_task, decision_params, update_tasks_owner
 from domain.application import yield_is_unusual
 from domain.archives import stage_recolours
 from domain.enums import Stage, TaskKind, TaskStatus
@@ -186,14 +186,10 @@ class ProjectActivities:
         async with transaction(self._sessions) as session:
             project = await locked_project(session, inp.project_code)
             # the decision, the task closed, the stage moved with the overdue flag and colour: one statement
-            stage: dict[str, Any] = {"stage": inp.to_stage}
-            if inp.to_stage in TERMINAL_STATUS:
-                stage["status"] = TERMINAL_STATUS[inp.to_stage]
             first = await decide_and_move(
                 session,
                 code=inp.project_code,
-                task_id=inp.task_id,
-                decision=decision_cte(
+                decision=decision_params(
                     task_id=inp.task_id,
                     project_code=inp.project_code,
                     decision=inp.decision,
@@ -204,7 +200,8 @@ class ProjectActivities:
                     decided_at=inp.decided_at,
                     details=inp.details,
                 ),
-                values=stage,
+                stage=inp.to_stage,
+                status=TERMINAL_STATUS.get(inp.to_stage),
             )
             if first:
                 await create_attachment_links(session, task_id=inp.task_id, shas=inp.details.get("attachments", []))

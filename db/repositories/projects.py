@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from sqlalchemy import CTE, Select, and_, exists, func, or_, select, update
+from sqlalchemy import CTE, Select, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import IdempotencyKey, Project, ProjectCodeCounter, Task
+from db.repositories.tasks import DECIDED
 from domain.archives import Archive, shown
 from domain.colours import project_colour
 from domain.enums import TaskStatus
@@ -179,6 +180,17 @@ async def create_idempotency_key(
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
+_COLOURS = (
+    Project.overdue,
+    Project.construction_colour,
+    Project.registration_colour,
+    Project.operation_colour,
+    Project.distribution_colour,
+    Project.problem_archives,
+    Project.colour,
+)
+
+
 async def _recolour(
     session: AsyncSession, code: str, values: dict[str, Any], *, after: CTE | None = None
 ) -> tuple[bool, str]:
@@ -190,22 +202,16 @@ async def _recolour(
     stmt = update(Project).where(Project.code == code)
     if after is not None:
         stmt = stmt.where(exists(select(after.c[0]))).add_cte(after)
-    found = (
-        await session.execute(
-            stmt.values(**values).returning(
-                Project.overdue,
-                Project.construction_colour,
-                Project.registration_colour,
-                Project.operation_colour,
-                Project.distribution_colour,
-                Project.problem_archives,
-                Project.colour,
-            ),
-            execution_options={"synchronize_session": False},
-        )
-    ).first()
+    return await _recoloured(session, code, stmt.values(**values).returning(*_COLOURS), {}, after=after is not None)
+
+
+async def _recoloured(
+    session: AsyncSession, code: str, stmt: Any, params: dict[str, Any], *, after: bool
+) -> tuple[bool, str]:
+    """Run `_recolour`'s statement (built there, or once: decide_and_move) and set the colour it computes."""
+    found = (await session.execute(stmt, params, execution_options={"synchronize_session": False})).first()
     if found is None:
-        if after is not None:
+        if after:
             raise NotAfter(code)
         raise LookupError(f"project {code} not found")
     row = found
@@ -232,25 +238,47 @@ class NotAfter(Exception):
     """The statement's CTE returned no row (`_recolour(after=…)`): nothing was set."""
 
 
-async def decide_and_move(
-    session: AsyncSession, *, code: str, task_id: str, decision: CTE, values: dict[str, Any]
-) -> bool:
-    """In one statement: record a decision and close its task (`decision`, the CTE of
-    db.repositories.tasks.decision_cte), and only if that was new, set `values` (the stage) on the project with the
-    overdue flag (still-open escalated tasks other than this one: the CTE's close is not visible to the statement)
-    and the colour. False when the task had its decision already (a retry: nothing changes)."""
+def _decide_and_move(terminal: bool) -> Any:
+    # still-open escalated tasks other than this one: the CTE's close is not visible to the statement
     escalated = (
         select(Task.id)
         .where(
-            Task.project_code == code,
+            Task.project_code == bindparam("p_code"),
             Task.status == TaskStatus.OPEN.value,
             Task.escalated_at.is_not(None),
-            Task.id != task_id,
+            Task.id != bindparam("d_task_id"),
         )
         .exists()
     )
+    values: dict[str, Any] = {"stage": bindparam("p_stage"), "overdue": escalated}
+    if terminal:
+        values["status"] = bindparam("p_status")
+    return (
+        update(Project)
+        .where(Project.code == bindparam("p_code"), exists(select(DECIDED.c[0])))
+        .add_cte(DECIDED)
+        .values(**values)
+        .returning(*_COLOURS)
+    )
+
+
+# built once each (with the status a terminal stage sets, and without): constructing the statement costs more
+# Python time than running it
+_DECIDE_AND_MOVE = {terminal: _decide_and_move(terminal) for terminal in (False, True)}
+
+
+async def decide_and_move(
+    session: AsyncSession, *, code: str, decision: dict[str, Any], stage: str, status: str | None = None
+) -> bool:
+    """In one statement: record a decision and close its task (`decision`: the values of
+    db.repositories.tasks.DECIDED, from decision_params), and only if that was new, move the project to `stage`
+    (and `status`) with the overdue flag and the colour. False when the task had its decision already (a retry:
+    nothing changes)."""
+    params = {**decision, "p_code": code, "p_stage": stage}
+    if status is not None:
+        params["p_status"] = status
     try:
-        await _recolour(session, code, {**values, "overdue": escalated}, after=decision)
+        await _recoloured(session, code, _DECIDE_AND_MOVE[status is not None], params, after=True)
     except NotAfter:
         return False
     return True

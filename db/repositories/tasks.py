@@ -118,7 +118,7 @@ async def list_seat_rounds(session: AsyncSession, *, project_code: str) -> dict[
     return {task_id: round_ for task_id, round_ in await session.execute(stmt)}
 
 
-def decision_cte(
+def decision_params(
     *,
     task_id: str,
     project_code: str,
@@ -129,21 +129,34 @@ def decision_cte(
     to_stage: str,
     decided_at: datetime,
     details: dict[str, Any] | None = None,
-) -> CTE:
-    """A CTE that records a decision and closes its task, returning the task's id only when the decision is new
-    (for a statement that must change more only then: db.repositories.projects.decide_and_move)."""
+) -> dict[str, Any]:
+    """The values DECIDED binds: a decision on a task."""
+    return {
+        "d_task_id": task_id,
+        "d_project_code": project_code,
+        "d_decision": decision,
+        "d_opinion": opinion,
+        "d_decided_by": decided_by,
+        "d_from_stage": from_stage,
+        "d_to_stage": to_stage,
+        "d_decided_at": decided_at,
+        "d_details": details or {},
+    }
+
+
+def _decided() -> CTE:
     recorded = (
         insert(DecisionRecord)
         .values(
-            task_id=task_id,
-            project_code=project_code,
-            decision=decision,
-            opinion=opinion,
-            decided_by=decided_by,
-            from_stage=from_stage,
-            to_stage=to_stage,
-            decided_at=decided_at,
-            details=details or {},
+            task_id=bindparam("d_task_id"),
+            project_code=bindparam("d_project_code"),
+            decision=bindparam("d_decision"),
+            opinion=bindparam("d_opinion"),
+            decided_by=bindparam("d_decided_by"),
+            from_stage=bindparam("d_from_stage"),
+            to_stage=bindparam("d_to_stage"),
+            decided_at=bindparam("d_decided_at"),
+            details=bindparam("d_details"),
         )
         .on_conflict_do_nothing(index_elements=[DecisionRecord.task_id])
         .returning(DecisionRecord.task_id)
@@ -152,7 +165,12 @@ def decision_cte(
     closed = (
         update(Task)
         .where(Task.id.in_(select(recorded.c.task_id)))
-        .values(status=TaskStatus.DECIDED.value, decided_by=decided_by, decided_at=decided_at, decision=decision)
+        .values(
+            status=TaskStatus.DECIDED.value,
+            decided_by=bindparam("d_decided_by"),
+            decided_at=bindparam("d_decided_at"),
+            decision=bindparam("d_decision"),
+        )
         .returning(Task.id)
         .cte("closed")
     )
@@ -160,11 +178,18 @@ def decision_cte(
     resolved = (
         update(Notification)
         .where(Notification.task_id.in_(select(closed.c.id)), Notification.resolved_at.is_(None))
-        .values(resolved_at=decided_at)
+        .values(resolved_at=bindparam("d_decided_at"))
         .returning(Notification.task_id)
         .cte("resolved")
     )
     return select(closed.c.id).add_cte(resolved).cte("decided")
+
+
+DECIDED = _decided()
+"""A CTE that records a decision and closes its task, returning the task's id only when the decision is new (for a
+statement that must change more only then: db.repositories.projects.decide_and_move); its values are bound
+(`decision_params`). Built once: constructing it costs more Python time than running it."""
+_CREATE_DECISION = select(DECIDED.c.id)
 
 
 async def create_decision(
@@ -182,7 +207,7 @@ async def create_decision(
 ) -> bool:
     """Record a decision, close its task and resolve its in-app items, in one statement; False when this task
     already has one (a retry)."""
-    decided = decision_cte(
+    params = decision_params(
         task_id=task_id,
         project_code=project_code,
         decision=decision,
@@ -194,7 +219,7 @@ async def create_decision(
         details=details,
     )
     # a plain statement, not an ORM bulk update: no session objects to synchronise, the row is ours
-    result = await session.execute(select(decided.c.id), execution_options={"synchronize_session": False})
+    result = await session.execute(_CREATE_DECISION, params, execution_options={"synchronize_session": False})
     return result.first() is not None
 
 
