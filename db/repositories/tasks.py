@@ -9,16 +9,31 @@ from typing import Any
 from sqlalchemy import CTE, Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from db.models import DecisionRecord, Notification, Task
 from db.repositories.notifications import resolve_task_notifications
 from domain.enums import TaskStatus
 
+# The insert of a task for each set of columns given, built once with bound parameters (t_<column>)
+_CREATE_TASK: dict[tuple[str, ...], ReturningInsert[Task]] = {}
+
 
 async def create_task(session: AsyncSession, *, values: dict[str, Any]) -> Task:
     """Insert a task unless its id exists (activity retries), and return the stored row (one statement when new)."""
-    stmt = insert(Task).values(**values).on_conflict_do_nothing(index_elements=[Task.id]).returning(Task)
-    task = (await session.scalars(stmt, execution_options={"populate_existing": True})).one_or_none()
+    columns = tuple(sorted(values))
+    stmt = _CREATE_TASK.get(columns)
+    if stmt is None:
+        stmt = (
+            insert(Task)
+            .values({c: bindparam(f"t_{c}") for c in columns})
+            .on_conflict_do_nothing(index_elements=[Task.id])
+            .returning(Task)
+        )
+        _CREATE_TASK[columns] = stmt
+    params = {f"t_{c}": v for c, v in values.items()}
+    stored = await session.execute(stmt, params, execution_options={"populate_existing": True})
+    task: Task | None = stored.scalar_one_or_none()
     if task is None:
         task = await session.get(Task, values["id"], populate_existing=True)
     assert task is not None
