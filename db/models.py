@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -27,6 +28,13 @@ class Base(DeclarativeBase):
     """Declarative base with a JSONB default for dict/list columns."""
 
     type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB}
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's Core table: statements on it skip the ORM's handling (hot paths that need no ORM objects)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class Region(Base):

@@ -11,7 +11,7 @@ from sqlalchemy import CTE, Select, and_, bindparam, exists, func, or_, select, 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import IdempotencyKey, Project, ProjectCodeCounter, Task
+from db.models import IdempotencyKey, Project, ProjectCodeCounter, Task, table_of
 from db.repositories.tasks import DECIDED
 from domain.archives import Archive, shown
 from domain.colours import project_colour
@@ -239,14 +239,16 @@ class NotAfter(Exception):
 
 
 def _decide_and_move(terminal: bool) -> Any:
+    # Core tables, not the ORM classes: a Core UPDATE skips the ORM's DML handling (and its returning rows)
+    projects, tasks = table_of(Project), table_of(Task)
     # still-open escalated tasks other than this one: the CTE's close is not visible to the statement
     escalated = (
-        select(Task.id)
+        select(tasks.c.id)
         .where(
-            Task.project_code == bindparam("p_code"),
-            Task.status == TaskStatus.OPEN.value,
-            Task.escalated_at.is_not(None),
-            Task.id != bindparam("d_task_id"),
+            tasks.c.project_code == bindparam("p_code"),
+            tasks.c.status == TaskStatus.OPEN.value,
+            tasks.c.escalated_at.is_not(None),
+            tasks.c.id != bindparam("d_task_id"),
         )
         .exists()
     )
@@ -254,11 +256,11 @@ def _decide_and_move(terminal: bool) -> Any:
     if terminal:
         values["status"] = bindparam("p_status")
     return (
-        update(Project)
-        .where(Project.code == bindparam("p_code"), exists(select(DECIDED.c[0])))
+        update(projects)
+        .where(projects.c.code == bindparam("p_code"), exists(select(DECIDED.c[0])))
         .add_cte(DECIDED)
         .values(**values)
-        .returning(*_COLOURS)
+        .returning(*(projects.c[column.key] for column in _COLOURS))
     )
 
 

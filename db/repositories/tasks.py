@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
-from db.models import DecisionRecord, Notification, Task
+from db.models import DecisionRecord, Notification, Task, table_of
 from db.repositories.notifications import resolve_task_notifications
 from domain.enums import TaskStatus
 
@@ -160,8 +160,10 @@ def decision_params(
 
 
 def _decided() -> CTE:
+    # Core tables, not the ORM classes: the statements it joins run as plain Core (no ORM DML handling per call)
+    decisions, tasks, notifications = table_of(DecisionRecord), table_of(Task), table_of(Notification)
     recorded = (
-        insert(DecisionRecord)
+        insert(decisions)
         .values(
             task_id=bindparam("d_task_id"),
             project_code=bindparam("d_project_code"),
@@ -173,28 +175,28 @@ def _decided() -> CTE:
             decided_at=bindparam("d_decided_at"),
             details=bindparam("d_details"),
         )
-        .on_conflict_do_nothing(index_elements=[DecisionRecord.task_id])
-        .returning(DecisionRecord.task_id)
+        .on_conflict_do_nothing(index_elements=[decisions.c.task_id])
+        .returning(decisions.c.task_id)
         .cte("recorded")
     )
     closed = (
-        update(Task)
-        .where(Task.id.in_(select(recorded.c.task_id)))
+        update(tasks)
+        .where(tasks.c.id.in_(select(recorded.c.task_id)))
         .values(
             status=TaskStatus.DECIDED.value,
             decided_by=bindparam("d_decided_by"),
             decided_at=bindparam("d_decided_at"),
             decision=bindparam("d_decision"),
         )
-        .returning(Task.id)
+        .returning(tasks.c.id)
         .cte("closed")
     )
     # the in-app items about the task are resolved with it (no longer unread), in the same statement
     resolved = (
-        update(Notification)
-        .where(Notification.task_id.in_(select(closed.c.id)), Notification.resolved_at.is_(None))
+        update(notifications)
+        .where(notifications.c.task_id.in_(select(closed.c.id)), notifications.c.resolved_at.is_(None))
         .values(resolved_at=bindparam("d_decided_at"))
-        .returning(Notification.task_id)
+        .returning(notifications.c.task_id)
         .cte("resolved")
     )
     return select(closed.c.id).add_cte(resolved).cte("decided")
