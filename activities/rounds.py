@@ -173,8 +173,8 @@ def _plan(
     people: Sequence[Member],
     round_id: str,
     version: int,
-) -> tuple[list[dict[str, Any]], list[HouseholdTotal], list[tuple[str, str, str, int, str]]]:
-    """A plan's pools, the households' totals and each line as COPY writes it (pure: no session, no I/O)."""
+) -> tuple[list[dict[str, Any]], list[tuple[str, str, str, int, str]]]:
+    """A plan's pools and each household's line as COPY writes it (pure: no session, no I/O)."""
     heads = {b.code: b for b in people}
     by_asset: dict[str, Allocation] = {}
     explained: dict[tuple[str, str], str] = {}
@@ -231,7 +231,7 @@ def _plan(
         )
         for t in totals
     ]
-    return pools, totals, lines
+    return pools, lines
 
 
 class RoundActivities:
@@ -275,15 +275,13 @@ class RoundActivities:
             people = await list_beneficiaries(session, asset_ids=every)
             # the allocation and its Chinese explanations are seconds of CPU for a county: off the event loop, so
             # the heartbeats (and other activities) go on meanwhile
-            pools, totals, lines = await asyncio.to_thread(
-                _plan, ids, rules, groups, money, people, rnd.id, inp.version
-            )
+            pools, lines = await asyncio.to_thread(_plan, ids, rules, groups, money, people, rnd.id, inp.version)
             for row in pools:
                 session.add(DividendPool(**row))
             await session.flush()
             await create_lines(session, round_id=rnd.id, version=inp.version, rows=lines)
             result = PlanResult(
-                inp.version, sum(p["pool_fen"] for p in pools), sum(t.amount_fen for t in totals), len(lines)
+                inp.version, sum(p["pool_fen"] for p in pools), sum(amount for _, _, _, amount, _ in lines), len(lines)
             )
             rnd.plan_version, rnd.pool_fen, rnd.households_fen, rnd.lines = (
                 result.version,
