@@ -45,10 +45,10 @@ from bench.reads import REQUESTS, ReadFigures, measure_reads
 from bench.reports import TARGET_SECONDS, ReportFigures, measure_reports
 from bench.sqlcount import StatementCounter
 from bench.stats import Latency, Throughput, drive
-from bench.world import Desk, create_world
-from core.devstack import free_port, start_postgres, temporal_binary
+from bench.world import Desk, bench_settings, create_world
+from core.devstack import start_postgres, temporal_binary
 from core.logging import configure_logging
-from core.settings import Environment, Settings
+from core.settings import Settings
 from db.engine import make_engine, make_sessions
 from db.migrate import upgrade
 from worker import build_worker
@@ -270,15 +270,7 @@ async def measure(database_url: str, options: Options, progress: Progress) -> Re
         desks = await create_world(sessions, max(options.clients, options.drivers))
         run = uuid.uuid4().hex[:8]
 
-        settings = Settings(
-            environment=Environment.TEST,
-            database_url=database_url,
-            temporal_address=env.client.service_client.config.target_host,
-            task_queue=f"bench-assetflow-{run}",
-            api_sdk_metrics_bind=f"127.0.0.1:{free_port()}",
-            log_format="console",
-            log_level="WARNING",
-        )
+        settings = bench_settings(database_url, env.client, f"bench-assetflow-{run}")
         bare_queue = f"bench-bare-{run}"
         async with (
             LifespanManager(create_app(settings)) as manager,
@@ -318,15 +310,7 @@ async def measure_imports(database_url: str) -> ImportFigures:
         env = await start_dev_server(stack)
         engine = make_engine(database_url)
         stack.push_async_callback(engine.dispose)
-        settings = Settings(
-            environment=Environment.TEST,
-            database_url=database_url,
-            temporal_address=env.client.service_client.config.target_host,
-            task_queue=f"bench-import-{uuid.uuid4().hex[:8]}",
-            api_sdk_metrics_bind="",
-            log_format="console",
-            log_level="WARNING",
-        )
+        settings = bench_settings(database_url, env.client, f"bench-import-{uuid.uuid4().hex[:8]}", sdk_metrics=False)
         return await measure_import(engine, env.client, settings)
 
 

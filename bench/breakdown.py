@@ -25,8 +25,8 @@ import re
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -35,9 +35,7 @@ from typing import Any
 import httpx
 import psycopg
 from asgi_lifespan import LifespanManager
-from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.pool import Pool
+from sqlalchemy import text
 from temporalio.client import (
     Client,
     Interceptor,
@@ -52,9 +50,8 @@ from temporalio.worker import Worker
 from api.main import create_app
 from bench import bare
 from bench.drivers import AssetflowDriver, BareDriver, mint
-from bench.world import create_world
-from core.devstack import free_port
-from core.settings import Environment, Settings
+from bench.sqlcount import StatementCounter
+from bench.world import bench_settings, create_world
 from db.engine import make_engine, make_sessions
 from worker import build_worker
 
@@ -235,27 +232,6 @@ def _kind(request: httpx.Request) -> str:
     return f"{request.method} {path}"
 
 
-@contextmanager
-def counting_statements() -> Iterator[Counter[str]]:
-    """Every SQL statement run by any engine of this process meanwhile (polls included), and every connection
-    taken from a pool (a session's or transaction's check-out, with its pre-ping)."""
-    seen: Counter[str] = Counter()
-
-    def statement(*_: Any) -> None:
-        seen["statements"] += 1
-
-    def checkout(*_: Any) -> None:
-        seen["checkouts"] += 1
-
-    event.listen(Engine, "before_cursor_execute", statement)
-    event.listen(Pool, "checkout", checkout)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", statement)
-        event.remove(Pool, "checkout", checkout)
-
-
 async def _serial(chain: Callable[[int, str], Awaitable[Any]], name: str, calls: Calls) -> SystemBreakdown:
     for i in range(WARMUP):
         await chain(0, f"{name}-warm-{i}")
@@ -322,15 +298,7 @@ async def measure_breakdown(database_url: str, env: WorkflowEnvironment) -> Brea
         sessions = make_sessions(engine)
         desks = await create_world(sessions, 1)
         run = uuid.uuid4().hex[:8]
-        settings = Settings(
-            environment=Environment.TEST,
-            database_url=database_url,
-            temporal_address=env.client.service_client.config.target_host,
-            task_queue=f"breakdown-assetflow-{run}",
-            api_sdk_metrics_bind=f"127.0.0.1:{free_port()}",
-            log_format="console",
-            log_level="WARNING",
-        )
+        settings = bench_settings(database_url, env.client, f"breakdown-assetflow-{run}")
         af_calls, bare_calls = Calls(), Calls()
 
         async def on_request(request: httpx.Request) -> None:
@@ -363,12 +331,15 @@ async def measure_breakdown(database_url: str, env: WorkflowEnvironment) -> Brea
         people = (desk.applicant, desk.township, *desk.experts, desk.county, desk.city)
         headers = {p.id: mint(p, secret=settings.jwt_secret, ttl_minutes=settings.jwt_ttl_minutes) for p in people}
         assetflow = AssetflowDriver(api, desks, headers, poll=POLL)
-        with counting_statements() as statements:
+        counter = StatementCounter(polls=True)
+        counter.install()
+        try:
             af = await _serial(assetflow.chain, "assetflow", af_calls)
-            counted, checkouts = statements["statements"], statements["checkouts"]
+        finally:
+            counter.uninstall()
         # _serial cleared the calls after its warm-up; the statements counted include the warm-up chains
-        statements_per_chain = counted / (CHAINS + WARMUP)
-        checkouts_per_chain = checkouts / (CHAINS + WARMUP)
+        statements_per_chain = counter.count / (CHAINS + WARMUP)
+        checkouts_per_chain = counter.checkouts / (CHAINS + WARMUP)
         requests = sum(af_calls.count.values()) / CHAINS
         bw = await _serial(BareDriver(timed_client, task_queue=bare_queue, poll=POLL).chain, "bare", bare_calls)
 

@@ -57,10 +57,9 @@ from bench.__main__ import _headers as bearer_headers
 from bench.drivers import CREATE, AssetflowDriver, BenchError, Refusal, Timing
 from bench.probe import Probe, probing
 from bench.stats import Latency
-from bench.world import Desk, create_world
-from core.devstack import free_port, start_postgres, stop_process
+from bench.world import Desk, bench_settings, create_world
+from core.devstack import start_postgres, stop_process
 from core.logging import configure_logging
-from core.settings import Environment, Settings
 from core.temporal import project_workflow_id
 from db.engine import make_engine, make_sessions
 from db.migrate import upgrade
@@ -298,15 +297,7 @@ async def drive(
         engine = make_engine(database_url)
         stack.push_async_callback(engine.dispose)
         desks = await create_world(make_sessions(engine), options.projects)
-        settings = Settings(
-            environment=Environment.TEST,
-            database_url=database_url,
-            temporal_address=env.client.service_client.config.target_host,
-            task_queue=f"faults-{uuid.uuid4().hex[:8]}",
-            api_sdk_metrics_bind=f"127.0.0.1:{free_port()}",
-            log_format="console",
-            log_level="WARNING",
-        )
+        settings = bench_settings(database_url, env.client, f"faults-{uuid.uuid4().hex[:8]}")
         worker_env = os.environ | {
             "ENVIRONMENT": settings.environment.value,
             "DATABASE_URL": database_url,

@@ -13,27 +13,36 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.interfaces import CacheStats
+from sqlalchemy.pool import Pool
 
 _polling: ContextVar[bool] = ContextVar("bench_polling", default=False)
 
 
 class StatementCounter:
-    """Statements executed by every engine of this process since `install`, polling excluded."""
+    """Statements executed by every engine of this process since `install`, polling excluded unless `polls`; and
+    the connections taken from every pool meanwhile (`checkouts`, polls included)."""
 
-    def __init__(self, *, shapes: bool = False) -> None:
+    def __init__(self, *, shapes: bool = False, polls: bool = False) -> None:
         self.count = 0
+        self.checkouts = 0
         self.shapes: Counter[str] | None = Counter() if shapes else None
+        self._polls = polls
 
     def install(self) -> None:
-        """Listen on every engine (the API's and the worker's)."""
+        """Listen on every engine (the API's and the worker's) and every pool."""
         event.listen(Engine, "before_cursor_execute", self._seen)
+        event.listen(Pool, "checkout", self._checkout)
 
     def uninstall(self) -> None:
         """Stop listening."""
         event.remove(Engine, "before_cursor_execute", self._seen)
+        event.remove(Pool, "checkout", self._checkout)
+
+    def _checkout(self, *_: Any) -> None:
+        self.checkouts += 1
 
     def _seen(self, _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, *_: Any) -> None:
-        if not _polling.get():
+        if self._polls or not _polling.get():
             self.count += 1
             if self.shapes is not None:
                 # a statement SQLAlchemy compiled for this call (not found in its cache) costs far more Python time

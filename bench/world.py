@@ -10,7 +10,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from temporalio.client import Client
+
 from api.security import hash_password
+from core.devstack import free_port
+from core.settings import Environment, Settings
 from db.engine import Sessions
 from db.models import Expert, Household, Region, User
 from domain.enums import RegionLevel, Role
@@ -52,6 +56,20 @@ def _codes(n: int) -> tuple[str, str, str, str, str]:
     county = city[:4] + "01"
     township = county + "100"
     return province, city, county, township, township + "201"
+
+
+def bench_settings(database_url: str, client: Client, task_queue: str, *, sdk_metrics: bool = True) -> Settings:
+    """The settings a bench section's app and worker run with: test mode on this database and dev server, quiet
+    logs, the SDK's metrics on a free port (or none)."""
+    return Settings(
+        environment=Environment.TEST,
+        database_url=database_url,
+        temporal_address=client.service_client.config.target_host,
+        task_queue=task_queue,
+        api_sdk_metrics_bind=f"127.0.0.1:{free_port()}" if sdk_metrics else "",
+        log_format="console",
+        log_level="WARNING",
+    )
 
 
 async def create_world(sessions: Sessions, desks: int) -> list[Desk]:
